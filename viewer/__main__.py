@@ -1,0 +1,7 @@
+"""``python -m viewer`` is ``twin-viewer``."""
+
+import sys
+
+from viewer.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Placeholder for the analytics package (later issues); Qt-free by contract."""

@@ -1,0 +1,126 @@
+"""The ``twin-viewer`` command.
+
+``twin-viewer [FILE]`` opens the main window (on a layout, if given);
+subcommands work without a window::
+
+    twin-viewer render LAYOUT --out FILE.png [--view iso|top] [--size 1600x1000]
+    twin-viewer validate LAYOUT
+
+Heavy imports (Qt, VTK) happen inside the subcommand that needs them, so
+``validate`` starts fast and runs on a machine with no display.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from viewer import __version__
+
+SUBCOMMANDS = ("render", "validate")
+
+EXIT_OK = 0
+EXIT_PROBLEMS = 1
+EXIT_USAGE = 2
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, e.g. 1600x1000, got {text!r}") from None
+    if not (16 <= w <= 8192 and 16 <= h <= 8192):
+        raise argparse.ArgumentTypeError("width and height must be between 16 and 8192 pixels")
+    return w, h
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--version", action="version", version=f"twin-viewer {__version__}")
+    parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="how much to log (default WARNING)")
+
+
+def _gui_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="twin-viewer",
+        description="3D digital-twin viewer for factory control rooms. "
+        f"Subcommands: {', '.join(SUBCOMMANDS)} (twin-viewer SUBCOMMAND --help).",
+    )
+    _add_common(parser)
+    parser.add_argument("file", nargs="?", type=Path, help="layout file to open")
+    return parser
+
+
+def _sub_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="twin-viewer")
+    _add_common(parser)
+    subs = parser.add_subparsers(dest="command", required=True)
+
+    render = subs.add_parser("render", help="render a layout to a PNG without opening a window")
+    render.add_argument("layout", type=Path)
+    render.add_argument("--out", type=Path, required=True, help="PNG file to write")
+    render.add_argument("--view", choices=["iso", "top"], default="iso")
+    render.add_argument("--size", type=_size, default=(1600, 1000), help="WIDTHxHEIGHT (default 1600x1000)")
+    render.add_argument("--labels", dest="labels", action="store_true", default=None, help="always draw labels")
+    render.add_argument("--no-labels", dest="labels", action="store_false", help="never draw labels")
+    render.add_argument("--select", metavar="ID", help="highlight this component")
+    render.add_argument("--theme", choices=["dark", "light"], default="dark")
+
+    validate = subs.add_parser("validate", help="check a layout file and its meshes; exit 1 if it has problems")
+    validate.add_argument("layout", type=Path)
+    validate.add_argument("--no-meshes", action="store_true", help="do not open the mesh files")
+    return parser
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from viewer.model.layout_io import load_layout, validate_layout_file
+
+    problems = validate_layout_file(args.layout, open_meshes=not args.no_meshes)
+    if problems:
+        print(f"{args.layout}: {len(problems)} problem(s)", file=sys.stderr)
+        for problem in problems:
+            print(f"  {problem.path}: {problem.message}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    layout = load_layout(args.layout)
+    print(f"{args.layout}: OK ({len(layout.components)} components, {len(layout.flow)} flow links)")
+    return EXIT_OK
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    from viewer.model.errors import LayoutError, MeshError
+    from viewer.scene.offscreen import render_layout
+
+    try:
+        render_layout(args.layout, args.out, view=args.view, size=args.size, labels=args.labels,
+                      select=args.select, theme=args.theme)
+    except LayoutError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_PROBLEMS
+    except MeshError as exc:
+        print(f"{args.layout}: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    except KeyError as exc:
+        print(f"{args.layout}: no component with id {exc.args[0]!r} to select", file=sys.stderr)
+        return EXIT_PROBLEMS
+    print(f"wrote {args.out}")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``twin-viewer`` and ``python -m viewer``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    is_sub = bool(argv) and argv[0] in SUBCOMMANDS
+    args = (_sub_parser() if is_sub else _gui_parser()).parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if is_sub:
+        return {"render": _cmd_render, "validate": _cmd_validate}[args.command](args)
+    from viewer.ui.app import run_gui
+
+    return run_gui(args.file)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,225 @@
+"""The layout model: components on a floor, the material flow, bindings.
+
+Plain dataclasses with value equality, so "save then load gives an equal model"
+is a one-line assertion. Typed fields hold what every component has (id, kind,
+placement, look); the kind-specific sections (``sim``, ``buffer``, ``conveyor``,
+``robot``, ``path``) stay the plain dicts the schema already validated, so the
+simulation and telemetry packages own their interpretation.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+KINDS = ("station", "conveyor", "buffer", "robot", "agv-path", "sensor", "prop", "source", "sink")
+
+# ISA-101 high-performance HMI: equipment in calm greys; colour is kept for
+# abnormal states (amber/red) and for the operator's selection (blue).
+DEFAULT_COLORS: dict[str, str] = {
+    "station": "#8d949c",
+    "conveyor": "#5d636a",
+    "buffer": "#a3a9af",
+    "robot": "#b5bac0",
+    "agv-path": "#8f8c7c",
+    "sensor": "#747c84",
+    "prop": "#6c7177",
+    "source": "#7f868d",
+    "sink": "#7f868d",
+}
+
+SECTION_KEYS = ("sim", "buffer", "conveyor", "robot", "path", "properties")
+
+Vec3 = tuple[float, float, float]
+
+
+def _vec3(values: Any, default: Vec3 = (0.0, 0.0, 0.0)) -> Vec3:
+    if values is None:
+        return default
+    x, y, z = (float(v) for v in values)
+    return (x, y, z)
+
+
+def _scale3(value: Any) -> Vec3:
+    if value is None:
+        return (1.0, 1.0, 1.0)
+    if isinstance(value, int | float):
+        s = float(value)
+        return (s, s, s)
+    return _vec3(value)
+
+
+def _plain(value: Any) -> Any:
+    """Ints that are whole floats stay as written; deep-copy so the model owns its data."""
+    return copy.deepcopy(value)
+
+
+@dataclass
+class Component:
+    """One piece of equipment placed in the plant."""
+
+    id: str
+    kind: str
+    position: Vec3
+    name: str = ""
+    rotation: Vec3 = (0.0, 0.0, 0.0)
+    scale: Vec3 = (1.0, 1.0, 1.0)
+    color: str | None = None
+    mesh: str | None = None
+    primitive: dict[str, Any] | None = None
+    parent: str | None = None
+    sections: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def display_name(self) -> str:
+        """The name if given, else the id."""
+        return self.name or self.id
+
+    @property
+    def display_color(self) -> str:
+        """The colour drawn for the component in its normal state."""
+        return self.color or DEFAULT_COLORS.get(self.kind, "#8d949c")
+
+    def section(self, key: str) -> dict[str, Any]:
+        """A kind-specific section (``sim``, ``conveyor``, ...) or an empty dict."""
+        return self.sections.get(key) or {}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Component:
+        """Build from a schema-valid JSON object."""
+        return cls(
+            id=data["id"],
+            kind=data["kind"],
+            name=data.get("name", ""),
+            position=_vec3(data["position"]),
+            rotation=_vec3(data.get("rotation")),
+            scale=_scale3(data.get("scale")),
+            color=data.get("color", "").lower() or None,
+            mesh=data.get("mesh"),
+            primitive=_plain(data.get("primitive")),
+            parent=data.get("parent"),
+            sections={k: _plain(data[k]) for k in SECTION_KEYS if k in data},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object written to a layout file (defaults left out)."""
+        out: dict[str, Any] = {"id": self.id, "kind": self.kind}
+        if self.name:
+            out["name"] = self.name
+        out["position"] = list(self.position)
+        if any(self.rotation):
+            out["rotation"] = list(self.rotation)
+        if self.scale != (1.0, 1.0, 1.0):
+            sx, sy, sz = self.scale
+            out["scale"] = sx if sx == sy == sz else list(self.scale)
+        if self.color:
+            out["color"] = self.color
+        if self.mesh is not None:
+            out["mesh"] = self.mesh
+        if self.primitive is not None:
+            out["primitive"] = _plain(self.primitive)
+        if self.parent:
+            out["parent"] = self.parent
+        for key in SECTION_KEYS:
+            if key in self.sections:
+                out[key] = _plain(self.sections[key])
+        return out
+
+    def copy(self, **changes: Any) -> Component:
+        """A deep copy with some fields changed."""
+        clone = copy.deepcopy(self)
+        return replace(clone, **changes) if changes else clone
+
+
+@dataclass(frozen=True)
+class FlowLink:
+    """Material moves from ``source`` to ``target``; ``share`` is its routing probability."""
+
+    source: str
+    target: str
+    share: float | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FlowLink:
+        """Build from a schema-valid JSON object."""
+        share = data.get("share")
+        return cls(data["from"], data["to"], float(share) if share is not None else None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object written to a layout file."""
+        out: dict[str, Any] = {"from": self.source, "to": self.target}
+        if self.share is not None:
+            out["share"] = self.share
+        return out
+
+
+@dataclass
+class Layout:
+    """A whole plant layout, as read from or written to a layout file."""
+
+    name: str
+    components: list[Component] = field(default_factory=list)
+    flow: list[FlowLink] = field(default_factory=list)
+    description: str = ""
+    floor: dict[str, Any] = field(default_factory=dict)
+    mqtt: dict[str, Any] | None = None
+    bindings: list[dict[str, Any]] = field(default_factory=list)
+
+    def component(self, component_id: str) -> Component:
+        """The component with this id; ``KeyError`` if there is none."""
+        for comp in self.components:
+            if comp.id == component_id:
+                return comp
+        raise KeyError(component_id)
+
+    def index_of(self, component_id: str) -> int:
+        """Position of the component in :attr:`components`; ``KeyError`` if absent."""
+        for i, comp in enumerate(self.components):
+            if comp.id == component_id:
+                return i
+        raise KeyError(component_id)
+
+    def ids(self) -> list[str]:
+        """Component ids in file order."""
+        return [c.id for c in self.components]
+
+    def links_touching(self, component_id: str) -> list[FlowLink]:
+        """Flow links into or out of a component."""
+        return [f for f in self.flow if component_id in (f.source, f.target)]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Layout:
+        """Build from a schema-valid JSON document."""
+        return cls(
+            name=data["name"],
+            description=data.get("description", ""),
+            floor=_plain(data.get("floor", {})),
+            components=[Component.from_dict(c) for c in data["components"]],
+            flow=[FlowLink.from_dict(f) for f in data.get("flow", [])],
+            mqtt=_plain(data.get("mqtt")),
+            bindings=_plain(data.get("bindings", [])),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document written to a layout file."""
+        from viewer.model.layout_io import FORMAT_NAME, FORMAT_VERSION
+
+        out: dict[str, Any] = {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "name": self.name,
+            "units": "m",
+        }
+        if self.description:
+            out["description"] = self.description
+        if self.floor:
+            out["floor"] = _plain(self.floor)
+        out["components"] = [c.to_dict() for c in self.components]
+        if self.flow:
+            out["flow"] = [f.to_dict() for f in self.flow]
+        if self.mqtt is not None:
+            out["mqtt"] = _plain(self.mqtt)
+        if self.bindings:
+            out["bindings"] = _plain(self.bindings)
+        return out

@@ -1,0 +1,265 @@
+"""Reading, validating and writing layout files.
+
+A layout file is JSON with ``"format": "twin-viewer-layout"`` and an integer
+``"version"``. Loading runs three gates and reports every problem it finds with
+the JSON path of the culprit, never a bare traceback:
+
+1. the file is readable JSON (line and column of a syntax error);
+2. the document matches the published schema (``layout.schema.json``);
+3. semantic checks the schema cannot express: unique ids, flow links and
+   bindings naming existing components, routing shares, mesh paths that stay
+   inside the layout's folder and exist.
+
+Nothing read from a file is executed: JSON only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import Counter, defaultdict
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from viewer.model.errors import LayoutError, MeshError, Problem
+from viewer.model.layout import Layout
+
+FORMAT_NAME = "twin-viewer-layout"
+FORMAT_VERSION = 1
+MAX_LAYOUT_BYTES = 64 * 1024 * 1024  # a layout is text; anything larger is not a layout
+
+
+@lru_cache(maxsize=1)
+def layout_schema() -> dict[str, Any]:
+    """The published JSON Schema of the current format version."""
+    text = resources.files("viewer.model").joinpath("layout.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+@lru_cache(maxsize=1)
+def _validator() -> Any:
+    import jsonschema
+
+    schema = layout_schema()
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def json_path(parts: Any) -> str:
+    """``['components', 3, 'mesh']`` -> ``$.components[3].mesh``."""
+    out = "$"
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def _schema_problems(doc: Any) -> list[Problem]:
+    problems = []
+    for error in _validator().iter_errors(doc):
+        path = json_path(error.absolute_path)
+        message = error.message
+        if error.validator == "additionalProperties" and "'password'" in message:
+            message = (
+                "a password may not be stored in a layout file; name an environment variable "
+                "with 'password_env' or a keyring entry with 'password_keyring'"
+            )
+        elif error.validator == "not" and path.startswith("$.components"):
+            message = "give either 'mesh' or 'primitive', not both"
+        elif len(message) > 300:
+            message = message[:300] + "..."
+        problems.append(Problem(path, message))
+    return sorted(set(problems))
+
+
+def _semantic_problems(doc: dict[str, Any]) -> list[Problem]:
+    problems: list[Problem] = []
+    components = doc.get("components", [])
+    ids = [c.get("id") for c in components]
+    known = set(ids)
+    for cid, count in Counter(ids).items():
+        if count > 1:
+            first = ids.index(cid)
+            for i, other in enumerate(ids):
+                if other == cid and i != first:
+                    problems.append(Problem(f"$.components[{i}].id", f"duplicate id {cid!r}"))
+    for i, comp in enumerate(components):
+        parent = comp.get("parent")
+        if parent is not None and parent not in known:
+            problems.append(Problem(f"$.components[{i}].parent", f"no component with id {parent!r}"))
+        if parent == comp.get("id"):
+            problems.append(Problem(f"$.components[{i}].parent", "a component cannot be its own parent"))
+        mesh = comp.get("mesh")
+        if isinstance(mesh, str):
+            why = mesh_reference_problem(mesh)
+            if why:
+                problems.append(Problem(f"$.components[{i}].mesh", why))
+    shares: dict[str, list[float]] = defaultdict(list)
+    seen_links: set[tuple[str, str]] = set()
+    for i, link in enumerate(doc.get("flow", [])):
+        src, dst = link.get("from"), link.get("to")
+        for key, ref in (("from", src), ("to", dst)):
+            if ref not in known:
+                problems.append(Problem(f"$.flow[{i}].{key}", f"no component with id {ref!r}"))
+        if src == dst:
+            problems.append(Problem(f"$.flow[{i}]", f"{src!r} cannot feed itself"))
+        if (src, dst) in seen_links:
+            problems.append(Problem(f"$.flow[{i}]", f"link {src!r} -> {dst!r} is listed twice"))
+        seen_links.add((src, dst))
+        if "share" in link:
+            shares[src].append(float(link["share"]))
+    for src, values in shares.items():
+        if sum(values) > 1.0 + 1e-9:
+            problems.append(Problem("$.flow", f"routing shares out of {src!r} add up to {sum(values):g} > 1"))
+    for i, binding in enumerate(doc.get("bindings", [])):
+        target = binding.get("component")
+        if target and not target.startswith("{") and target not in known:
+            problems.append(Problem(f"$.bindings[{i}].component", f"no component with id {target!r}"))
+    return problems
+
+
+def mesh_reference_problem(reference: str) -> str | None:
+    """Why a mesh reference is refused before touching the disk, or ``None`` when it is acceptable.
+
+    References are relative paths (to the layout file) or ``asset:NAME``; absolute
+    paths, URLs and ``..`` that climb out of the folder are refused.
+    """
+    body = reference[len("asset:"):] if reference.startswith("asset:") else reference
+    if "://" in reference or (":" in body.split("/")[0] and len(body) > 1 and body[1] == ":"):
+        return f"{reference!r}: mesh references are relative paths, not URLs or drive paths"
+    if body.startswith(("/", "\\")) or Path(body).is_absolute():
+        return f"{reference!r}: absolute paths are refused; give a path relative to the layout file"
+    depth = 0
+    for part in body.replace("\\", "/").split("/"):
+        if part == "..":
+            depth -= 1
+        elif part not in ("", "."):
+            depth += 1
+        if depth < 0:
+            return f"{reference!r} escapes the layout's folder; keep meshes beside or below the layout file"
+    return None
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise LayoutError(path, [Problem("$", "file not found")]) from None
+    except OSError as exc:
+        raise LayoutError(path, [Problem("$", f"cannot read the file: {exc.strerror}")]) from None
+    if size > MAX_LAYOUT_BYTES:
+        raise LayoutError(path, [Problem("$", f"file is {size:,} bytes; a layout may be at most "
+                                              f"{MAX_LAYOUT_BYTES:,}")])
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise LayoutError(path, [Problem("$", f"not UTF-8 text (byte {exc.start})")]) from None
+    except OSError as exc:
+        raise LayoutError(path, [Problem("$", f"cannot read the file: {exc.strerror}")]) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LayoutError(path, [Problem("$", f"malformed JSON at line {exc.lineno}, column {exc.colno}: "
+                                              f"{exc.msg}")]) from None
+
+
+def _migrate(doc: dict[str, Any]) -> dict[str, Any]:
+    """Bring an older format version up to the current one (none exist yet)."""
+    return doc
+
+
+def check_document(doc: Any) -> list[Problem]:
+    """Every problem of a parsed layout document; empty when it is usable."""
+    if not isinstance(doc, dict):
+        return [Problem("$", "a layout is a JSON object")]
+    if doc.get("format") != FORMAT_NAME:
+        return [Problem("$.format", f"not a twin-viewer layout (expected \"format\": \"{FORMAT_NAME}\", "
+                                    f"found {doc.get('format')!r})")]
+    version = doc.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        return [Problem("$.version", f"the format version must be an integer, found {version!r}")]
+    if version > FORMAT_VERSION:
+        return [Problem("$.version", f"format version {version} was written by a newer viewer; "
+                                     f"this one reads versions 1 to {FORMAT_VERSION}")]
+    if version < 1:
+        return [Problem("$.version", f"unknown format version {version}")]
+    problems = _schema_problems(doc)
+    if problems:
+        return problems
+    return _semantic_problems(doc)
+
+
+def parse_layout(doc: Any, source: Path | str | None = None) -> Layout:
+    """A :class:`Layout` from a parsed document; :class:`LayoutError` lists every problem."""
+    problems = check_document(doc)
+    if problems:
+        raise LayoutError(source, problems)
+    return Layout.from_dict(_migrate(doc))
+
+
+def load_layout(path: Path | str) -> Layout:
+    """Read and validate a layout file; raises :class:`LayoutError` with every problem found.
+
+    Mesh files are not opened here (see :func:`validate_layout_file` and the mesh
+    library); only their references are checked.
+    """
+    path = Path(path)
+    return parse_layout(_read_json(path), path)
+
+
+def save_layout(layout: Layout, path: Path | str) -> None:
+    """Write a layout atomically (temporary file, then rename), so a crash never leaves half a file."""
+    path = Path(path)
+    doc = layout.to_dict()
+    problems = check_document(doc)
+    if problems:
+        raise LayoutError(path, problems)
+    text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def validate_layout_file(path: Path | str, *, open_meshes: bool = True) -> list[Problem]:
+    """All problems of a layout file, mesh files included; an empty list means it is good.
+
+    With ``open_meshes`` every distinct mesh is loaded once, so a corrupt file or
+    one over the size limit is reported here rather than when the scene is built.
+    """
+    from viewer.model.mesh_library import MeshLibrary
+
+    path = Path(path)
+    try:
+        layout = load_layout(path)
+    except LayoutError as exc:
+        return exc.problems
+    library = MeshLibrary()
+    problems: list[Problem] = []
+    checked: dict[str, str | None] = {}
+    for i, comp in enumerate(layout.components):
+        if comp.mesh is None:
+            continue
+        if comp.mesh not in checked:
+            try:
+                resolved = library.resolve(comp.mesh, path.parent)
+                if open_meshes:
+                    library.load(resolved)
+                elif not resolved.is_file():
+                    raise MeshError(f"{comp.mesh!r}: file not found")
+                checked[comp.mesh] = None
+            except MeshError as exc:
+                checked[comp.mesh] = str(exc)
+        if checked[comp.mesh]:
+            problems.append(Problem(f"$.components[{i}].mesh", checked[comp.mesh] or ""))
+    return problems

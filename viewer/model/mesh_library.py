@@ -1,0 +1,168 @@
+"""Mesh files: resolve references safely, load with trimesh, enforce size limits, load each once.
+
+References in a layout are relative to the layout file and may not leave its
+folder; ``asset:NAME`` points into the viewer's built-in asset library
+(``assets/`` of the project, shipped with the application) and may not leave
+that folder either. A resolved path that is a symbolic link pointing outside is
+refused too, because the check is made on the fully resolved path.
+
+Identical meshes are loaded once: the cache key is the resolved path with the
+file's size and modification time, so twenty stations sharing one STL cost one
+parse. The scene merges the transformed copies into one draw call (on software
+OpenGL per-actor overhead dominates; see FIELD_NOTES in the shared notes).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from viewer.model.errors import MeshError
+from viewer.model.layout_io import mesh_reference_problem
+
+SUPPORTED_SUFFIXES = {".stl": "stl", ".obj": "obj", ".ply": "ply", ".glb": "glb", ".gltf": "gltf", ".off": "off"}
+
+
+@dataclass(frozen=True)
+class MeshLimits:
+    """Refuse meshes larger than this (per file). A control-room PC must stay responsive."""
+
+    max_bytes: int = 64 * 1024 * 1024
+    max_triangles: int = 1_000_000
+
+
+@dataclass(frozen=True)
+class MeshData:
+    """Triangles in model units (metres): float32 vertices (N, 3) and int32 faces (M, 3)."""
+
+    vertices: np.ndarray
+    faces: np.ndarray
+
+    @property
+    def n_triangles(self) -> int:
+        """Number of triangles."""
+        return int(self.faces.shape[0])
+
+    @property
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Axis-aligned (min corner, max corner)."""
+        return self.vertices.min(axis=0), self.vertices.max(axis=0)
+
+
+def builtin_asset_dir() -> Path:
+    """The built-in asset library: ``$TWIN_VIEWER_ASSETS``, the frozen bundle's, or the project's ``assets/``."""
+    env = os.environ.get("TWIN_VIEWER_ASSETS")
+    if env:
+        return Path(env)
+    frozen = getattr(sys, "_MEIPASS", None)
+    if frozen:
+        return Path(frozen) / "assets"
+    return Path(__file__).resolve().parents[2] / "assets"
+
+
+def _binary_stl_triangles(path: Path, size: int) -> int | None:
+    """Triangle count from a binary STL header, or ``None`` when the file is not binary STL."""
+    if size < 84:
+        return None
+    with path.open("rb") as handle:
+        head = handle.read(84)
+    (count,) = struct.unpack("<I", head[80:84])
+    return count if 84 + 50 * count == size else None
+
+
+class MeshLibrary:
+    """Loads meshes by reference, checks limits, and caches each distinct file once (thread-safe)."""
+
+    def __init__(self, asset_dir: Path | None = None, limits: MeshLimits | None = None) -> None:
+        self.asset_dir = Path(asset_dir) if asset_dir is not None else builtin_asset_dir()
+        self.limits = limits or MeshLimits()
+        self._cache: dict[tuple[str, int, int], MeshData] = {}
+        self._lock = threading.Lock()
+        self.files_parsed = 0
+
+    def resolve(self, reference: str, layout_dir: Path) -> Path:
+        """The file a reference names; :class:`MeshError` if refused or missing."""
+        why = mesh_reference_problem(reference)
+        if why:
+            raise MeshError(why)
+        if reference.startswith("asset:"):
+            base, rel = self.asset_dir, reference[len("asset:"):]
+        else:
+            base, rel = Path(layout_dir), reference
+        base = base.resolve()
+        target = (base / rel).resolve()
+        if not target.is_relative_to(base):
+            raise MeshError(f"{reference!r} resolves outside {base} (through a link?); refused")
+        if not target.is_file():
+            where = "the asset library" if reference.startswith("asset:") else "the layout's folder"
+            raise MeshError(f"{reference!r}: file not found in {where} ({target})")
+        if target.suffix.lower() not in SUPPORTED_SUFFIXES:
+            kinds = ", ".join(sorted(SUPPORTED_SUFFIXES))
+            raise MeshError(f"{reference!r}: unsupported mesh format {target.suffix!r} (supported: {kinds})")
+        return target
+
+    def load(self, path: Path) -> MeshData:
+        """Load one mesh file (cached); :class:`MeshError` on a bad or oversized file."""
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            raise MeshError(f"{path.name}: cannot read ({exc.strerror})") from None
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        with self._lock:
+            cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        limits = self.limits
+        if stat.st_size > limits.max_bytes:
+            raise MeshError(
+                f"{path.name} is {stat.st_size / 2**20:.1f} MiB; the limit is {limits.max_bytes / 2**20:.0f} MiB "
+                "per mesh file (simplify the mesh, or raise the limit)"
+            )
+        if path.suffix.lower() == ".stl":
+            count = _binary_stl_triangles(path, stat.st_size)
+            if count is not None and count > limits.max_triangles:
+                raise MeshError(self._triangle_message(path, count))
+        mesh = self._parse(path)
+        if mesh.n_triangles > limits.max_triangles:
+            raise MeshError(self._triangle_message(path, mesh.n_triangles))
+        with self._lock:
+            self._cache[key] = mesh
+            self.files_parsed += 1
+        return mesh
+
+    def _triangle_message(self, path: Path, count: int) -> str:
+        return (
+            f"{path.name} has {count:,} triangles; the limit is {self.limits.max_triangles:,} per mesh "
+            "(decimate it, or raise the limit)"
+        )
+
+    @staticmethod
+    def _parse(path: Path) -> MeshData:
+        import trimesh
+
+        file_type = SUPPORTED_SUFFIXES[path.suffix.lower()]
+        try:
+            # A resolver rooted at the file's own folder: a glTF's external buffers load from beside it.
+            resolver = trimesh.resolvers.FilePathResolver(str(path.parent))
+            with path.open("rb") as handle:
+                loaded = trimesh.load(handle, file_type=file_type, resolver=resolver, force="mesh", process=False)
+        except MeshError:
+            raise
+        except Exception as exc:  # trimesh raises many types for malformed files
+            raise MeshError(f"{path.name}: not a readable {file_type.upper()} mesh ({type(exc).__name__}: "
+                            f"{str(exc)[:200]})") from None
+        vertices = np.asarray(getattr(loaded, "vertices", np.empty((0, 3))), dtype=np.float32)
+        faces = np.asarray(getattr(loaded, "faces", np.empty((0, 3))), dtype=np.int32)
+        if faces.ndim != 2 or faces.shape[0] == 0 or faces.shape[1] != 3:
+            raise MeshError(f"{path.name}: the file holds no triangles")
+        if faces.min() < 0 or faces.max() >= len(vertices):
+            raise MeshError(f"{path.name}: faces refer to vertices that do not exist")
+        if not np.isfinite(vertices).all():
+            raise MeshError(f"{path.name}: vertices contain NaN or infinite coordinates")
+        return MeshData(np.ascontiguousarray(vertices), np.ascontiguousarray(faces))

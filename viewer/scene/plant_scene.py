@@ -1,0 +1,290 @@
+"""Turns a layout and its merged geometry into VTK actors on a PyVista plotter.
+
+Works on any plotter: the off-screen one of ``twin-viewer render`` and the Qt
+widget of the main window alike, because it only touches the renderer and
+camera. It knows VTK, not widgets.
+
+Design, measured on software OpenGL (shared FIELD_NOTES): the whole plant is
+one poly-data with a per-face component index and an RGB colour array. One
+draw call keeps a 1,000-component plant fast; recolouring a component (state,
+selection) rewrites its slice of the colour array and marks it modified.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pyvista as pv
+from vtkmodules.vtkRenderingCore import vtkCellPicker, vtkCoordinate
+
+from viewer.model.geometry import PlantGeometry, hex_to_rgb
+from viewer.model.layout import Layout
+from viewer.scene.theme import DARK, SceneTheme
+
+LABELLED_KINDS = ("station", "robot", "buffer", "source", "sink")
+MAX_AUTO_LABELS = 80  # above this many, labels clutter the view and cost frame time
+SELECTION_MIX = 0.6  # how much of the selection colour is blended into the selected component
+
+
+class PlantScene:
+    """The plant's actors on a plotter, with selection, picking and camera presets."""
+
+    def __init__(self, plotter: pv.Plotter, theme: SceneTheme = DARK) -> None:
+        self.plotter = plotter
+        self.theme = theme
+        self.layout: Layout | None = None
+        self.geometry: PlantGeometry | None = None
+        self.selected: str | None = None
+        self.labels_visible = True
+        self._index: dict[str, int] = {}
+        self._mesh: pv.PolyData | None = None
+        self._rgb: np.ndarray | None = None  # view of the mesh's colour array
+        self._base_rgb: np.ndarray | None = None  # normal-state colours
+        self._override: dict[str, tuple[int, int, int]] = {}
+        self._actors: dict[str, object] = {}
+        self._picker = vtkCellPicker()
+        self._picker.SetTolerance(0.0005)
+        self._picker.PickFromListOn()
+        plotter.set_background(theme.background_bottom, top=theme.background_top)
+
+    # ----------------------------------------------------------------- building
+    def show(self, layout: Layout, geometry: PlantGeometry, *, labels: bool | None = None) -> None:
+        """Replace whatever is shown with this plant."""
+        self.clear()
+        self.layout = layout
+        self.geometry = geometry
+        self._index = {cid: i for i, cid in enumerate(geometry.component_ids)}
+        self._add_floor(layout, geometry)
+        if geometry.n_triangles:
+            faces = np.empty((geometry.n_triangles, 4), dtype=np.int64)
+            faces[:, 0] = 3
+            faces[:, 1:] = geometry.faces
+            mesh = pv.PolyData(geometry.vertices, faces.ravel())
+            mesh.cell_data["rgb"] = geometry.face_rgb.copy()
+            mesh.cell_data["component"] = geometry.face_component
+            actor = self.plotter.add_mesh(
+                mesh, scalars="rgb", rgb=True, show_scalar_bar=False, name="plant", reset_camera=False,
+                ambient=0.25, diffuse=0.75, specular=0.05, render=False,
+            )
+            self._mesh = mesh
+            self._rgb = mesh.cell_data["rgb"]
+            self._base_rgb = geometry.face_rgb.copy()
+            self._actors["plant"] = actor
+            self._picker.InitializePickList()
+            self._picker.AddPickList(actor)
+        if labels is None:
+            labels = self._count_labelled() <= MAX_AUTO_LABELS
+        self.set_labels_visible(labels)
+        self.view_iso()
+
+    def clear(self) -> None:
+        """Remove every actor this scene added."""
+        for name in list(self._actors):
+            self.plotter.remove_actor(self._actors.pop(name), render=False)
+        self.layout = self.geometry = None
+        self._mesh = self._rgb = self._base_rgb = None
+        self._override.clear()
+        self.selected = None
+        self._picker.InitializePickList()
+
+    def _add_floor(self, layout: Layout, geometry: PlantGeometry) -> None:
+        b = geometry.plant_bounds()
+        floor = layout.floor or {}
+        if "size" in floor:
+            ox, oy = floor.get("origin", (b[0] - 2.0, b[2] - 2.0))
+            sx, sy = floor["size"]
+        else:
+            ox, oy, sx, sy = b[0] - 2.0, b[2] - 2.0, b[1] - b[0] + 4.0, b[3] - b[2] + 4.0
+        plane = pv.Plane(center=(ox + sx / 2, oy + sy / 2, -0.002), direction=(0, 0, 1),
+                         i_size=sx, j_size=sy, i_resolution=1, j_resolution=1)
+        color = floor.get("color", self.theme.floor)
+        self._actors["floor"] = self.plotter.add_mesh(
+            plane, color=color, ambient=0.6, diffuse=0.4, specular=0.0, pickable=False, name="floor",
+            reset_camera=False, render=False,
+        )
+        step = float(floor.get("grid", 1.0))
+        xs = np.arange(ox, ox + sx + 1e-9, step)
+        ys = np.arange(oy, oy + sy + 1e-9, step)
+        if len(xs) * len(ys) < 250_000:
+            pts, lines = [], []
+            for x in xs:
+                lines.append([2, len(pts), len(pts) + 1])
+                pts += [(x, oy, 0.0), (x, oy + sy, 0.0)]
+            for y in ys:
+                lines.append([2, len(pts), len(pts) + 1])
+                pts += [(ox, y, 0.0), (ox + sx, y, 0.0)]
+            grid = pv.PolyData(np.asarray(pts, dtype=float), lines=np.asarray(lines).ravel())
+            self._actors["grid"] = self.plotter.add_mesh(
+                grid, color=self.theme.grid, line_width=1, pickable=False, lighting=False, name="grid",
+                reset_camera=False, render=False,
+            )
+
+    def _count_labelled(self) -> int:
+        return sum(1 for c in (self.layout.components if self.layout else []) if c.kind in LABELLED_KINDS)
+
+    def set_labels_visible(self, visible: bool) -> None:
+        """Show or hide the name labels of stations, robots and buffers."""
+        self.labels_visible = visible
+        if "labels" in self._actors:
+            self.plotter.remove_actor(self._actors.pop("labels"), render=False)
+        if not visible or self.layout is None or self.geometry is None:
+            return
+        points, texts = [], []
+        for i, comp in enumerate(self.layout.components):
+            if comp.kind not in LABELLED_KINDS:
+                continue
+            b = self.geometry.bounds[i]
+            points.append(((b[0] + b[1]) / 2, (b[2] + b[3]) / 2, b[5] + 0.35))
+            texts.append(comp.display_name)
+        if not points:
+            return
+        self._actors["labels"] = self.plotter.add_point_labels(
+            np.asarray(points), texts, font_size=13, bold=False, text_color=self.theme.label_text,
+            shape_color=self.theme.label_box, shape_opacity=0.75, shape="rect", margin=3,
+            show_points=False, always_visible=True, name="labels", render=False, reset_camera=False,
+        )
+
+    # ----------------------------------------------------------------- colours
+    def component_index(self, component_id: str) -> int:
+        """Index of a component in the geometry; ``KeyError`` if unknown."""
+        return self._index[component_id]
+
+    def set_component_color(self, component_id: str, color: str | None) -> None:
+        """Draw a component in ``color`` (e.g. a state colour), or back in its normal colour with ``None``."""
+        if color is None:
+            self._override.pop(component_id, None)
+        else:
+            self._override[component_id] = hex_to_rgb(color)
+        self._refresh_colors([component_id])
+
+    def displayed_rgb(self, component_id: str) -> np.ndarray:
+        """The RGB colours currently drawn for a component's faces (for tests and tooltips)."""
+        assert self._rgb is not None and self.geometry is not None
+        start, stop = self.geometry.face_ranges[self._index[component_id]]
+        return np.asarray(self._rgb[start:stop])
+
+    def _refresh_colors(self, component_ids: Iterable[str]) -> None:
+        if self._rgb is None or self._base_rgb is None or self.geometry is None or self._mesh is None:
+            return
+        sel = np.array(hex_to_rgb(self.theme.selection), dtype=float)
+        for cid in component_ids:
+            if cid not in self._index:
+                continue
+            start, stop = self.geometry.face_ranges[self._index[cid]]
+            if cid in self._override:
+                rgb = np.broadcast_to(np.array(self._override[cid], dtype=float), (stop - start, 3))
+            else:
+                rgb = self._base_rgb[start:stop].astype(float)
+            if cid == self.selected:
+                rgb = (1 - SELECTION_MIX) * rgb + SELECTION_MIX * sel
+            self._rgb[start:stop] = np.clip(rgb, 0, 255).astype(np.uint8)
+        self._mesh.GetCellData().GetArray("rgb").Modified()
+
+    # ----------------------------------------------------------------- selection
+    def select(self, component_id: str | None) -> None:
+        """Highlight one component (or none): tint it blue and draw its bounding box."""
+        if component_id is not None and component_id not in self._index:
+            raise KeyError(component_id)
+        previous, self.selected = self.selected, component_id
+        self._refresh_colors([c for c in (previous, component_id) if c is not None])
+        if "selection" in self._actors:
+            self.plotter.remove_actor(self._actors.pop("selection"), render=False)
+        if component_id is not None and self.geometry is not None:
+            b = np.array(self.geometry.bounds[self._index[component_id]], dtype=float)
+            pad = 0.08
+            b[[0, 2, 4]] -= pad
+            b[[1, 3, 5]] += pad
+            outline = pv.Box(bounds=tuple(b)).outline()
+            self._actors["selection"] = self.plotter.add_mesh(
+                outline, color=self.theme.selection, line_width=2.5, lighting=False, pickable=False,
+                name="selection", reset_camera=False, render=False,
+            )
+
+    def pick(self, x: float, y: float) -> str | None:
+        """The component under display pixel (x, y) (VTK convention: origin bottom-left), if any."""
+        if self.geometry is None or self._mesh is None:
+            return None
+        if not self._picker.Pick(x, y, 0.0, self.plotter.renderer):
+            return None
+        cell = self._picker.GetCellId()
+        if cell < 0 or self._picker.GetActor() is not self._actors.get("plant"):
+            return None
+        return self.geometry.component_ids[int(self.geometry.face_component[cell])]
+
+    # ----------------------------------------------------------------- camera
+    def _bounds_of(self, component_id: str | None) -> np.ndarray:
+        if self.geometry is None:
+            return np.array([-1.0, 1.0, -1.0, 1.0, 0.0, 1.0])
+        if component_id is None:
+            return self.geometry.plant_bounds()
+        return np.array(self.geometry.bounds[self._index[component_id]], dtype=float)
+
+    def _look(self, direction: np.ndarray, up: tuple[float, float, float], bounds: np.ndarray) -> None:
+        camera = self.plotter.renderer.GetActiveCamera()
+        center = np.array([(bounds[0] + bounds[1]) / 2, (bounds[2] + bounds[3]) / 2, (bounds[4] + bounds[5]) / 2])
+        direction = direction / np.linalg.norm(direction)
+        camera.SetFocalPoint(*center)
+        camera.SetPosition(*(center + direction * 10.0))
+        camera.SetViewUp(*up)
+        self._fit(bounds)
+
+    def _fit(self, bounds: np.ndarray, margin: float = 0.92) -> None:
+        """Move the camera along its view direction until the box just fills the view.
+
+        ``ResetCamera`` fits a bounding sphere, which leaves a long production line
+        small in the middle of the window; this fits the box's eight corners.
+        """
+        renderer = self.plotter.renderer
+        camera = renderer.GetActiveCamera()
+        renderer.ResetCamera(*bounds)
+        corners = np.array([[x, y, z] for x in bounds[:2] for y in bounds[2:4] for z in bounds[4:]])
+        for _ in range(4):
+            renderer.ResetCameraClippingRange(*bounds)
+            extent = 0.0
+            for corner in corners:
+                renderer.SetWorldPoint(*corner, 1.0)
+                renderer.WorldToView()
+                vx, vy, _vz = renderer.GetViewPoint()
+                extent = max(extent, abs(vx), abs(vy))
+            if extent <= 0:
+                break
+            camera.Zoom(margin / extent)
+        renderer.ResetCameraClippingRange()
+        # Tell PyVista the camera is placed on purpose, or its first render resets it.
+        self.plotter.renderer.camera_set = True
+
+    def view_iso(self) -> None:
+        """Isometric overview from the front-left, z up."""
+        self._look(np.array([-0.55, -1.0, 0.9]), (0, 0, 1), self._bounds_of(None))
+
+    def view_top(self) -> None:
+        """Plan view from above, +y up on screen."""
+        self._look(np.array([0.0, 0.0, 1.0]), (0, 1, 0), self._bounds_of(None))
+
+    def fit_all(self) -> None:
+        """Keep the direction; fit the whole plant."""
+        self._fit(self._bounds_of(None))
+
+    def focus(self, component_id: str | None = None) -> None:
+        """Centre and zoom on a component (the selection by default), keeping the direction."""
+        target = component_id or self.selected
+        if target is None:
+            return
+        b = self._bounds_of(target)
+        pad = max(b[1] - b[0], b[3] - b[2], b[5] - b[4], 1.0) * 0.8
+        padded = b + np.array([-pad, pad, -pad, pad, -pad * 0.2, pad * 0.2])
+        camera = self.plotter.renderer.GetActiveCamera()
+        center = np.array([(b[0] + b[1]) / 2, (b[2] + b[3]) / 2, (b[4] + b[5]) / 2])
+        offset = np.array(camera.GetPosition()) - np.array(camera.GetFocalPoint())
+        camera.SetFocalPoint(*center)
+        camera.SetPosition(*(center + offset))
+        self._fit(padded)
+
+    def project(self, world: Iterable[float]) -> tuple[float, float]:
+        """Display pixel (VTK convention, origin bottom-left) of a world point."""
+        coord = vtkCoordinate()
+        coord.SetCoordinateSystemToWorld()
+        coord.SetValue(*[float(v) for v in world])
+        x, y = coord.GetComputedDoubleDisplayValue(self.plotter.renderer)
+        return float(x), float(y)

@@ -1,0 +1,1 @@
+"""Placeholder for the sim package (later issues); Qt-free by contract."""

@@ -1,0 +1,1 @@
+"""Placeholder for the telemetry package (later issues); Qt-free by contract."""

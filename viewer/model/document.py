@@ -108,7 +108,11 @@ class AddComponent(Command):
 
 
 class RemoveComponent(Command):
-    """Delete a component and the flow links that touch it."""
+    """Delete a component and the flow links that touch it.
+
+    So the layout stays valid (and saveable), children move up to the removed
+    component's own parent and bindings that name it are dropped; undo restores both.
+    """
 
     def __init__(self, component_id: str) -> None:
         self.component_id = component_id
@@ -116,6 +120,8 @@ class RemoveComponent(Command):
         self._removed: Component | None = None
         self._index = 0
         self._links: list[tuple[int, FlowLink]] = []
+        self._children: list[str] = []
+        self._bindings: list[tuple[int, dict[str, Any]]] = []
 
     def redo(self, doc: LayoutDocument) -> None:
         """Apply the edit."""
@@ -125,7 +131,15 @@ class RemoveComponent(Command):
         self._links = [(i, f) for i, f in enumerate(doc.layout.flow) if self.component_id in (f.source, f.target)]
         for i, _ in reversed(self._links):
             doc.layout.flow.pop(i)
+        self._children = [c.id for c in doc.layout.components if c.parent == self.component_id]
+        for child in self._children:
+            doc.layout.component(child).parent = self._removed.parent
+        self._bindings = [(i, b) for i, b in enumerate(doc.layout.bindings) if b.get("component") == self.component_id]
+        for i, _ in reversed(self._bindings):
+            doc.layout.bindings.pop(i)
         doc.events.component_removed.emit(self.component_id)
+        for child in self._children:
+            doc.events.component_changed.emit(child, "parent")
         if self._links:
             doc.events.flow_changed.emit()
 
@@ -135,7 +149,13 @@ class RemoveComponent(Command):
         doc.layout.components.insert(self._index, self._removed)
         for i, link in self._links:
             doc.layout.flow.insert(i, link)
+        for child in self._children:
+            doc.layout.component(child).parent = self.component_id
+        for i, binding in self._bindings:
+            doc.layout.bindings.insert(i, binding)
         doc.events.component_added.emit(self.component_id)
+        for child in self._children:
+            doc.events.component_changed.emit(child, "parent")
         if self._links:
             doc.events.flow_changed.emit()
 
@@ -152,6 +172,10 @@ class ConnectComponents(Command):
         ids = set(doc.layout.ids())
         if self.link.source not in ids or self.link.target not in ids:
             raise ValueError("both ends of a flow link must be existing components")
+        if self.link.source == self.link.target:
+            raise ValueError(f"{self.link.source!r} cannot feed itself")
+        if any((f.source, f.target) == (self.link.source, self.link.target) for f in doc.layout.flow):
+            raise ValueError(f"{self.link.source!r} already feeds {self.link.target!r}")
         doc.layout.flow.append(self.link)
         doc.events.flow_changed.emit()
 

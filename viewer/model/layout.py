@@ -21,7 +21,7 @@ DEFAULT_COLORS: dict[str, str] = {
     "station": "#8d949c",
     "conveyor": "#5d636a",
     "buffer": "#a3a9af",
-    "robot": "#b5bac0",
+    "robot": "#c3c8cd",
     "agv-path": "#8f8c7c",
     "sensor": "#747c84",
     "prop": "#6c7177",

@@ -67,6 +67,12 @@ def _schema_problems(doc: Any) -> list[Problem]:
                 "a password may not be stored in a layout file; name an environment variable "
                 "with 'password_env' or a keyring entry with 'password_keyring'"
             )
+            # Other unknown keys beside the password are reported too, not hidden by it.
+            allowed = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+            others = [k for k in error.instance if k != "password" and k not in allowed]
+            if others:
+                problems.append(Problem(path, "Additional properties are not allowed ("
+                                        + ", ".join(repr(k) for k in others) + " unexpected)"))
         elif error.validator == "not" and path.startswith("$.components"):
             message = "give either 'mesh' or 'primitive', not both"
         elif len(message) > 300:

@@ -121,8 +121,9 @@ class MeshLibrary:
         limits = self.limits
         if stat.st_size > limits.max_bytes:
             raise MeshError(
-                f"{path.name} is {stat.st_size / 2**20:.1f} MiB; the limit is {limits.max_bytes / 2**20:.0f} MiB "
-                "per mesh file (simplify the mesh, or raise the limit)"
+                f"{path.name} is {stat.st_size:,} bytes ({stat.st_size / 2**20:.1f} MiB); the limit is "
+                f"{limits.max_bytes:,} bytes ({limits.max_bytes / 2**20:.1f} MiB) per mesh file "
+                "(simplify the mesh, or raise the limit)"
             )
         if path.suffix.lower() == ".stl":
             count = _binary_stl_triangles(path, stat.st_size)

@@ -256,7 +256,7 @@ class PlantScene:
 
     def view_iso(self) -> None:
         """Isometric overview from the front-left, z up."""
-        self._look(np.array([-0.55, -1.0, 0.9]), (0, 0, 1), self._bounds_of(None))
+        self._look(np.array([-0.35, -1.0, 0.85]), (0, 0, 1), self._bounds_of(None))
 
     def view_top(self) -> None:
         """Plan view from above, +y up on screen."""

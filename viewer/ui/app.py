@@ -1,0 +1,82 @@
+"""Start the GUI: the application object, the control-room theme, the main window."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from pathlib import Path
+from types import TracebackType
+
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from viewer import __version__
+
+log = logging.getLogger(__name__)
+
+# ISA-101 high-performance HMI: muted greys, no decorative colour.
+_DARK_PALETTE = {
+    QPalette.ColorRole.Window: "#2b3036",
+    QPalette.ColorRole.WindowText: "#dde1e5",
+    QPalette.ColorRole.Base: "#23272c",
+    QPalette.ColorRole.AlternateBase: "#292e33",
+    QPalette.ColorRole.Text: "#dde1e5",
+    QPalette.ColorRole.Button: "#353b41",
+    QPalette.ColorRole.ButtonText: "#dde1e5",
+    QPalette.ColorRole.Highlight: "#2f6f9f",
+    QPalette.ColorRole.HighlightedText: "#ffffff",
+    QPalette.ColorRole.ToolTipBase: "#353b41",
+    QPalette.ColorRole.ToolTipText: "#dde1e5",
+    QPalette.ColorRole.PlaceholderText: "#8a9299",
+}
+
+
+def apply_dark_theme(app: QApplication) -> None:
+    """The default control-room look: Fusion style with a muted dark palette."""
+    app.setStyle("Fusion")
+    palette = QPalette()
+    for role, color in _DARK_PALETTE.items():
+        palette.setColor(role, QColor(color))
+    palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text, QColor("#6c737a"))
+    palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.ButtonText, QColor("#6c737a"))
+    app.setPalette(palette)
+
+
+def _install_excepthook() -> None:
+    """An unexpected error shows a dialog and the app keeps running, instead of a traceback or a vanishing window."""
+
+    def hook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+        text = "".join(traceback.format_exception(kind, value, tb))
+        log.error("unexpected error\n%s", text)
+        sys.__stderr__.write(text)
+        if QApplication.instance() is not None:
+            box = QMessageBox(QMessageBox.Icon.Critical, "twin-viewer",
+                              f"An unexpected error occurred: {value}", QMessageBox.StandardButton.Ok)
+            box.setDetailedText(text)
+            box.exec()
+
+    sys.excepthook = hook
+
+
+def create_application(argv: list[str] | None = None) -> QApplication:
+    """The QApplication, themed (reuses an existing one, e.g. pytest-qt's)."""
+    app = QApplication.instance() or QApplication(argv or [sys.argv[0]])
+    app.setApplicationName("twin-viewer")
+    app.setOrganizationName("twin-viewer")
+    app.setApplicationVersion(__version__)
+    apply_dark_theme(app)
+    return app
+
+
+def run_gui(file: Path | None = None) -> int:
+    """Open the main window (on ``file`` if given) and run until it is closed."""
+    app = create_application()
+    _install_excepthook()
+    from viewer.ui.main_window import MainWindow
+
+    window = MainWindow()
+    window.show()
+    if file is not None:
+        window.open_layout(file)
+    return app.exec()

@@ -1,0 +1,159 @@
+"""The details panel: what the selected component is, where it stands, how it is simulated."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import QHeaderView, QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+
+from viewer.model.layout import Component, Layout
+
+
+def _num(value: float, unit: str = "") -> str:
+    text = f"{value:.3f}".rstrip("0").rstrip(".")
+    return f"{text} {unit}".strip()
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.3g} h"
+    if seconds >= 120:
+        return f"{seconds / 60:.3g} min"
+    return f"{seconds:.3g} s"
+
+
+def describe_distribution(dist: dict[str, Any]) -> str:
+    """``{"dist": "lognormal", "mean": 95, "cv": 0.05}`` -> ``lognormal, mean 95 s, CV 0.05``."""
+    parts = [dist.get("dist", "?")]
+    if "mean" in dist:
+        parts.append(f"mean {_duration(float(dist['mean']))}")
+    if "cv" in dist:
+        parts.append(f"CV {dist['cv']:g}")
+    for key in ("min", "mode", "max"):
+        if key in dist:
+            parts.append(f"{key} {_duration(float(dist[key]))}")
+    if "values" in dist:
+        parts.append(f"{len(dist['values'])} samples")
+    return ", ".join(parts)
+
+
+def component_facts(comp: Component, layout: Layout) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The rows of the details panel, in sections: [(section title, [(property, value)])]."""
+    general = [
+        ("Name", comp.display_name),
+        ("ID", comp.id),
+        ("Kind", comp.kind),
+        ("Position", ", ".join(_num(v) for v in comp.position) + " m"),
+    ]
+    if any(comp.rotation):
+        general.append(("Rotation", ", ".join(_num(v) for v in comp.rotation) + " °"))
+    if comp.scale != (1.0, 1.0, 1.0):
+        general.append(("Scale", ", ".join(_num(v) for v in comp.scale)))
+    if comp.mesh:
+        general.append(("Mesh", comp.mesh))
+    elif comp.primitive:
+        general.append(("Shape", comp.primitive.get("type", "")))
+    general.append(("Colour", comp.display_color))
+    if comp.parent:
+        general.append(("Part of", comp.parent))
+    sections = [("General", general)]
+
+    flow = []
+    feeders = [f.source for f in layout.flow if f.target == comp.id]
+    fed = [f"{f.target} ({f.share:.0%})" if f.share is not None else f.target
+           for f in layout.flow if f.source == comp.id]
+    if feeders:
+        flow.append(("Fed by", ", ".join(feeders)))
+    if fed:
+        flow.append(("Feeds", ", ".join(fed)))
+    if (cap := comp.section("buffer").get("capacity")) is not None:
+        flow.append(("Buffer capacity", f"{cap} parts"))
+    conveyor = comp.section("conveyor")
+    if conveyor:
+        flow.append(("Length", _num(conveyor["length"], "m")))
+        if "speed" in conveyor:
+            flow.append(("Speed", _num(conveyor["speed"], "m/s")))
+        if "capacity" in conveyor:
+            flow.append(("Capacity", f"{conveyor['capacity']} parts"))
+    if flow:
+        sections.append(("Material flow", flow))
+
+    sim = comp.section("sim")
+    rows = []
+    if "cycle_time" in sim:
+        rows.append(("Cycle time", describe_distribution(sim["cycle_time"])))
+    if "servers" in sim:
+        rows.append(("Parallel servers", str(sim["servers"])))
+    if "setup_time" in sim:
+        rows.append(("Setup time", describe_distribution(sim["setup_time"])))
+    if "mtbf" in sim:
+        rows.append(("MTBF", _duration(float(sim["mtbf"]))))
+    if "mttr" in sim:
+        rows.append(("MTTR", _duration(float(sim["mttr"]))))
+    if "scrap_rate" in sim:
+        rows.append(("Scrap rate", f"{sim['scrap_rate'] * 100:.3g} %"))
+    if "interarrival" in sim:
+        rows.append(("Arrivals", describe_distribution(sim["interarrival"])))
+    if rows:
+        sections.append(("Simulation", rows))
+
+    robot = comp.section("robot")
+    if robot:
+        rows = [("Model", robot.get("model", "arm6")), ("Reach", _num(robot.get("reach", 1.6), "m"))]
+        if "joints" in robot:
+            rows.append(("Pose", ", ".join(_num(j) for j in robot["joints"]) + " °"))
+        sections.append(("Robot", rows))
+    props = comp.section("properties")
+    if props:
+        sections.append(("Properties", [(k, str(v)) for k, v in props.items()]))
+    return sections
+
+
+class DetailsPanel(QWidget):
+    """Shows the properties of one component."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.title = QLabel("No component selected", self)
+        self.title.setObjectName("detailsTitle")
+        self.title.setWordWrap(True)
+        self.tree = QTreeWidget(self)
+        self.tree.setHeaderLabels(["Property", "Value"])
+        self.tree.setRootIsDecorated(False)
+        self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        self.tree.header().setStretchLastSection(True)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.title)
+        layout.addWidget(self.tree)
+        self.component_id: str | None = None
+
+    def show_component(self, comp: Component | None, layout: Layout | None) -> None:
+        """Fill the panel for ``comp``; empty it for ``None``."""
+        self.tree.clear()
+        self.component_id = comp.id if comp else None
+        if comp is None or layout is None:
+            self.title.setText("No component selected")
+            return
+        self.title.setText(f"<b>{comp.display_name}</b> &nbsp;<span style='color:#9aa1a8'>{comp.id}</span>")
+        for section, rows in component_facts(comp, layout):
+            head = QTreeWidgetItem(self.tree, [section, ""])
+            font = head.font(0)
+            font.setBold(True)
+            head.setFont(0, font)
+            head.setFirstColumnSpanned(True)
+            for key, value in rows:
+                item = QTreeWidgetItem(self.tree, [key, value])
+                item.setToolTip(1, value)
+                if key == "Colour":
+                    item.setForeground(1, QBrush(QColor(value)))
+        self.tree.expandAll()
+
+    def value_of(self, key: str) -> str | None:
+        """The shown value of a property row (tests read it)."""
+        for i in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(i)
+            if item.text(0) == key:
+                return item.text(1)
+        return None

@@ -1,0 +1,308 @@
+"""The main window: 3D view in the centre, component tree on the left, details on the right.
+
+Selection has one owner, :meth:`MainWindow.select_component`, which updates the
+scene highlight, the tree and the details panel, whichever of them started it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QWidget,
+)
+
+from viewer import __version__
+from viewer.model.layout import Layout
+from viewer.scene.plant_scene import PlantScene
+from viewer.ui.component_panel import ComponentPanel
+from viewer.ui.details_panel import DetailsPanel
+from viewer.ui.layout_loader import LayoutLoader, LoadedPlant
+from viewer.ui.plant_view import PlantView
+
+APP_NAME = "twin-viewer"
+
+
+class MainWindow(QMainWindow):
+    """The viewer's main window."""
+
+    layout_loaded = Signal(str)  # path
+    load_failed = Signal(str)  # path
+    selection_changed = Signal(object)  # str | None
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(APP_NAME)
+        self.resize(1440, 900)
+        self.setDockNestingEnabled(True)
+        self.layout_path: Path | None = None
+        self.plant_layout: Layout | None = None
+        self.selected: str | None = None
+        self.last_error: tuple[str, list[str]] | None = None
+
+        self.view = PlantView(self)
+        self.setCentralWidget(self.view)
+        self.scene = PlantScene(self.view)
+        self.view.clicked.connect(self._on_view_clicked)
+
+        self.components = ComponentPanel(self)
+        self.components.component_selected.connect(lambda cid: self.select_component(cid))
+        self.components.component_activated.connect(self._on_component_activated)
+        self.details = DetailsPanel(self)
+        self._add_dock("Components", self.components, Qt.DockWidgetArea.LeftDockWidgetArea, "componentsDock")
+        self._add_dock("Details", self.details, Qt.DockWidgetArea.RightDockWidgetArea, "detailsDock")
+
+        self.loader = LayoutLoader(self)
+        self.loader.progress.connect(self._on_load_progress)
+        self.loader.finished.connect(self._on_load_finished)
+        self.loader.failed.connect(self._on_load_failed)
+        self.loader.cancelled.connect(self._on_load_cancelled)
+
+        self._build_status_bar()
+        self._build_actions()
+        self._update_enabled()
+        self.status("Ready. Open a layout file (Ctrl+O).")
+
+    # ----------------------------------------------------------------- construction
+    def _add_dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, name: str) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+                         | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        self.addDockWidget(area, dock)
+        dock.setMinimumWidth(300 if name == "detailsDock" else 260)
+        return dock
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.status_label = QLabel(self)
+        self.progress_bar = QProgressBar(self)
+        self.progress_bar.setRange(0, 1000)
+        self.progress_bar.setMaximumWidth(220)
+        self.progress_bar.setTextVisible(False)
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.clicked.connect(self.loader.cancel)
+        self.scene_label = QLabel(self)
+        bar.addWidget(self.status_label, 1)
+        bar.addPermanentWidget(self.progress_bar)
+        bar.addPermanentWidget(self.cancel_button)
+        bar.addPermanentWidget(self.scene_label)
+        self.progress_bar.hide()
+        self.cancel_button.hide()
+
+    def _action(self, text: str, slot: object, shortcut: str | QKeySequence | None = None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+            # Window-wide, so the keys work while the 3D view has focus.
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        if tip:
+            action.setStatusTip(tip)
+            action.setToolTip(f"{tip} ({QKeySequence(shortcut).toString()})" if shortcut else tip)
+        action.triggered.connect(slot)
+        self.addAction(action)
+        return action
+
+    def _build_actions(self) -> None:
+        self.open_action = self._action("&Open Layout…", self.open_dialog, QKeySequence.StandardKey.Open,
+                                        "Open a layout file")
+        self.reload_action = self._action("&Reload", self.reload, "F5", "Read the layout file again")
+        self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit, "Close the viewer")
+        self.iso_action = self._action("&Isometric", self.view_iso, "I", "Isometric overview")
+        self.top_action = self._action("&Top", self.view_top, "T", "Plan view from above")
+        self.fit_action = self._action("&Fit All", self.fit_all, "Home", "Show the whole plant")
+        self.focus_action = self._action("&Focus on Selection", self.focus_selection, "F",
+                                         "Zoom to the selected component")
+        self.clear_selection_action = self._action("Clear Selection", lambda: self.select_component(None), "Esc")
+        self.labels_action = self._action("Show &Labels", self.toggle_labels, "L", "Show or hide name labels")
+        self.labels_action.setCheckable(True)
+        self.about_action = self._action("&About", self.show_about)
+
+        menus = self.menuBar()
+        file_menu = menus.addMenu("&File")
+        file_menu.addActions([self.open_action, self.reload_action])
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+        view_menu = menus.addMenu("&View")
+        view_menu.addActions([self.iso_action, self.top_action, self.fit_action, self.focus_action])
+        view_menu.addSeparator()
+        view_menu.addActions([self.labels_action, self.clear_selection_action])
+        view_menu.addSeparator()
+        for dock in self.findChildren(QDockWidget):
+            view_menu.addAction(dock.toggleViewAction())
+        help_menu = menus.addMenu("&Help")
+        help_menu.addAction(self.about_action)
+
+        toolbar = self.addToolBar("Main")
+        toolbar.setObjectName("mainToolbar")
+        toolbar.setIconSize(QSize(18, 18))
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        toolbar.addAction(self.open_action)
+        toolbar.addSeparator()
+        toolbar.addActions([self.iso_action, self.top_action, self.fit_action, self.focus_action])
+        toolbar.addSeparator()
+        toolbar.addAction(self.labels_action)
+
+    def _update_enabled(self) -> None:
+        has_plant = self.plant_layout is not None
+        for action in (self.iso_action, self.top_action, self.fit_action, self.labels_action, self.reload_action):
+            action.setEnabled(has_plant)
+        self.focus_action.setEnabled(self.selected is not None)
+        self.clear_selection_action.setEnabled(self.selected is not None)
+
+    # ----------------------------------------------------------------- status
+    def status(self, text: str) -> None:
+        """Say what the app is doing, in the status bar."""
+        self.status_label.setText(text)
+
+    # ----------------------------------------------------------------- opening
+    def open_dialog(self) -> None:
+        """Ask for a layout file and open it."""
+        start = str(self.layout_path.parent) if self.layout_path else str(Path.cwd())
+        path, _ = QFileDialog.getOpenFileName(self, "Open layout", start, "Layout files (*.json);;All files (*)")
+        if path:
+            self.open_layout(Path(path))
+
+    def open_layout(self, path: Path | str) -> None:
+        """Load a layout in the background; what is shown stays until the new plant is ready."""
+        path = Path(path)
+        self._load_started = time.perf_counter()
+        self.progress_bar.setValue(0)
+        self.progress_bar.show()
+        self.cancel_button.show()
+        self.status(f"Opening {path.name}…")
+        self.loader.start(path)
+
+    def reload(self) -> None:
+        """Read the current layout file again."""
+        if self.layout_path is not None:
+            self.open_layout(self.layout_path)
+
+    def _on_load_progress(self, fraction: float, message: str) -> None:
+        self.progress_bar.setValue(int(fraction * 1000))
+        self.status(message)
+
+    def _end_progress(self) -> None:
+        self.progress_bar.hide()
+        self.cancel_button.hide()
+
+    def _on_load_finished(self, loaded: LoadedPlant) -> None:
+        self._end_progress()
+        self.layout_path = loaded.path
+        self.plant_layout = loaded.layout
+        self.selected = None
+        self.scene.show(loaded.layout, loaded.geometry)
+        self.labels_action.setChecked(self.scene.labels_visible)
+        self.components.set_layout(loaded.layout)
+        self.details.show_component(None, loaded.layout)
+        self.setWindowTitle(f"{loaded.layout.name} — {APP_NAME}")
+        geometry = loaded.geometry
+        self.scene_label.setText(f"{len(geometry.component_ids):,} components · {geometry.n_triangles:,} triangles")
+        total = time.perf_counter() - getattr(self, "_load_started", time.perf_counter())
+        note = f" ({len(geometry.problems)} drawn as placeholders)" if geometry.problems else ""
+        self.status(f"Opened {loaded.path.name} in {total:.1f} s{note}")
+        self._update_enabled()
+        self.view.update()
+        self.layout_loaded.emit(str(loaded.path))
+
+    def _on_load_failed(self, path: str, summary: str, details: list[str]) -> None:
+        self._end_progress()
+        kept = f" Still showing {self.layout_path.name}." if self.layout_path else ""
+        self.status(f"Could not open {Path(path).name}.{kept}")
+        self.show_error(summary, details)
+        self.load_failed.emit(path)
+
+    def _on_load_cancelled(self, path: str) -> None:
+        self._end_progress()
+        self.status(f"Opening {Path(path).name} was cancelled.")
+
+    def show_error(self, summary: str, details: list[str]) -> None:
+        """A non-blocking error dialog listing where and why; the window keeps what it had."""
+        self.last_error = (summary, details)
+        box = QMessageBox(QMessageBox.Icon.Critical, APP_NAME, summary, QMessageBox.StandardButton.Ok, self)
+        shown = details[:12]
+        more = f"\n… and {len(details) - 12} more (see Show Details)" if len(details) > 12 else ""
+        box.setInformativeText("\n".join(shown) + more)
+        if len(details) > 12:
+            box.setDetailedText("\n".join(details))
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    # ----------------------------------------------------------------- selection
+    def select_component(self, component_id: str | None) -> None:
+        """Select a component (or none) in the scene, the tree and the details panel."""
+        if component_id == self.selected:
+            return
+        if self.plant_layout is None:
+            return
+        self.selected = component_id
+        self.scene.select(component_id)
+        self.components.select(component_id)
+        comp = self.plant_layout.component(component_id) if component_id else None
+        self.details.show_component(comp, self.plant_layout)
+        if comp is not None:
+            self.status(f"Selected {comp.display_name} ({comp.kind})")
+        self._update_enabled()
+        self.view.update()
+        self.selection_changed.emit(component_id)
+
+    def _on_view_clicked(self, x: float, y: float) -> None:
+        self.select_component(self.scene.pick(x, y))
+
+    def _on_component_activated(self, component_id: str) -> None:
+        self.select_component(component_id)
+        self.focus_selection()
+
+    # ----------------------------------------------------------------- camera
+    def view_iso(self) -> None:
+        """Isometric overview."""
+        self.scene.view_iso()
+        self.view.update()
+
+    def view_top(self) -> None:
+        """Plan view."""
+        self.scene.view_top()
+        self.view.update()
+
+    def fit_all(self) -> None:
+        """Whole plant in view."""
+        self.scene.fit_all()
+        self.view.update()
+
+    def focus_selection(self) -> None:
+        """Zoom to the selected component."""
+        if self.selected is None:
+            self.status("Select a component first (click it in the view or the list).")
+            return
+        self.scene.focus(self.selected)
+        self.view.update()
+
+    def toggle_labels(self) -> None:
+        """Show or hide name labels."""
+        self.scene.set_labels_visible(self.labels_action.isChecked())
+        self.view.update()
+
+    # ----------------------------------------------------------------- misc
+    def show_about(self) -> None:
+        """Version and purpose."""
+        QMessageBox.about(self, f"About {APP_NAME}",
+                          f"<b>{APP_NAME}</b> {__version__}<br>3D digital-twin viewer for factory control rooms.")
+
+    def closeEvent(self, event: object) -> None:  # noqa: N802 - Qt override
+        """Stop background work, release the GL widget, then close."""
+        self.loader.cancel()
+        self.loader.wait(2.0)
+        self.view.close()
+        super().closeEvent(event)  # type: ignore[arg-type]

@@ -1,0 +1,34 @@
+# The README's two commands: `make run` and `make test`. Both set up what is missing first.
+.PHONY: setup run test lint bench render clean
+
+DEMO := layouts/demo_plant/demo_plant.json
+VENV := .venv/bin
+
+setup:
+	@bash .ci/bootstrap.sh
+
+# Opens the viewer on the demo plant. Without a display it runs under Xvfb (nothing to see;
+# use `make render` for a picture).
+run: setup
+	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then \
+		$(VENV)/twin-viewer $(DEMO); \
+	else \
+		echo "No display: running the viewer under Xvfb. Stop it with Ctrl+C."; \
+		xvfb-run -a -s "-screen 0 1920x1080x24" $(VENV)/twin-viewer $(DEMO); \
+	fi
+
+lint: setup
+	$(VENV)/ruff check viewer tests benchmarks assets layouts
+
+test: setup lint
+	$(VENV)/python -m pytest -q
+
+bench: setup
+	$(VENV)/python benchmarks/scene_load.py
+
+render: setup
+	$(VENV)/twin-viewer render $(DEMO) --out out/demo_plant.png
+	@echo "wrote out/demo_plant.png"
+
+clean:
+	rm -rf .venv build dist *.egg-info .pytest_cache .ruff_cache out

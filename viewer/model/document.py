@@ -51,6 +51,7 @@ class SetComponentField(Command):
         self.field_name = field_name
         self.value = value
         self.old: Any = None
+        self._auto_text = text is None
         self.text = text or f"Change {field_name} of {component_id}"
 
     def _set(self, doc: LayoutDocument, value: Any) -> None:
@@ -65,7 +66,11 @@ class SetComponentField(Command):
 
     def redo(self, doc: LayoutDocument) -> None:
         """Apply the edit."""
+        if self.field_name == "id":
+            raise ValueError("a component's id is its identity; renaming ids is not a field edit")
         comp = doc.layout.component(self.component_id)
+        if self._auto_text and comp.name:
+            self.text = self.text[: -len(self.component_id)] + comp.display_name  # "Move ST10 CNC milling A"
         if self.field_name in Component.__dataclass_fields__:
             self.old = getattr(comp, self.field_name)
         else:
@@ -82,7 +87,9 @@ class MoveComponent(SetComponentField):
 
     def __init__(self, component_id: str, position: Vec3, display_name: str | None = None) -> None:
         pos = tuple(float(v) for v in position)
-        super().__init__(component_id, "position", pos, f"Move {display_name or component_id}")
+        super().__init__(component_id, "position", pos, f"Move {display_name}" if display_name else None)
+        if display_name is None:
+            self.text = f"Move {component_id}"
 
 
 class AddComponent(Command):

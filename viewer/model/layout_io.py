@@ -30,6 +30,7 @@ from viewer.model.layout import Layout
 FORMAT_NAME = "twin-viewer-layout"
 FORMAT_VERSION = 1
 MAX_LAYOUT_BYTES = 64 * 1024 * 1024  # a layout is text; anything larger is not a layout
+SECRET_WORDS = ("password", "passwd", "secret", "token", "api_key", "apikey", "private_key")
 
 
 @lru_cache(maxsize=1)
@@ -92,7 +93,19 @@ def _semantic_problems(doc: dict[str, Any]) -> list[Problem]:
             for i, other in enumerate(ids):
                 if other == cid and i != first:
                     problems.append(Problem(f"$.components[{i}].id", f"duplicate id {cid!r}"))
+    parents = {c.get("id"): c.get("parent") for c in components}
     for i, comp in enumerate(components):
+        for key in comp.get("properties", {}):
+            if any(word in key.lower() for word in SECRET_WORDS):
+                problems.append(Problem(f"$.components[{i}].properties.{key}",
+                                        "secrets may not be stored in a layout file"))
+        seen, cursor = {comp.get("id")}, comp.get("parent")
+        while cursor in parents and cursor is not None and comp.get("parent") != comp.get("id"):
+            if cursor in seen:
+                problems.append(Problem(f"$.components[{i}].parent", "parents form a cycle"))
+                break
+            seen.add(cursor)
+            cursor = parents[cursor]
         parent = comp.get("parent")
         if parent is not None and parent not in known:
             problems.append(Problem(f"$.components[{i}].parent", f"no component with id {parent!r}"))

@@ -1,0 +1,171 @@
+"""The ``twin-viewer`` command, run the way a user runs it: ``python -m viewer`` in a fresh process.
+
+No display here: ``DISPLAY`` is removed from the child's environment, so ``render``
+must draw off screen (VTK falls back to EGL / OSMesa).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "layouts" / "demo_plant" / "demo_plant.json"
+
+
+def headless_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def twin_viewer(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "viewer", *map(str, args)],
+        cwd=ROOT, env=headless_env(), capture_output=True, text=True, timeout=timeout, check=False,
+    )
+
+
+def write_layout(path: Path, components: list[dict], **extra: object) -> Path:
+    doc = {"format": "twin-viewer-layout", "version": 1, "name": "cli test", "components": components, **extra}
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return path
+
+
+def declared_version() -> str:
+    text = (ROOT / "viewer" / "__init__.py").read_text(encoding="utf-8")
+    match = re.search(r'^__version__ = "([^"]+)"', text, re.MULTILINE)
+    assert match, "viewer/__init__.py declares __version__"
+    return match.group(1)
+
+
+# --------------------------------------------------------------------------- validate
+
+
+def test_validate_the_demo_layout() -> None:
+    result = twin_viewer("validate", DEMO)
+    assert result.returncode == 0, result.stderr
+    raw = json.loads(DEMO.read_text(encoding="utf-8"))
+    assert "OK" in result.stdout
+    assert f"{len(raw['components'])} components" in result.stdout
+    assert f"{len(raw['flow'])} flow links" in result.stdout
+    assert result.stderr == ""
+
+
+def test_validate_a_bad_layout_lists_every_json_path(tmp_path: Path) -> None:
+    bad = write_layout(tmp_path / "bad.json", [
+        {"id": "A", "kind": "crane", "position": [0, 0, 0]},
+        {"id": "B", "kind": "station", "position": [1, 2]},
+        {"id": "C", "kind": "station", "position": [0, 0, 0], "color": "green"},
+    ])
+    result = twin_viewer("validate", bad)
+    assert result.returncode == 1
+    assert "OK" not in result.stdout
+    assert "3 problem(s)" in result.stderr
+    for path in ("$.components[0].kind", "$.components[1].position", "$.components[2].color"):
+        assert path in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_validate_reports_semantic_and_mesh_problems(tmp_path: Path) -> None:
+    (tmp_path / "broken.stl").write_bytes(b"\x00garbage\xff" * 40)
+    bad = write_layout(
+        tmp_path / "bad.json",
+        [{"id": "A", "kind": "source", "position": [0, 0, 0]},
+         {"id": "B", "kind": "station", "position": [3, 0, 0], "mesh": "broken.stl"}],
+        flow=[{"from": "A", "to": "B"}, {"from": "B", "to": "NOWHERE"}],
+    )
+    result = twin_viewer("validate", bad)
+    assert result.returncode == 1
+    assert "$.flow[1].to" in result.stderr and "NOWHERE" in result.stderr
+
+    # Fix the flow: now the mesh is opened and its fault reported where it is referenced.
+    fixed = write_layout(
+        tmp_path / "mesh.json",
+        [{"id": "A", "kind": "source", "position": [0, 0, 0]},
+         {"id": "B", "kind": "station", "position": [3, 0, 0], "mesh": "broken.stl"}],
+    )
+    result = twin_viewer("validate", fixed)
+    assert result.returncode == 1
+    assert "$.components[1].mesh" in result.stderr and "broken.stl" in result.stderr
+    assert twin_viewer("validate", "--no-meshes", fixed).returncode == 0
+
+
+def test_validate_malformed_json_and_missing_file(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.json"
+    # Line 2 is ' "version": 1,,': the second comma, where a key should start, is column 15.
+    broken.write_text('{"format": "twin-viewer-layout",\n "version": 1,,\n}', encoding="utf-8")
+    result = twin_viewer("validate", broken)
+    assert result.returncode == 1
+    assert "malformed JSON at line 2, column 15" in result.stderr
+
+    result = twin_viewer("validate", tmp_path / "missing.json")
+    assert result.returncode == 1
+    assert "file not found" in result.stderr
+
+
+def test_version() -> None:
+    result = twin_viewer("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"twin-viewer {declared_version()}"
+
+
+def test_a_bad_size_is_a_usage_error(tmp_path: Path) -> None:
+    out = tmp_path / "never.png"
+    result = twin_viewer("render", DEMO, "--out", out, "--size", "wide")
+    assert result.returncode == 2
+    assert "WIDTHxHEIGHT" in result.stderr
+    assert not out.exists()
+
+
+# --------------------------------------------------------------------------- render
+
+
+def test_render_the_demo_layout_without_a_display(tmp_path: Path) -> None:
+    out = tmp_path / "shots" / "demo.png"
+    result = twin_viewer("render", DEMO, "--out", out, "--size", "640x400")
+    assert result.returncode == 0, result.stderr
+    assert out.is_file()
+    with Image.open(out) as image:
+        assert image.format == "PNG"
+        assert image.size == (640, 400)
+        pixels = np.asarray(image.convert("RGB")).astype(float)
+    # The background is a vertical gradient: per row, interpolate between the top and bottom corner pixels.
+    t = np.linspace(0.0, 1.0, pixels.shape[0])[:, None]
+    background = (1 - t) * pixels[0, 0] + t * pixels[-1, 0]
+    differs = np.abs(pixels - background[:, None, :]).max(axis=2) > 12
+    assert differs.mean() > 0.05, f"only {differs.mean():.1%} of the picture differs from the background"
+    # And there is something lighter than the background: the grey equipment, not just floor tint.
+    assert (pixels.max(axis=2) > pixels[0, 0].max() + 40).mean() > 0.005
+
+
+@pytest.mark.parametrize("fault", ["schema", "mesh"])
+def test_render_a_bad_layout_fails_cleanly_and_writes_nothing(tmp_path: Path, fault: str) -> None:
+    if fault == "schema":
+        bad = write_layout(tmp_path / "bad.json", [
+            {"id": "A", "kind": "station", "position": [0, 0, 0]},
+            {"id": "A", "kind": "station", "position": [3, 0, 0]},
+        ])
+        expected = ["$.components[1].id", "duplicate id 'A'"]
+    else:
+        (tmp_path / "empty.ply").write_bytes(b"")
+        bad = write_layout(tmp_path / "bad.json", [
+            {"id": "A", "kind": "station", "position": [0, 0, 0], "mesh": "empty.ply"},
+        ])
+        expected = ["component 'A'", "empty.ply"]
+    out = tmp_path / "out.png"
+    result = twin_viewer("render", bad, "--out", out, "--size", "320x200")
+    assert result.returncode == 1
+    for fragment in expected:
+        assert fragment in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists()
+    assert list(tmp_path.glob("*.png")) == []

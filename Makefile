@@ -18,7 +18,7 @@ run: setup
 	fi
 
 lint: setup
-	$(VENV)/ruff check viewer tests benchmarks assets layouts
+	$(VENV)/ruff check .
 
 test: setup lint
 	$(VENV)/python -m pytest -q

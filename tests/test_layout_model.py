@@ -1018,3 +1018,31 @@ def test_a_parent_cycle_is_reported_on_each_member(tmp_path: Path) -> None:
     problems = problems_of(write_json(tmp_path / "cycle.json", doc))
     assert problems == [Problem("$.components[1].parent", "parents form a cycle"),
                         Problem("$.components[2].parent", "parents form a cycle")]
+
+
+def _signed_volume(vertices: np.ndarray, faces: np.ndarray) -> float:
+    """Divergence theorem, written out here rather than taken from trimesh."""
+    a, b, c = (vertices[faces[:, i]].astype(float) for i in range(3))
+    return float(np.einsum("ij,ij->i", a, np.cross(b, c)).sum() / 6.0)
+
+
+def test_inside_out_closed_meshes_are_turned_outward(tmp_path: Path) -> None:
+    from viewer.model.mesh_library import outward_faces
+
+    box = box_mesh()
+    inverted = np.asarray(box.faces)[:, ::-1]
+    assert _signed_volume(np.asarray(box.vertices), inverted) < 0  # the control: really inside out
+    fixed = outward_faces(np.asarray(box.vertices), inverted)
+    assert len(fixed) == len(inverted)
+    assert _signed_volume(np.asarray(box.vertices), fixed) == pytest.approx(1.0)
+
+
+def test_open_meshes_become_two_sided(tmp_path: Path) -> None:
+    from viewer.model.mesh_library import outward_faces
+
+    vertices = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]], dtype=np.float32)
+    faces = np.array([[0, 1, 2], [0, 2, 3]])
+    both = outward_faces(vertices, faces)
+    assert len(both) == 4
+    normals = np.cross(vertices[both[:, 1]] - vertices[both[:, 0]], vertices[both[:, 2]] - vertices[both[:, 0]])
+    assert sorted(np.sign(normals[:, 2]).tolist()) == [-1, -1, 1, 1]  # seen from above and from below

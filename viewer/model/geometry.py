@@ -83,11 +83,11 @@ def _cylinder(radius: float, height: float, sections: int = 16) -> MeshData:
 
 
 @lru_cache(maxsize=64)
-def _sphere(radius: float) -> MeshData:
+def _sphere(radius: float, subdivisions: int = 1) -> MeshData:
     """A sphere resting on z = 0."""
     import trimesh
 
-    mesh = trimesh.creation.icosphere(subdivisions=1, radius=radius)
+    mesh = trimesh.creation.icosphere(subdivisions=subdivisions, radius=radius)
     mesh.apply_translation((0, 0, radius))
     return MeshData(mesh.vertices.astype(np.float32), mesh.faces.astype(np.int32))
 
@@ -184,13 +184,13 @@ def robot_parts(section: dict) -> list[Part]:
     frames = robot_link_transforms(joints, reach)
     lay = _rot("y", 90)  # turns a +z primitive along +x
     return [
-        Part(_cylinder(0.3, 0.45), frames[0], shade=0.55, link=0),  # pedestal
-        Part(_cylinder(0.24, 0.3), frames[1], shade=1.0, link=1),  # turret
+        Part(_cylinder(0.3, 0.45, 12), frames[0], shade=0.55, link=0),  # pedestal
+        Part(_cylinder(0.24, 0.3, 12), frames[1], shade=1.0, link=1),  # turret
         Part(_box(0.22, 0.24, upper + 0.1), frames[2] @ _translate(z=-0.05), link=2),  # upper arm
-        Part(_cylinder(0.13, 0.3), frames[3] @ _rot("x", 90) @ _translate(z=-0.15), shade=0.8, link=3),  # elbow
+        Part(_cylinder(0.13, 0.3, 10), frames[3] @ _rot("x", 90) @ _translate(z=-0.15), shade=0.8, link=3),  # elbow
         Part(_box(fore, 0.16, 0.16), frames[3] @ _translate(x=fore / 2, z=-0.08), link=3),  # forearm
-        Part(_sphere(0.1), frames[4] @ _translate(z=-0.1), shade=0.8, link=4),  # wrist
-        Part(_cylinder(0.06, 0.12), frames[5] @ lay, shade=0.6, link=5),  # flange
+        Part(_sphere(0.1, 0), frames[4] @ _translate(z=-0.1), shade=0.8, link=4),  # wrist
+        Part(_cylinder(0.06, 0.12, 8), frames[5] @ lay, shade=0.6, link=5),  # flange
         Part(_box(0.05, 0.16, 0.12), frames[5] @ _translate(x=0.15, z=-0.06), shade=0.5, link=5),  # gripper
     ]
 
@@ -229,7 +229,7 @@ def default_parts(comp: Component) -> list[Part]:
     if kind == "agv-path":
         return path_parts(comp.section("path"))
     if kind == "sensor":
-        return [Part(_cylinder(0.06, 0.14), np.eye(4))]
+        return [Part(_cylinder(0.06, 0.14, 8), np.eye(4))]
     if kind in ("source", "sink"):
         return [
             Part(_box(1.2, 0.8, 0.14), np.eye(4), shade=0.8),

@@ -76,6 +76,23 @@ def _binary_stl_triangles(path: Path, size: int) -> int | None:
     return count if 84 + 50 * count == size else None
 
 
+def outward_faces(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Faces wound so their front side faces the viewer, whatever the file did.
+
+    The scene culls back faces (on software OpenGL that saves a fifth of the frame),
+    which is only safe when every visible surface faces outward. A closed, consistently
+    wound mesh is turned outward if it was inside out; any other mesh (open panels,
+    mixed winding) is made two-sided by adding each face reversed.
+    """
+    import trimesh
+
+    mesh = trimesh.Trimesh(vertices=vertices, faces=faces, process=False, validate=False)
+    mesh.merge_vertices()  # STL repeats each corner per triangle; closedness needs shared vertices
+    if mesh.is_watertight and mesh.is_winding_consistent:
+        return faces[:, ::-1].copy() if mesh.volume < 0 else faces
+    return np.vstack([faces, faces[:, ::-1]])
+
+
 class MeshLibrary:
     """Loads meshes by reference, checks limits, and caches each distinct file once (thread-safe)."""
 
@@ -166,4 +183,4 @@ class MeshLibrary:
             raise MeshError(f"{path.name}: faces refer to vertices that do not exist")
         if not np.isfinite(vertices).all():
             raise MeshError(f"{path.name}: vertices contain NaN or infinite coordinates")
-        return MeshData(np.ascontiguousarray(vertices), np.ascontiguousarray(faces))
+        return MeshData(np.ascontiguousarray(vertices), np.ascontiguousarray(outward_faces(vertices, faces)))

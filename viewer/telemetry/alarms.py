@@ -1,0 +1,189 @@
+"""Alarms with the ISA-18.2 life cycle.
+
+An alarm condition is a state rule of a binding (component, signal, rule) whose
+state is ``warning`` or ``fault``. Its alarm moves through the ISA-18.2 states::
+
+    NORMAL --condition--> UNACK_ACTIVE --ack--> ACK_ACTIVE --clears--> NORMAL
+                              |                                 (history keeps it)
+                              +--clears--> UNACK_RTN --ack--> NORMAL
+    any state --shelve(until)--> SHELVED --unshelve/expiry--> the state the condition now implies
+
+An alarm that returned to normal unacknowledged stays in the list until the
+operator acknowledges it: the operator must see what happened while away.
+Shelving hides an alarm for a limited time (never forever) and says so.
+Every transition is logged as an :class:`AlarmEvent` (the recorder writes them).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from enum import Enum
+
+from viewer.telemetry.states import RuleChange
+
+SEVERITY_OF_STATE = {"fault": "high", "warning": "medium"}
+MAX_SHELVE_S = 8 * 3600  # a shift; shelving is never indefinite
+
+
+class AlarmState(Enum):
+    """ISA-18.2 alarm states."""
+
+    NORMAL = "normal"
+    UNACK_ACTIVE = "unacknowledged"
+    ACK_ACTIVE = "acknowledged"
+    UNACK_RTN = "cleared, unacknowledged"
+    SHELVED = "shelved"
+
+
+@dataclass
+class Alarm:
+    """One alarm condition and where it is in its life cycle."""
+
+    id: int
+    component: str
+    signal: str
+    rule_index: int
+    severity: str
+    message: str
+    state: AlarmState = AlarmState.NORMAL
+    condition_active: bool = False
+    raised_at: float = 0.0
+    acknowledged_at: float | None = None
+    cleared_at: float | None = None
+    shelved_until: float | None = None
+    value: object = None
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        """(component, signal, rule index): identifies the condition."""
+        return (self.component, self.signal, self.rule_index)
+
+    @property
+    def needs_attention(self) -> bool:
+        """Unacknowledged (active or returned to normal): the view blinks these."""
+        return self.state in (AlarmState.UNACK_ACTIVE, AlarmState.UNACK_RTN)
+
+    @property
+    def listed(self) -> bool:
+        """Shown in the active-alarm list."""
+        return self.state not in (AlarmState.NORMAL,)
+
+
+@dataclass(frozen=True)
+class AlarmEvent:
+    """A logged transition: raised, acknowledged, cleared, shelved, unshelved."""
+
+    time: float
+    alarm_id: int
+    kind: str
+    component: str
+    severity: str
+    message: str
+
+
+@dataclass
+class AlarmManager:
+    """Keeps every alarm and its history (GUI thread, single writer)."""
+
+    alarms: dict[tuple[str, str, int], Alarm] = field(default_factory=dict)
+    history: list[AlarmEvent] = field(default_factory=list)
+    max_history: int = 10_000
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    def _log(self, alarm: Alarm, kind: str, time: float) -> None:
+        self.history.append(AlarmEvent(time, alarm.id, kind, alarm.component, alarm.severity, alarm.message))
+        if len(self.history) > self.max_history:
+            del self.history[: len(self.history) - self.max_history]
+
+    def apply(self, change: RuleChange) -> Alarm | None:
+        """Feed a rule that switched on or off; returns the alarm it moved, if it is an alarm rule."""
+        if change.state not in SEVERITY_OF_STATE:
+            return None
+        key = (change.component, change.signal, change.rule_index)
+        alarm = self.alarms.get(key)
+        if alarm is None:
+            message = change.message or f"{change.signal} {change.state}"
+            alarm = Alarm(next(self._ids), change.component, change.signal, change.rule_index,
+                          SEVERITY_OF_STATE[change.state], message)
+            self.alarms[key] = alarm
+        alarm.condition_active = change.active
+        alarm.value = change.value
+        if alarm.state is AlarmState.SHELVED:
+            return alarm  # the condition is tracked; the operator is not disturbed until unshelved
+        if change.active:
+            if alarm.state in (AlarmState.NORMAL, AlarmState.UNACK_RTN):
+                alarm.state = AlarmState.UNACK_ACTIVE
+                alarm.raised_at = change.time
+                alarm.acknowledged_at = alarm.cleared_at = None
+                self._log(alarm, "raised", change.time)
+        else:
+            if alarm.state is AlarmState.UNACK_ACTIVE:
+                alarm.state = AlarmState.UNACK_RTN
+                alarm.cleared_at = change.time
+                self._log(alarm, "cleared", change.time)
+            elif alarm.state is AlarmState.ACK_ACTIVE:
+                alarm.state = AlarmState.NORMAL
+                alarm.cleared_at = change.time
+                self._log(alarm, "cleared", change.time)
+        return alarm
+
+    def acknowledge(self, alarm_id: int, time: float) -> bool:
+        """The operator acknowledges an alarm; returns whether it was waiting for that."""
+        alarm = self._by_id(alarm_id)
+        if alarm is None or not alarm.needs_attention:
+            return False
+        alarm.acknowledged_at = time
+        alarm.state = AlarmState.ACK_ACTIVE if alarm.state is AlarmState.UNACK_ACTIVE else AlarmState.NORMAL
+        self._log(alarm, "acknowledged", time)
+        return True
+
+    def acknowledge_all(self, time: float) -> int:
+        """Acknowledge every alarm that waits; returns how many."""
+        return sum(self.acknowledge(a.id, time) for a in list(self.alarms.values()) if a.needs_attention)
+
+    def shelve(self, alarm_id: int, time: float, duration_s: float) -> bool:
+        """Hide an alarm for ``duration_s`` (capped at a shift)."""
+        alarm = self._by_id(alarm_id)
+        if alarm is None or alarm.state is AlarmState.SHELVED:
+            return False
+        alarm.state = AlarmState.SHELVED
+        alarm.shelved_until = time + min(max(duration_s, 0.0), MAX_SHELVE_S)
+        self._log(alarm, "shelved", time)
+        return True
+
+    def unshelve(self, alarm_id: int, time: float) -> bool:
+        """Bring a shelved alarm back; it is active-unacknowledged if its condition still holds."""
+        alarm = self._by_id(alarm_id)
+        if alarm is None or alarm.state is not AlarmState.SHELVED:
+            return False
+        alarm.shelved_until = None
+        if alarm.condition_active:
+            alarm.state = AlarmState.UNACK_ACTIVE
+            alarm.raised_at = time
+            self._log(alarm, "raised", time)
+        else:
+            alarm.state = AlarmState.NORMAL
+        self._log(alarm, "unshelved", time)
+        return True
+
+    def expire_shelving(self, time: float) -> list[Alarm]:
+        """Unshelve alarms whose shelving time ran out; returns them."""
+        due = [a for a in self.alarms.values()
+               if a.state is AlarmState.SHELVED and a.shelved_until is not None and a.shelved_until <= time]
+        for alarm in due:
+            self.unshelve(alarm.id, time)
+        return due
+
+    def listed(self) -> list[Alarm]:
+        """Alarms to show, most urgent first: unacknowledged, then severity, then newest."""
+        rank = {"high": 0, "medium": 1}
+        return sorted((a for a in self.alarms.values() if a.listed),
+                      key=lambda a: (not a.needs_attention, rank.get(a.severity, 2), -a.raised_at))
+
+    def unacknowledged_count(self) -> int:
+        """How many alarms wait for acknowledgement."""
+        return sum(1 for a in self.alarms.values() if a.needs_attention)
+
+    def _by_id(self, alarm_id: int) -> Alarm | None:
+        return next((a for a in self.alarms.values() if a.id == alarm_id), None)

@@ -1,0 +1,152 @@
+"""Topic bindings: which MQTT topics feed which component signal, and how to read the payload.
+
+A binding in the layout names a topic filter (``+`` and ``#`` allowed), a
+component (an id, or ``{1}`` for the text the first ``+`` matched), a signal
+name, an encoding and, for JSON, a dotted field path (``data.joints.0``).
+Matching runs on the network thread for every message, so results are cached
+per concrete topic: after the first message of a topic, routing is one dict look-up.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from viewer.model.layout import Layout
+
+_PLACEHOLDER = re.compile(r"\{(\d+)\}")
+MAX_TOPIC_CACHE = 100_000  # distinct topics remembered; beyond that the cache starts afresh
+
+
+def topic_matches(topic_filter: str, topic: str) -> list[str] | None:
+    """The segments matched by the filter's wildcards, or ``None`` when the topic does not match.
+
+    ``plant/+/state`` on ``plant/ST10/state`` gives ``['ST10']``; ``#`` captures the rest joined by ``/``.
+    Topics starting with ``$`` are not matched by a leading wildcard (MQTT 3.1.1, 4.7.2).
+    """
+    f_parts = topic_filter.split("/")
+    t_parts = topic.split("/")
+    if topic.startswith("$") and f_parts[0] in ("+", "#"):
+        return None
+    captures: list[str] = []
+    for i, part in enumerate(f_parts):
+        if part == "#":
+            captures.append("/".join(t_parts[i:]))
+            return captures
+        if i >= len(t_parts):
+            return None
+        if part == "+":
+            captures.append(t_parts[i])
+        elif part != t_parts[i]:
+            return None
+    return captures if len(t_parts) == len(f_parts) else None
+
+
+def extract_field(document: Any, path: str | None) -> Any:
+    """Follow a dotted path (``data.joints.0``) into parsed JSON; ``KeyError`` says which step failed."""
+    if not path:
+        return document
+    value = document
+    for step in path.split("."):
+        if isinstance(value, dict):
+            if step not in value:
+                raise KeyError(f"no field {step!r} in the payload (path {path!r})")
+            value = value[step]
+        elif isinstance(value, list):
+            try:
+                value = value[int(step)]
+            except (ValueError, IndexError):
+                raise KeyError(f"no element {step!r} in a list of {len(value)} (path {path!r})") from None
+        else:
+            raise KeyError(f"{step!r} of path {path!r} reaches into a {type(value).__name__}")
+    return value
+
+
+@dataclass(frozen=True)
+class Binding:
+    """One compiled binding of the layout."""
+
+    index: int  # position in the layout's ``bindings`` list
+    topic: str
+    component: str | None
+    signal: str
+    encoding: str = "json"
+    field_path: str | None = None
+    qos: int = 0
+    unit: str | None = None
+    rules: tuple[dict[str, Any], ...] = ()
+    stale_after: float | None = None
+
+    @classmethod
+    def from_dict(cls, index: int, data: dict[str, Any]) -> Binding:
+        """Compile a binding object of the layout."""
+        encoding = data.get("encoding") or ("sparkplug" if data["topic"].startswith("spBv1.0/") else "json")
+        return cls(
+            index=index,
+            topic=data["topic"],
+            component=data.get("component"),
+            signal=data["signal"],
+            encoding=encoding,
+            field_path=data.get("field"),
+            qos=int(data.get("qos", 0)),
+            unit=data.get("unit"),
+            rules=tuple(data.get("rules", ())),
+            stale_after=float(data["stale_after"]) if "stale_after" in data else None,
+        )
+
+    def component_for(self, captures: list[str]) -> str | None:
+        """The component id for a topic with these wildcard captures."""
+        if self.component is None:
+            return None
+
+        def fill(match: re.Match[str]) -> str:
+            n = int(match.group(1))
+            return captures[n - 1] if 0 < n <= len(captures) else match.group(0)
+
+        return _PLACEHOLDER.sub(fill, self.component)
+
+
+@dataclass(frozen=True)
+class Route:
+    """A binding resolved for one concrete topic."""
+
+    binding: Binding
+    component: str | None
+
+
+@dataclass
+class BindingTable:
+    """All bindings of a layout, with a per-topic route cache (used from the network thread)."""
+
+    bindings: list[Binding]
+    component_ids: frozenset[str] = frozenset()
+    _cache: dict[str, tuple[Route, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def from_layout(cls, layout: Layout) -> BindingTable:
+        """Compile the layout's bindings."""
+        return cls([Binding.from_dict(i, b) for i, b in enumerate(layout.bindings)], frozenset(layout.ids()))
+
+    def subscriptions(self) -> list[tuple[str, int]]:
+        """Distinct topic filters with the highest QoS any binding asks for."""
+        qos: dict[str, int] = {}
+        for b in self.bindings:
+            qos[b.topic] = max(qos.get(b.topic, 0), b.qos)
+        return sorted(qos.items())
+
+    def routes(self, topic: str) -> tuple[Route, ...]:
+        """Every binding that a message on ``topic`` feeds (cached)."""
+        cached = self._cache.get(topic)
+        if cached is not None:
+            return cached
+        found = []
+        for b in self.bindings:
+            captures = topic_matches(b.topic, topic)
+            if captures is not None:
+                found.append(Route(b, b.component_for(captures)))
+        routes = tuple(found)
+        if len(self._cache) >= MAX_TOPIC_CACHE:
+            self._cache.clear()  # a topic storm must not grow memory without bound
+        self._cache[topic] = routes
+        return routes

@@ -1,0 +1,136 @@
+"""The latest-value store: the only meeting point of the network thread and the GUI thread.
+
+The network thread ``put``s decoded samples; the GUI's frame timer ``drain``s
+what changed since the last frame. Many messages for one signal within a frame
+coalesce into one entry, so a burst costs the GUI one update per signal, not
+one per message. Holding the lock is a few dictionary operations, never I/O.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+SignalKey = tuple[str, str]  # (component id, signal name)
+
+
+@dataclass(slots=True)
+class Sample:
+    """One decoded value with its times (seconds since the epoch)."""
+
+    value: Any
+    received: float
+    source_time: float | None = None
+    topic: str = ""
+    binding: int | None = None  # index of the layout binding that produced it (its rules apply)
+
+
+@dataclass(slots=True)
+class TopicErrors:
+    """Decode failures of one topic: how many, and the latest reason."""
+
+    count: int = 0
+    last_reason: str = ""
+    last_time: float = 0.0
+
+
+@dataclass
+class StoreStats:
+    """A consistent snapshot of the counters."""
+
+    messages: int
+    decode_errors: int
+    newest_received: float
+    errors_by_topic: dict[str, TopicErrors] = field(default_factory=dict)
+    unbound_messages: int = 0
+
+
+class LatestValueStore:
+    """Thread-safe latest values per (component, signal), with the previous sample for interpolation."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._latest: dict[SignalKey, Sample] = {}
+        self._previous: dict[SignalKey, Sample] = {}
+        self._dirty: dict[SignalKey, Sample] = {}
+        self._errors: dict[str, TopicErrors] = {}
+        self._messages = 0
+        self._decode_errors = 0
+        self._unbound = 0
+        self._newest = 0.0
+
+    # --- network thread -------------------------------------------------------
+    def put(self, key: SignalKey, sample: Sample) -> None:
+        """Record a decoded sample."""
+        with self._lock:
+            previous = self._latest.get(key)
+            if previous is not None:
+                self._previous[key] = previous
+            self._latest[key] = sample
+            self._dirty[key] = sample
+
+    def count_message(self, received: float, *, bound: bool = True) -> None:
+        """Count one arrived message (decoded or not)."""
+        with self._lock:
+            self._messages += 1
+            if not bound:
+                self._unbound += 1
+            if received > self._newest:
+                self._newest = received
+
+    def count_error(self, topic: str, reason: str, when: float) -> None:
+        """Count a payload that could not be decoded, per topic, keeping the latest reason."""
+        with self._lock:
+            self._decode_errors += 1
+            errors = self._errors.get(topic)
+            if errors is None:
+                if len(self._errors) >= 10_000:  # a storm of distinct bad topics must not grow memory
+                    self._errors.clear()
+                errors = self._errors[topic] = TopicErrors()
+            errors.count += 1
+            errors.last_reason = reason
+            errors.last_time = when
+
+    # --- GUI thread -----------------------------------------------------------
+    def drain(self) -> dict[SignalKey, Sample]:
+        """Samples that changed since the last drain (the newest per signal)."""
+        with self._lock:
+            dirty, self._dirty = self._dirty, {}
+        return dirty
+
+    def latest(self, key: SignalKey) -> Sample | None:
+        """The newest sample of a signal."""
+        with self._lock:
+            return self._latest.get(key)
+
+    def previous(self, key: SignalKey) -> Sample | None:
+        """The sample before the newest (for interpolating motion between samples)."""
+        with self._lock:
+            return self._previous.get(key)
+
+    def signals_of(self, component: str) -> dict[str, Sample]:
+        """Every signal's newest sample of one component."""
+        with self._lock:
+            return {sig: s for (comp, sig), s in self._latest.items() if comp == component}
+
+    def stats(self) -> StoreStats:
+        """A snapshot of the counters."""
+        with self._lock:
+            return StoreStats(
+                messages=self._messages,
+                decode_errors=self._decode_errors,
+                newest_received=self._newest,
+                errors_by_topic={t: TopicErrors(e.count, e.last_reason, e.last_time) for t, e in self._errors.items()},
+                unbound_messages=self._unbound,
+            )
+
+    def clear(self) -> None:
+        """Forget every value and counter (a new layout or a new connection)."""
+        with self._lock:
+            self._latest.clear()
+            self._previous.clear()
+            self._dirty.clear()
+            self._errors.clear()
+            self._messages = self._decode_errors = self._unbound = 0
+            self._newest = 0.0

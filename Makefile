@@ -7,14 +7,14 @@ VENV := .venv/bin
 setup:
 	@bash .ci/bootstrap.sh
 
-# Opens the viewer on the demo plant. Without a display it runs under Xvfb (nothing to see;
-# use `make render` for a picture).
+# Opens the viewer on the demo plant, live: embedded broker + virtual plant. Without a display
+# it runs under Xvfb (nothing to see; use `make render` for a picture).
 run: setup
 	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then \
-		$(VENV)/twin-viewer $(DEMO); \
+		$(VENV)/twin-viewer demo; \
 	else \
 		echo "No display: running the viewer under Xvfb. Stop it with Ctrl+C."; \
-		xvfb-run -a -s "-screen 0 1920x1080x24" $(VENV)/twin-viewer $(DEMO); \
+		xvfb-run -a -s "-screen 0 1920x1080x24" $(VENV)/twin-viewer demo; \
 	fi
 
 lint: setup

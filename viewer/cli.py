@@ -20,7 +20,7 @@ from pathlib import Path
 
 from viewer import __version__
 
-SUBCOMMANDS = ("render", "validate")
+SUBCOMMANDS = ("render", "validate", "demo", "simulate-plant")
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -51,6 +51,7 @@ def _gui_parser() -> argparse.ArgumentParser:
     )
     _add_common(parser)
     parser.add_argument("file", nargs="?", type=Path, help="layout file to open")
+    parser.add_argument("--broker", metavar="HOST:PORT", help="connect to this MQTT broker instead of the layout's")
     return parser
 
 
@@ -68,6 +69,13 @@ def _sub_parser() -> argparse.ArgumentParser:
     render.add_argument("--no-labels", dest="labels", action="store_false", help="never draw labels")
     render.add_argument("--select", metavar="ID", help="highlight this component")
     render.add_argument("--theme", choices=["dark", "light"], default="dark")
+
+    demo = subs.add_parser("demo", help="the demo plant, live: embedded broker + virtual plant + viewer")
+    demo.add_argument("--layout", type=Path, default=None, help="layout (default: the demo plant)")
+    demo.add_argument("--seed", type=int, default=1, help="seed of the virtual plant")
+
+    subs.add_parser("simulate-plant", help="publish virtual-plant telemetry (see simulate-plant --help)",
+                    add_help=False)
 
     validate = subs.add_parser("validate", help="check a layout file and its meshes; exit 1 if it has problems")
     validate.add_argument("layout", type=Path)
@@ -109,17 +117,46 @@ def _cmd_render(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    """Start the embedded broker and the virtual plant, open the viewer on them, clean up on exit."""
+    import subprocess
+
+    from viewer.telemetry.embedded_broker import BrokerProcess
+    from viewer.telemetry.virtual_plant import default_layout
+
+    layout = args.layout or default_layout()
+    broker = BrokerProcess().start()
+    plant = subprocess.Popen([sys.executable, "-m", "viewer", "simulate-plant", "--broker",
+                              f"127.0.0.1:{broker.port}", "--layout", str(layout), "--seed", str(args.seed)])
+    print(f"demo: embedded broker on 127.0.0.1:{broker.port}, virtual plant pid {plant.pid}")
+    try:
+        from viewer.ui.app import run_gui
+
+        return run_gui(layout, broker=f"127.0.0.1:{broker.port}")
+    finally:
+        plant.terminate()
+        try:
+            plant.wait(5)
+        except subprocess.TimeoutExpired:
+            plant.kill()
+        broker.stop()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``twin-viewer`` and ``python -m viewer``."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "simulate-plant":
+        from viewer.telemetry.virtual_plant import main as simulate_plant
+
+        return simulate_plant(argv[1:])
     is_sub = bool(argv) and argv[0] in SUBCOMMANDS
     args = (_sub_parser() if is_sub else _gui_parser()).parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if is_sub:
-        return {"render": _cmd_render, "validate": _cmd_validate}[args.command](args)
+        return {"render": _cmd_render, "validate": _cmd_validate, "demo": _cmd_demo}[args.command](args)
     from viewer.ui.app import run_gui
 
-    return run_gui(args.file)
+    return run_gui(args.file, broker=args.broker)
 
 
 if __name__ == "__main__":

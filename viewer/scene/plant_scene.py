@@ -13,6 +13,7 @@ selection) rewrites its slice of the colour array and marks it modified.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import ClassVar
 
 import numpy as np
 import pyvista as pv
@@ -147,6 +148,39 @@ class PlantScene:
             shape_color=self.theme.label_box, shape_opacity=0.75, shape="rect", margin=3,
             show_points=False, always_visible=True, name="labels", render=False, reset_camera=False,
         )
+
+    # ----------------------------------------------------------------- badges
+    BADGES: ClassVar[dict[str, str]] = {"warning": "! WARNING", "fault": "X FAULT", "stale": "? NO DATA"}
+
+    def set_badges(self, states: dict[str, str]) -> None:
+        """Text badges above components in an abnormal state, so colour is not the only cue."""
+        for state in self.BADGES:
+            name = f"badge-{state}"
+            if name in self._actors:
+                self.plotter.remove_actor(self._actors.pop(name), render=False)
+        if self.geometry is None:
+            return
+        theme = self.theme
+        looks = {"warning": (theme.warning, theme.badge_text_dark), "fault": (theme.fault, theme.badge_text_light),
+                 "stale": (theme.stale, theme.badge_text_dark)}
+        for state, text in self.BADGES.items():
+            ids = [c for c, s in states.items() if s == state and c in self._index]
+            if not ids:
+                continue
+            points = []
+            for cid in ids:
+                b = self.geometry.bounds[self._index[cid]]
+                points.append(((b[0] + b[1]) / 2, (b[2] + b[3]) / 2, b[5] + 0.9))
+            box, ink = looks[state]
+            self._actors[f"badge-{state}"] = self.plotter.add_point_labels(
+                np.asarray(points), [text] * len(points), font_size=12, bold=True, text_color=ink,
+                shape_color=box, shape_opacity=0.95, shape="rect", margin=3, show_points=False,
+                always_visible=True, name=f"badge-{state}", render=False, reset_camera=False,
+            )
+
+    def badge_states(self) -> set[str]:
+        """Which badge kinds are shown (tests)."""
+        return {name.removeprefix("badge-") for name in self._actors if name.startswith("badge-")}
 
     # ----------------------------------------------------------------- colours
     def component_index(self, component_id: str) -> int:

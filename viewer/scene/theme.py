@@ -21,9 +21,16 @@ class SceneTheme:
     selection: str = "#3fa9f5"
     label_text: str = "#e6e9ec"
     label_box: str = "#23272b"
-    warning: str = "#f2a900"  # reserved for later issues: anomaly/alarm states
-    fault: str = "#e0322b"
-    stale: str = "#5f6468"
+    # Abnormal states. Amber and red differ in lightness as well as hue (colour-blind safe), and
+    # every abnormal state also gets a text badge, so colour is never the only cue.
+    warning: str = "#f2a900"
+    fault: str = "#d7263d"
+    stale: str = "#8c8fb0"  # a pale violet-grey: "do not trust this", unlike any process colour
+    idle: str = "#767c82"  # a darker grey than running: calm, no attention needed
+    off: str = "#4b5055"
+    blink_dim: str = "#5a5f64"  # the off phase of a blinking unacknowledged alarm
+    badge_text_dark: str = "#1a1a1a"
+    badge_text_light: str = "#ffffff"
 
 
 DARK = SceneTheme()

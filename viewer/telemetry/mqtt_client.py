@@ -194,14 +194,21 @@ class TelemetryClient:
         client.connect_async(s.host, s.port, s.keepalive)
         client.loop_start()
 
-    def stop(self) -> None:
-        """Disconnect and stop the network thread."""
+    def stop(self, wait: bool = True) -> None:
+        """Disconnect and stop the network thread.
+
+        paho may be sleeping in its reconnect back-off for up to a second; with ``wait=False``
+        (the GUI) the thread is joined in the background so the window never freezes.
+        """
         client, self._client = self._client, None
         if client is None:
             return
-        client.disconnect()
-        client.loop_stop()
         self._set_state(ConnectionState.DISCONNECTED, "stopped")
+        client.disconnect()
+        if wait:
+            client.loop_stop()
+        else:
+            threading.Thread(target=client.loop_stop, name="mqtt-stop", daemon=True).start()
 
     def status(self) -> ConnectionStatus:
         """Connection state, detail and gaps (copy)."""

@@ -91,13 +91,13 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     return app
 
 
-def run_gui(file: Path | None = None) -> int:
-    """Open the main window (on ``file`` if given) and run until it is closed."""
+def run_gui(file: Path | None = None, broker: str | None = None) -> int:
+    """Open the main window (on ``file`` if given, live from ``broker`` if given) and run until closed."""
     app = create_application()
     _install_excepthook()
     from viewer.ui.main_window import MainWindow
 
-    window = MainWindow()
+    window = MainWindow(broker=broker)
     window.show()
     if file is not None:
         window.open_layout(file)

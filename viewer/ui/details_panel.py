@@ -123,10 +123,17 @@ class DetailsPanel(QWidget):
         self.tree.setRootIsDecorated(False)
         self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.header().setStretchLastSection(True)
+        self.live = QTreeWidget(self)
+        self.live.setHeaderLabels(["Live signal", "Value", "Age"])
+        self.live.setRootIsDecorated(False)
+        self.live.header().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        self.live.setMaximumHeight(170)
+        self.live.hide()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.title)
-        layout.addWidget(self.tree)
+        layout.addWidget(self.tree, 3)
+        layout.addWidget(self.live, 1)
         self.component_id: str | None = None
 
     def show_component(self, comp: Component | None, layout: Layout | None) -> None:
@@ -149,6 +156,35 @@ class DetailsPanel(QWidget):
                 if key == "Colour":
                     item.setForeground(1, QBrush(QColor(value)))
         self.tree.expandAll()
+
+    def show_live(self, rows: list[tuple[str, object, str, float, str]]) -> None:
+        """Live values of the shown component: (signal, value, unit, age in s, state)."""
+        self.live.setVisible(bool(rows))
+        self.live.clear()
+        for signal, value, unit, age, state in rows:
+            if isinstance(value, float):
+                text = f"{value:.4g}"
+            elif isinstance(value, list):
+                text = ", ".join(f"{v:.1f}" if isinstance(v, float) else str(v) for v in value[:8])
+            else:
+                text = str(value)
+            text = f"{text} {unit}".strip()
+            if state in ("warning", "fault"):
+                text = f"{text}  [{state.upper()}]"
+            item = QTreeWidgetItem(self.live, [signal, text, f"{age:.1f} s"])
+            item.setToolTip(1, text)
+            if state == "fault":
+                item.setForeground(1, QBrush(QColor("#ff6b6b")))
+            elif state == "warning":
+                item.setForeground(1, QBrush(QColor("#f2a900")))
+
+    def live_value_of(self, signal: str) -> str | None:
+        """The shown live value of a signal (tests read it)."""
+        for i in range(self.live.topLevelItemCount()):
+            item = self.live.topLevelItem(i)
+            if item.text(0) == signal:
+                return item.text(1)
+        return None
 
     def value_of(self, key: str) -> str | None:
         """The shown value of a property row (tests read it)."""

@@ -25,10 +25,13 @@ from PySide6.QtWidgets import (
 from viewer import __version__
 from viewer.model.layout import Layout
 from viewer.scene.plant_scene import PlantScene
+from viewer.telemetry.mqtt_client import SettingsError
+from viewer.ui.alarm_panel import AlarmPanel
 from viewer.ui.component_panel import ComponentPanel
 from viewer.ui.details_panel import DetailsPanel
 from viewer.ui.layout_loader import LayoutLoader, LoadedPlant
 from viewer.ui.plant_view import PlantView
+from viewer.ui.telemetry_controller import TelemetryController, settings_for
 
 APP_NAME = "twin-viewer"
 
@@ -40,8 +43,9 @@ class MainWindow(QMainWindow):
     load_failed = Signal(str)  # path
     selection_changed = Signal(object)  # str | None
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, *, broker: str | None = None) -> None:
         super().__init__(parent)
+        self.broker = broker
         self.setWindowTitle(APP_NAME)
         self.resize(1440, 900)
         self.setDockNestingEnabled(True)
@@ -61,6 +65,15 @@ class MainWindow(QMainWindow):
         self.details = DetailsPanel(self)
         self._add_dock("Components", self.components, Qt.DockWidgetArea.LeftDockWidgetArea, "componentsDock")
         self._add_dock("Details", self.details, Qt.DockWidgetArea.RightDockWidgetArea, "detailsDock")
+        self.alarm_panel = AlarmPanel(self)
+        self.alarm_panel.component_requested.connect(self._on_component_activated)
+        self.alarm_dock = self._add_dock("Alarms", self.alarm_panel, Qt.DockWidgetArea.BottomDockWidgetArea,
+                                         "alarmsDock")
+
+        self.telemetry = TelemetryController(self.scene, self.view.update, self)
+        self.telemetry.alarms_changed.connect(self._on_alarms_changed)
+        self.telemetry.status_changed.connect(self._on_telemetry_status)
+        self.telemetry.values_changed.connect(self._on_values_changed)
 
         self.loader = LayoutLoader(self)
         self.loader.progress.connect(self._on_load_progress)
@@ -95,9 +108,15 @@ class MainWindow(QMainWindow):
         self.cancel_button = QPushButton("Cancel", self)
         self.cancel_button.clicked.connect(self.loader.cancel)
         self.scene_label = QLabel(self)
+        self.connection_label = QLabel("Telemetry off", self)
+        self.rate_label = QLabel(self)
+        self.errors_label = QLabel(self)
+        self.age_label = QLabel(self)
         bar.addWidget(self.status_label, 1)
         bar.addPermanentWidget(self.progress_bar)
         bar.addPermanentWidget(self.cancel_button)
+        for label in (self.connection_label, self.rate_label, self.errors_label, self.age_label):
+            bar.addPermanentWidget(label)
         bar.addPermanentWidget(self.scene_label)
         self.progress_bar.hide()
         self.cancel_button.hide()
@@ -214,8 +233,58 @@ class MainWindow(QMainWindow):
         note = f" ({len(geometry.problems)} drawn as placeholders)" if geometry.problems else ""
         self.status(f"Opened {loaded.path.name} in {total:.1f} s{note}")
         self._update_enabled()
+        self._start_telemetry(loaded)
         self.view.update()
         self.layout_loaded.emit(str(loaded.path))
+
+    # ----------------------------------------------------------------- telemetry
+    def _start_telemetry(self, loaded: LoadedPlant) -> None:
+        self.telemetry.stop()
+        try:
+            settings = settings_for(loaded.layout, self.broker, loaded.path.parent)
+            if settings is None:
+                self.connection_label.setText("Telemetry off (no broker in the layout)")
+                return
+            self.telemetry.start(loaded.layout, settings)
+        except SettingsError as exc:
+            self.connection_label.setText("Telemetry off")
+            self.show_error("Cannot connect to the plant's broker.", [str(exc)])
+            return
+        self.alarm_panel.set_manager(self.telemetry.alarms)
+        self.connection_label.setText(f"Connecting to {settings.describe()}…")
+
+    def _on_alarms_changed(self) -> None:
+        self.alarm_panel.set_manager(self.telemetry.alarms)
+        waiting = self.telemetry.alarms.unacknowledged_count()
+        self.alarm_dock.setWindowTitle(f"Alarms ({waiting} unacknowledged)" if waiting else "Alarms")
+
+    def _on_telemetry_status(self, status: dict) -> None:
+        state = status["state"]
+        text = {"connected": "Connected", "connecting": "Connecting", "refused": "Refused",
+                "disconnected": "Disconnected"}.get(state, state)
+        self.connection_label.setText(f"{text}: {status['detail'].split(': ', 1)[-1]}"
+                                      if state != "connected" else status["detail"].capitalize())
+        # ISA-101: no colour while normal; amber text when the link is not up.
+        self.connection_label.setStyleSheet("" if state == "connected" else "color: #f2a900; font-weight: bold")
+        open_gaps = [g for g in status["gaps"] if g.end is None]
+        if open_gaps and state != "connected":
+            since = time.strftime("%H:%M:%S", time.localtime(open_gaps[0].start))
+            self.connection_label.setText(f"{self.connection_label.text()} (no data since {since})")
+        closed = [g for g in status["gaps"] if g.end is not None][-5:]
+        self.connection_label.setToolTip("\n".join(
+            f"gap {time.strftime('%H:%M:%S', time.localtime(g.start))}: {g.end - g.start:.1f} s ({g.reason})"
+            for g in closed))
+        self.rate_label.setText(f"{status['rate']:,.0f} msg/s")
+        errors = status["decode_errors"]
+        self.errors_label.setText(f"{errors:,} decode errors" if errors else "no decode errors")
+        self.errors_label.setToolTip("\n".join(f"{t}: {e.count} ({e.last_reason})"
+                                               for t, e in list(status["errors_by_topic"].items())[:20]))
+        age = status["age"]
+        self.age_label.setText("no data yet" if age is None else f"newest {age:.1f} s ago")
+
+    def _on_values_changed(self, components: set) -> None:
+        if self.selected is not None and self.selected in components:
+            self.details.show_live(self.telemetry.live_values(self.selected))
 
     def _on_load_failed(self, path: str, summary: str, details: list[str]) -> None:
         self._end_progress()
@@ -252,6 +321,7 @@ class MainWindow(QMainWindow):
         self.components.select(component_id)
         comp = self.plant_layout.component(component_id) if component_id else None
         self.details.show_component(comp, self.plant_layout)
+        self.details.show_live(self.telemetry.live_values(component_id) if component_id else [])
         if comp is not None:
             self.status(f"Selected {comp.display_name} ({comp.kind})")
         self._update_enabled()
@@ -304,5 +374,6 @@ class MainWindow(QMainWindow):
         """Stop background work, release the GL widget, then close."""
         self.loader.cancel()
         self.loader.wait(2.0)
+        self.telemetry.stop()
         self.view.close()
         super().closeEvent(event)  # type: ignore[arg-type]

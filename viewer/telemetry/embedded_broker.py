@@ -1,0 +1,98 @@
+"""The embedded demo broker: amqtt on a loopback port, in a process of its own.
+
+``twin-viewer demo`` starts it so the demo runs end to end over real MQTT with
+nothing installed beside the viewer. It listens on 127.0.0.1 only and accepts
+anonymous clients: it is a demo broker, never a plant's.
+
+Run alone: ``python -m viewer.telemetry.embedded_broker --port 18830``; it prints
+``ready <port>`` once it accepts connections.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (loopback)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _serve(port: int) -> None:
+    from amqtt.broker import Broker
+
+    config = {
+        "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}", "max_connections": 50}},
+        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+    }
+    broker = Broker(config)
+    await broker.start()
+    print(f"ready {port}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await broker.shutdown()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the broker process."""
+    parser = argparse.ArgumentParser(description="Embedded demo MQTT broker (amqtt, loopback only)")
+    parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("amqtt").setLevel(logging.ERROR)
+    asyncio.run(_serve(args.port or free_port()))
+    return 0
+
+
+class BrokerProcess:
+    """Starts the embedded broker as a child process and stops it again."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.process: subprocess.Popen[str] | None = None
+
+    def start(self, timeout: float = 20.0) -> BrokerProcess:
+        """Start and wait until the port accepts connections."""
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "viewer.telemetry.embedded_broker", "--port", str(self.port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                err = self.process.stderr.read() if self.process.stderr else ""
+                raise RuntimeError(f"the embedded broker exited: {err[-1000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"the embedded broker did not listen on port {self.port} within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        """Terminate the broker."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.process = None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

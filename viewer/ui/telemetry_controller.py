@@ -1,0 +1,249 @@
+"""Live telemetry on the GUI side: one frame timer drains the store and updates everything once.
+
+The network thread (paho) only decodes into the thread-safe store. Here, on the
+GUI thread, a ~30 Hz timer:
+
+1. drains what changed since the last frame (a burst of messages for one signal
+   costs one update: coalescing);
+2. feeds the values to the state rules and the alarm life cycle (single writer);
+3. turns component states into colours and badges in the scene, blinks
+   components with unacknowledged alarms, moves robot arms toward their newest
+   joint sample (interpolated between samples);
+4. asks the view for one repaint, only if something changed.
+
+The GUI never waits on the network: connecting and reconnecting happen on paho's thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from viewer.model.layout import Layout
+from viewer.scene.plant_scene import PlantScene
+from viewer.telemetry.alarms import AlarmManager
+from viewer.telemetry.bindings import BindingTable
+from viewer.telemetry.mqtt_client import ConnectionStatus, MqttSettings, SettingsError, TelemetryClient
+from viewer.telemetry.router import TelemetryRouter
+from viewer.telemetry.states import SEVERITY, StateEngine
+from viewer.telemetry.store import LatestValueStore, Sample
+
+log = logging.getLogger(__name__)
+
+FRAME_MS = 33
+BLINK_S = 0.5
+HISTORY_SAMPLES = 600  # per numeric signal, for the live plot (one per frame at most)
+
+
+class TelemetryController(QObject):
+    """Connects a layout to its broker and keeps the scene, alarms and status in step with the plant."""
+
+    alarms_changed = Signal()
+    states_changed = Signal(dict)  # {component id: displayed state}
+    status_changed = Signal(object)  # TelemetryStatus
+    values_changed = Signal(set)  # component ids whose live values changed this frame
+
+    def __init__(self, scene: PlantScene, request_render: Callable[[], None], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.scene = scene
+        self.request_render = request_render
+        self.store = LatestValueStore()
+        self.alarms = AlarmManager()
+        self.client: TelemetryClient | None = None
+        self.engine: StateEngine | None = None
+        self.layout: Layout | None = None
+        self.displayed: dict[str, str] = {}
+        self.history: dict[tuple[str, str], deque[tuple[float, float]]] = {}
+        self.units: dict[tuple[str, str], str] = {}
+        self._parents: dict[str, str] = {}
+        self._blink_on = True
+        self._last_blink = 0.0
+        self._rate_window: deque[tuple[float, int]] = deque(maxlen=40)
+        self.frames = 0
+        self.timer = QTimer(self)
+        self.timer.setInterval(FRAME_MS)
+        self.timer.timeout.connect(self.on_frame)
+        self.robot_hook: Callable[[str, Sample, Sample | None, float], bool] | None = None
+
+    # ----------------------------------------------------------------- life cycle
+    def start(self, layout: Layout, settings: MqttSettings) -> None:
+        """Subscribe to the layout's bindings on the broker. :class:`SettingsError` for unusable settings."""
+        self.stop()
+        self.layout = layout
+        self.store.clear()
+        self.alarms = AlarmManager()
+        self.history.clear()
+        self.displayed.clear()
+        table = BindingTable.from_layout(layout)
+        self.units = {}
+        for b in table.bindings:
+            if b.unit and b.component and "{" not in b.component:
+                self.units[(b.component, b.signal)] = b.unit
+        stale = float((layout.mqtt or {}).get("stale_after", 10.0))
+        self.engine = StateEngine(table.bindings, stale_after=stale)
+        self._bindings = {b.index: b for b in table.bindings}
+        self._parents = {c.id: c.parent for c in layout.components if c.parent}
+        self.client = TelemetryClient(settings, TelemetryRouter(table, self.store))
+        self.client.start()
+        self.timer.start()
+
+    def stop(self) -> None:
+        """Disconnect and stop updating; the scene keeps its normal colours."""
+        self.timer.stop()
+        if self.client is not None:
+            self.client.stop(wait=False)
+            self.client = None
+        for component in list(self.displayed):
+            if component in getattr(self.scene, "_index", {}):
+                self.scene.set_component_color(component, None)
+        self.displayed.clear()
+        self.scene.set_badges({})
+
+    @property
+    def running(self) -> bool:
+        """True while connected or trying to connect."""
+        return self.client is not None
+
+    def connection_status(self) -> ConnectionStatus | None:
+        """The client's status, if started."""
+        return self.client.status() if self.client else None
+
+    # ----------------------------------------------------------------- the frame
+    def on_frame(self) -> None:
+        """Drain, evaluate, recolour, animate; one repaint at most."""
+        now = time.time()
+        self.frames += 1
+        dirty = False
+        engine = self.engine
+        if engine is None:
+            return
+        changed_values: set[str] = set()
+        alarms_moved = False
+        for (component, signal), sample in self.store.drain().items():
+            changed_values.add(component)
+            value = sample.value
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                hist = self.history.get((component, signal))
+                if hist is None:
+                    hist = self.history[(component, signal)] = deque(maxlen=HISTORY_SAMPLES)
+                hist.append((sample.received, float(value)))
+            if self.robot_hook is not None:
+                dirty |= self.robot_hook(component, sample, self.store.previous((component, signal)), now)
+            for change in engine.update(component, signal, value, sample.received, sample.binding):
+                if self.alarms.apply(change) is not None:
+                    alarms_moved = True
+        if self.alarms.expire_shelving(now):
+            alarms_moved = True
+        if self.robot_hook is not None:
+            dirty |= self.robot_hook("", Sample(None, now), None, now)  # advance interpolation
+        engine.refresh(now)
+        blink_toggled = now - self._last_blink >= BLINK_S
+        if blink_toggled:
+            self._blink_on = not self._blink_on
+            self._last_blink = now
+        if self._apply_states(blink_toggled or alarms_moved):
+            dirty = True
+        if alarms_moved:
+            self.alarms_changed.emit()
+        if changed_values:
+            self.values_changed.emit(changed_values)
+        self._rate_window.append((now, self.store.stats().messages))
+        if self.frames % 10 == 0:
+            self.status_changed.emit(self.telemetry_status(now))
+        if dirty:
+            self.request_render()
+
+    def _apply_states(self, blink_step: bool) -> bool:
+        """Component colours: the worst state of a component and its children; unacknowledged alarms blink."""
+        assert self.engine is not None
+        states: dict[str, str] = {}
+        for component, state in self.engine.component_states.items():
+            for target in self._with_ancestors(component):
+                if SEVERITY[state] > SEVERITY.get(states.get(target, "unknown"), 0):
+                    states[target] = state
+        unacked = {a.component for a in self.alarms.alarms.values() if a.needs_attention}
+        for a in list(unacked):
+            unacked.update(self._with_ancestors(a))
+        changed = {c: s for c, s in states.items() if self.displayed.get(c) != s}
+        if not changed and not (blink_step and unacked):
+            return False
+        theme = self.scene.theme
+        colors = {"warning": theme.warning, "fault": theme.fault, "stale": theme.stale, "off": theme.off,
+                  "idle": theme.idle}
+        for component, state in states.items():
+            if component not in changed and component not in unacked:
+                continue
+            color = colors.get(state)
+            if component in unacked and not self._blink_on and color is not None:
+                color = theme.blink_dim
+            self.scene.set_component_color(component, color)
+        self.displayed.update(states)
+        if changed:
+            badges = {c: s for c, s in states.items() if s in ("warning", "fault", "stale")}
+            self.scene.set_badges(badges)
+            self.states_changed.emit(dict(changed))
+        return True
+
+    def _with_ancestors(self, component: str) -> list[str]:
+        chain = [component]
+        seen = {component}
+        parent = self._parents.get(component)
+        while parent is not None and parent not in seen:
+            chain.append(parent)
+            seen.add(parent)
+            parent = self._parents.get(parent)
+        return chain
+
+    # ----------------------------------------------------------------- status
+    def telemetry_status(self, now: float | None = None) -> dict[str, Any]:
+        """Connection state, messages/s, decode errors, age of the newest message."""
+        now = now or time.time()
+        stats = self.store.stats()
+        rate = 0.0
+        if len(self._rate_window) >= 2:
+            (t0, n0), (t1, n1) = self._rate_window[0], self._rate_window[-1]
+            rate = (n1 - n0) / (t1 - t0) if t1 > t0 else 0.0
+        status = self.client.status() if self.client else None
+        return {
+            "state": status.state.value if status else "off",
+            "detail": status.detail if status else "telemetry off",
+            "gaps": status.gaps if status else [],
+            "rate": rate,
+            "messages": stats.messages,
+            "decode_errors": stats.decode_errors,
+            "errors_by_topic": stats.errors_by_topic,
+            "age": (now - stats.newest_received) if stats.newest_received else None,
+        }
+
+    def live_values(self, component: str) -> list[tuple[str, Any, str, float, str]]:
+        """(signal, value, unit, age s, state) of a component, for the details panel."""
+        now = time.time()
+        rows = []
+        for signal, sample in sorted(self.store.signals_of(component).items()):
+            unit = self.units.get((component, signal), "")
+            if not unit and sample.binding is not None and sample.binding in getattr(self, "_bindings", {}):
+                unit = self._bindings[sample.binding].unit or ""
+            state = self.engine.signal_state(component, signal) if self.engine else "unknown"
+            rows.append((signal, sample.value, unit, now - sample.received, state))
+        return rows
+
+
+def settings_for(layout: Layout, broker: str | None, base_dir: Any = None) -> MqttSettings | None:
+    """Connection settings: the layout's ``mqtt`` section, with ``--broker HOST:PORT`` overriding the address.
+
+    ``None`` when the layout names no broker and none was given (telemetry stays off).
+    """
+    if layout.mqtt is None and broker is None:
+        return None
+    settings = MqttSettings.from_layout(layout.mqtt, base_dir)
+    if broker:
+        host, _, port = broker.rpartition(":")
+        if not host or not port.isdigit():
+            raise SettingsError(f"--broker must be HOST:PORT, got {broker!r}")
+        settings.host, settings.port = host, int(port)
+    return settings

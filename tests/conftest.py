@@ -61,6 +61,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if os.environ.get("DISPLAY"):
         return
+    if os.environ.get("CI"):
+        raise pytest.UsageError("CI must run the GUI tests, but there is no display and no Xvfb "
+                                "(make test installs xvfb when run as root)")
     skip = pytest.mark.skip(reason="no display and no Xvfb: install xvfb (make test does) to run GUI tests")
     for item in items:
         if "gui" in item.keywords:

@@ -169,3 +169,21 @@ def test_render_a_bad_layout_fails_cleanly_and_writes_nothing(tmp_path: Path, fa
     assert "Traceback" not in result.stderr
     assert not out.exists()
     assert list(tmp_path.glob("*.png")) == []
+
+
+def test_render_refuses_a_bad_out_or_select_before_rendering(tmp_path: Path) -> None:
+    result = twin_viewer("render", DEMO, "--out", tmp_path / "x.txt")
+    assert result.returncode == 2 and "must name a .png file" in result.stderr
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = twin_viewer("render", DEMO, "--out", blocker / "x.png")
+    assert result.returncode == 2 and "cannot write" in result.stderr
+    result = twin_viewer("render", DEMO, "--out", tmp_path / "x.png", "--select", "NOPE")
+    assert result.returncode == 1 and "no component with id 'NOPE'" in result.stderr
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_the_window_without_a_display_says_so(tmp_path: Path) -> None:
+    result = twin_viewer(DEMO)
+    assert result.returncode == 2
+    assert "no display" in result.stderr and "render" in result.stderr

@@ -1047,3 +1047,59 @@ def test_open_meshes_become_two_sided(tmp_path: Path) -> None:
     assert len(both) == 4
     normals = np.cross(vertices[both[:, 1]] - vertices[both[:, 0]], vertices[both[:, 2]] - vertices[both[:, 0]])
     assert sorted(np.sign(normals[:, 2]).tolist()) == [-1, -1, 1, 1]  # seen from above and from below
+
+
+# --------------------------------------------------------------------------- review findings: hostile numbers
+
+
+@pytest.mark.parametrize(("text", "fragment"), [
+    ('"position": [NaN, 0, 0]', "NaN"),
+    ('"position": [Infinity, 0, 0]', "Infinity"),
+    ('"position": [-Infinity, 0, 0]', "-Infinity"),
+])
+def test_nan_and_infinity_are_refused(tmp_path: Path, text: str, fragment: str) -> None:
+    raw = ('{"format": "twin-viewer-layout", "version": 1, "name": "n", "components": '
+           '[{"id": "A", "kind": "station", ' + text + '}]}')
+    path = tmp_path / "nan.json"
+    path.write_text(raw)
+    problems = problems_of(path)
+    assert any(fragment in p.message and "refused" in p.message for p in problems), problems
+
+
+def test_overflowing_numbers_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "inf.json"
+    path.write_text('{"format": "twin-viewer-layout", "version": 1, "name": "n", "components": '
+                    '[{"id": "A", "kind": "station", "position": [1e400, 0, 0]}]}')
+    assert any("not a finite number" in p.message for p in problems_of(path))
+
+
+@pytest.mark.parametrize(("change", "json_path", "fragment"), [
+    (_set("components", 1, "position", value=[1e9, 1e9, 0]), "$.components[1].position", "millimetres"),
+    (_set("components", 1, "scale", value=1e30), "$.components[1].scale", "scale above"),
+    (_set("components", 1, "primitive", value={"type": "box", "size": [1e6, 1, 1]}),
+     "$.components[1].primitive.size", "longer than"),
+    (_set("floor", value={"size": [1e9, 1e9]}), "$.floor.size", "larger than"),
+    (_append("components", {"id": "P", "kind": "agv-path", "position": [0, 0, 0]}), "$.components[4]", "path"),
+    (_append("components", {"id": "Q", "kind": "buffer", "position": [0, 0, 0]}), "$.components[4]", "buffer"),
+    (_set("components", 1, "mesh", value="meshes/a\x00b.stl"), "$.components[1].mesh", "control characters"),
+])
+def test_values_no_plant_can_have_are_refused(tmp_path: Path, change: Any, json_path: str, fragment: str) -> None:
+    doc = base_doc()
+    change(doc)
+    problems = problems_of(write_json(tmp_path / "bad.json", doc))
+    assert has_problem(problems, json_path, fragment), problems
+
+
+def test_the_whole_plant_has_a_triangle_limit(tmp_path: Path) -> None:
+    mesh = box_mesh()
+    write_mesh(tmp_path / "m.stl", mesh, "stl")
+    doc = base_doc()
+    for comp in doc["components"]:
+        comp["mesh"] = "m.stl"
+    layout = load_layout(write_json(tmp_path / "many.json", doc))
+    per_file = len(mesh.faces)
+    limits = MeshLimits(max_plant_triangles=3 * per_file)  # four components need four times that
+    with pytest.raises(MeshError, match=r"more than 36 triangles.*'D', 4 of 4"):
+        build_plant_geometry(layout, tmp_path, MeshLibrary(limits=limits))
+    assert build_plant_geometry(layout, tmp_path, MeshLibrary(limits=MeshLimits(max_plant_triangles=4 * per_file)))
+

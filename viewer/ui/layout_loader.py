@@ -44,6 +44,7 @@ class LayoutLoader(QObject):
         self.library = MeshLibrary()
         self._cancel: threading.Event | None = None
         self._thread: threading.Thread | None = None
+        self._generation = 0  # a superseded load reports nothing: its signals would confuse the new one
 
     @property
     def busy(self) -> bool:
@@ -53,8 +54,9 @@ class LayoutLoader(QObject):
     def start(self, path: Path) -> None:
         """Begin loading ``path``; a load already running is cancelled first."""
         self.cancel()
+        self._generation += 1
         self._cancel = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(Path(path), self._cancel),
+        self._thread = threading.Thread(target=self._run, args=(Path(path), self._cancel, self._generation),
                                         name="layout-loader", daemon=True)
         self._thread.start()
 
@@ -68,26 +70,37 @@ class LayoutLoader(QObject):
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def _run(self, path: Path, cancel: threading.Event) -> None:
+    def _run(self, path: Path, cancel: threading.Event, generation: int) -> None:
         start = time.perf_counter()
+
+        def current() -> bool:
+            return generation == self._generation
+
         try:
             self.progress.emit(0.0, f"Reading {path.name}")
             layout = load_layout(path)
+            if cancel.is_set():
+                raise Cancelled()
             geometry = build_plant_geometry(
                 layout, path.parent, self.library,
-                progress=lambda f, msg: self.progress.emit(f, msg), cancel=cancel,
+                progress=lambda f, msg: current() and self.progress.emit(f, msg), cancel=cancel,
             )
         except Cancelled:
-            self.cancelled.emit(str(path))
+            if current():
+                self.cancelled.emit(str(path))
         except LayoutError as exc:
-            self.failed.emit(str(path), f"{path.name} is not a usable layout file.",
-                             [str(p) for p in exc.problems])
+            if current():
+                self.failed.emit(str(path), f"{path.name} is not a usable layout file.",
+                                 [str(p) for p in exc.problems])
         except MeshError as exc:
-            self.failed.emit(str(path), f"A mesh of {path.name} cannot be loaded.", [str(exc)])
+            if current():
+                self.failed.emit(str(path), f"A mesh of {path.name} cannot be loaded.", [str(exc)])
         except Exception as exc:
-            self.failed.emit(str(path), f"{path.name} could not be opened.", [f"{type(exc).__name__}: {exc}"])
+            if current():
+                self.failed.emit(str(path), f"{path.name} could not be opened.", [f"{type(exc).__name__}: {exc}"])
         else:
             if cancel.is_set():
-                self.cancelled.emit(str(path))
-            else:
+                if current():
+                    self.cancelled.emit(str(path))
+            elif current():
                 self.finished.emit(LoadedPlant(path, layout, geometry, time.perf_counter() - start))

@@ -6,6 +6,7 @@ scene highlight, the tree and the details panel, whichever of them started it.
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from viewer.ui.plant_view import PlantView
 from viewer.ui.telemetry_controller import TelemetryController, settings_for
 
 APP_NAME = "twin-viewer"
+log = logging.getLogger(__name__)
 
 
 class MainWindow(QMainWindow):
@@ -53,6 +55,7 @@ class MainWindow(QMainWindow):
         self.plant_layout: Layout | None = None
         self.selected: str | None = None
         self.last_error: tuple[str, list[str]] | None = None
+        self._geometry = None
 
         self.view = PlantView(self)
         self.setCentralWidget(self.view)
@@ -101,6 +104,7 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
         self.status_label = QLabel(self)
+        self.status_label.setTextFormat(Qt.TextFormat.PlainText)  # names from files are never markup
         self.progress_bar = QProgressBar(self)
         self.progress_bar.setRange(0, 1000)
         self.progress_bar.setMaximumWidth(220)
@@ -219,10 +223,19 @@ class MainWindow(QMainWindow):
 
     def _on_load_finished(self, loaded: LoadedPlant) -> None:
         self._end_progress()
+        try:
+            self.scene.show(loaded.layout, loaded.geometry)
+        except Exception as exc:
+            log.exception("cannot draw %s", loaded.path)
+            if self.plant_layout is not None:
+                self.scene.show(self.plant_layout, self._geometry)
+            self._on_load_failed(str(loaded.path), f"{loaded.path.name} cannot be drawn.",
+                                 [f"{type(exc).__name__}: {exc}"])
+            return
         self.layout_path = loaded.path
         self.plant_layout = loaded.layout
+        self._geometry = loaded.geometry
         self.selected = None
-        self.scene.show(loaded.layout, loaded.geometry)
         self.labels_action.setChecked(self.scene.labels_visible)
         self.components.set_layout(loaded.layout)
         self.details.show_component(None, loaded.layout)

@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from viewer.model.layout import Layout
@@ -36,6 +37,8 @@ from viewer.telemetry.store import LatestValueStore, Sample
 log = logging.getLogger(__name__)
 
 FRAME_MS = 33
+JOINTS_SIGNAL = "joints"
+INTERPOLATION_DELAY_S = 0.1
 BLINK_S = 0.5
 HISTORY_SAMPLES = 600  # per numeric signal, for the live plot (one per frame at most)
 
@@ -68,7 +71,12 @@ class TelemetryController(QObject):
         self.timer = QTimer(self)
         self.timer.setInterval(FRAME_MS)
         self.timer.timeout.connect(self.on_frame)
-        self.robot_hook: Callable[[str, Sample, Sample | None, float], bool] | None = None
+        # Robot arms: recent joint samples per robot; drawn INTERPOLATION_DELAY_S behind real time so
+        # there is always a sample on each side of the drawn instant and motion is smooth at frame rate.
+        self._joint_samples: dict[str, deque[tuple[float, np.ndarray]]] = {}
+        self._shown_pose: dict[str, np.ndarray] = {}
+        self.clamped: dict[str, np.ndarray] = {}
+        self._robots: set[str] = set()
 
     # ----------------------------------------------------------------- life cycle
     def start(self, layout: Layout, settings: MqttSettings) -> None:
@@ -88,6 +96,10 @@ class TelemetryController(QObject):
         self.engine = StateEngine(table.bindings, stale_after=stale)
         self._bindings = {b.index: b for b in table.bindings}
         self._parents = {c.id: c.parent for c in layout.components if c.parent}
+        self._robots = set(self.scene.robot_ids())
+        self._joint_samples.clear()
+        self._shown_pose.clear()
+        self.clamped.clear()
         self.client = TelemetryClient(settings, TelemetryRouter(table, self.store))
         self.client.start()
         self.timer.start()
@@ -95,6 +107,7 @@ class TelemetryController(QObject):
     def stop(self) -> None:
         """Disconnect and stop updating; the scene keeps its normal colours."""
         self.timer.stop()
+        self._joint_samples.clear()
         if self.client is not None:
             self.client.stop(wait=False)
             self.client = None
@@ -132,15 +145,15 @@ class TelemetryController(QObject):
                 if hist is None:
                     hist = self.history[(component, signal)] = deque(maxlen=HISTORY_SAMPLES)
                 hist.append((sample.received, float(value)))
-            if self.robot_hook is not None:
-                dirty |= self.robot_hook(component, sample, self.store.previous((component, signal)), now)
+            if signal == JOINTS_SIGNAL and component in self._robots:
+                self._add_joint_sample(component, sample)
             for change in engine.update(component, signal, value, sample.received, sample.binding):
                 if self.alarms.apply(change) is not None:
                     alarms_moved = True
         if self.alarms.expire_shelving(now):
             alarms_moved = True
-        if self.robot_hook is not None:
-            dirty |= self.robot_hook("", Sample(None, now), None, now)  # advance interpolation
+        if self._joint_samples:
+            dirty |= self._animate_robots(now)
         engine.refresh(now)
         blink_toggled = now - self._last_blink >= BLINK_S
         if blink_toggled:
@@ -157,6 +170,41 @@ class TelemetryController(QObject):
             self.status_changed.emit(self.telemetry_status(now))
         if dirty:
             self.request_render()
+
+    # ----------------------------------------------------------------- robots
+    def _add_joint_sample(self, component: str, sample: Sample) -> None:
+        try:
+            q = np.asarray(sample.value, dtype=float).reshape(-1)[:6]
+        except (TypeError, ValueError):
+            return
+        if q.shape != (6,) or not np.isfinite(q).all():
+            return
+        samples = self._joint_samples.setdefault(component, deque(maxlen=16))
+        if samples and sample.received <= samples[-1][0]:
+            return
+        samples.append((sample.received, q))
+
+    def _animate_robots(self, now: float) -> bool:
+        """Pose each arm at (now - delay), interpolated between the samples around that instant."""
+        t = now - INTERPOLATION_DELAY_S
+        moved = False
+        for component, samples in self._joint_samples.items():
+            while len(samples) >= 2 and samples[1][0] <= t:
+                samples.popleft()  # keep the newest sample at or before t, and what follows
+            t0, q0 = samples[0]
+            if len(samples) >= 2 and t > t0:
+                t1, q1 = samples[1]
+                u = min(max((t - t0) / (t1 - t0), 0.0), 1.0)
+                q = q0 + (q1 - q0) * u
+            else:
+                q = q0
+            shown = self._shown_pose.get(component)
+            if shown is not None and np.abs(shown - q).max() < 0.01:
+                continue
+            self.clamped[component] = self.scene.set_robot_pose(component, q)
+            self._shown_pose[component] = q
+            moved = True
+        return moved
 
     def _apply_states(self, blink_step: bool) -> bool:
         """Component colours: the worst state of a component and its children; unacknowledged alarms blink."""

@@ -188,3 +188,36 @@ def test_only_warning_and_fault_rules_make_alarms_and_listing_is_by_urgency():
     assert alarms.listed() == [fault, warn, old_fault]  # unacknowledged first, then severity
     assert alarms.acknowledge_all(4.0) == 2
     assert alarms.unacknowledged_count() == 0
+
+
+def test_sparkplug_bindings_resolve_aliases_once_per_message_and_report_gaps():
+    from viewer.telemetry.sparkplug import DataType, Metric, Payload, encode_payload
+
+    layout = Layout(name="t", components=[Component("PRESS", "station", (0.0, 0.0, 0.0))], bindings=[
+        {"topic": "spBv1.0/Plant1/+/Line2", "component": "PRESS", "signal": "temperature", "field": "Temperature"},
+        {"topic": "spBv1.0/Plant1/+/Line2", "component": "PRESS", "signal": "state", "field": "State"},
+    ])
+    store = LatestValueStore()
+    router = TelemetryRouter(BindingTable.from_layout(layout), store)
+    assert all(b.encoding == "sparkplug" for b in router.table.bindings)  # inferred from the namespace
+    birth = Payload(timestamp=1_760_000_000_000, seq=0, metrics=[
+        Metric(name="bdSeq", datatype=DataType.UINT64, value=0),
+        Metric(name="Temperature", alias=1, datatype=DataType.DOUBLE, value=20.0),
+        Metric(name="State", alias=2, datatype=DataType.INT32, value=0),
+    ])
+    router.handle("spBv1.0/Plant1/NBIRTH/Line2", encode_payload(birth), 1.0)
+    data = Payload(timestamp=1_760_000_001_000, seq=1, metrics=[
+        Metric(alias=1, datatype=DataType.DOUBLE, value=81.5),
+        Metric(alias=2, datatype=DataType.INT32, value=-5),
+    ])
+    router.handle("spBv1.0/Plant1/NDATA/Line2", encode_payload(data), 2.0)
+    assert store.latest(("PRESS", "temperature")).value == 81.5
+    assert store.latest(("PRESS", "state")).value == -5
+    assert store.latest(("PRESS", "temperature")).source_time == 1_760_000_001.0
+    assert store.stats().decode_errors == 0  # two bindings on one topic: still one tracker call, no false gap
+    gap = Payload(timestamp=1_760_000_002_000, seq=4, metrics=[Metric(alias=1, datatype=DataType.DOUBLE, value=82.0)])
+    router.handle("spBv1.0/Plant1/NDATA/Line2", encode_payload(gap), 3.0)
+    errors = store.stats().errors_by_topic["spBv1.0/Plant1/NDATA/Line2"]
+    assert errors.count == 1 and "2" in errors.last_reason and "4" in errors.last_reason
+    router.handle("spBv1.0/Plant1/NDATA/Line2", b"\xff\xff\xff", 4.0)
+    assert store.stats().errors_by_topic["spBv1.0/Plant1/NDATA/Line2"].count == 2

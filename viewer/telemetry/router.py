@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
 from typing import Any
 
 from viewer.telemetry.bindings import BindingTable, Route, extract_field
+from viewer.telemetry.sparkplug import MetricUpdate, SparkplugProblem, SparkplugTracker
 from viewer.telemetry.store import LatestValueStore, Sample
 
 MAX_PAYLOAD_BYTES = 1 << 20  # telemetry is small; a larger payload is refused, not parsed
@@ -65,14 +65,12 @@ def decode_value(route: Route, payload: bytes, parsed: dict[int, Any]) -> Any:
 class TelemetryRouter:
     """Routes (topic, payload) to bindings, decodes, and stores the values."""
 
-    def __init__(self, table: BindingTable, store: LatestValueStore,
-                 sparkplug: Callable[[str, bytes, float], list[tuple[str, str, Any, float | None]]] | None = None
-                 ) -> None:
+    def __init__(self, table: BindingTable, store: LatestValueStore) -> None:
         self.table = table
         self.store = store
-        # Sparkplug B payloads are stateful (aliases, sequence numbers); a tracker turns them into
-        # (component, signal, value, source time) tuples. Absent until that decoder is plugged in.
-        self.sparkplug = sparkplug
+        # Sparkplug B payloads are stateful (aliases, sequence numbers per edge node): one tracker sees
+        # every Sparkplug message exactly once, whatever number of bindings share its topic.
+        self.sparkplug = SparkplugTracker()
 
     def handle(self, topic: str, payload: bytes, received: float) -> None:
         """Decode one message into the store. Never raises."""
@@ -87,12 +85,13 @@ class TelemetryRouter:
                                   received)
                 return
             parsed: dict[int, Any] = {}
+            sparkplug_routes = []
             for route in routes:
                 if route.component is None or route.component not in self.table.component_ids:
                     store.count_error(topic, f"no component {route.component!r} in the layout", received)
                     continue
                 if route.binding.encoding == "sparkplug":
-                    self._handle_sparkplug(route, topic, payload, received)
+                    sparkplug_routes.append(route)
                     continue
                 try:
                     value = decode_value(route, payload, parsed)
@@ -101,14 +100,20 @@ class TelemetryRouter:
                     continue
                 store.put((route.component, route.binding.signal),
                           Sample(value, received, None, topic, route.binding.index))
-        except Exception as exc:
+            if sparkplug_routes:
+                self._handle_sparkplug(sparkplug_routes, topic, payload, received)
+        except Exception as exc:  # the network thread must survive any payload
             store.count_error(topic, f"internal error: {type(exc).__name__}: {exc}", received)
 
-    def _handle_sparkplug(self, route: Route, topic: str, payload: bytes, received: float) -> None:
-        if self.sparkplug is None:
-            self.store.count_error(topic, "Sparkplug B decoding is not available", received)
-            return
-        for _component, metric, value, source_time in self.sparkplug(topic, payload, received):
-            if route.binding.field_path in (None, metric):
-                self.store.put((route.component, route.binding.signal if route.binding.field_path else metric),
-                               Sample(value, received, source_time, topic, route.binding.index))
+    def _handle_sparkplug(self, routes: list[Route], topic: str, payload: bytes, received: float) -> None:
+        """Metrics go to the bindings that name them in ``field`` (or, without ``field``, under their own name)."""
+        for event in self.sparkplug.handle(topic, payload, received):
+            if isinstance(event, SparkplugProblem):
+                self.store.count_error(topic, event.reason, received)
+            elif isinstance(event, MetricUpdate) and not event.is_historical:
+                for route in routes:
+                    wanted = route.binding.field_path
+                    if wanted is None or wanted == event.name:
+                        signal = route.binding.signal if wanted else event.name
+                        self.store.put((route.component or "", signal),
+                                       Sample(event.value, received, event.timestamp, topic, route.binding.index))

@@ -255,7 +255,8 @@ class RobotRig:
 
     component_index: int
     world: np.ndarray  # (4, 4) the component's placement
-    reach: float
+    chain: object  # viewer.model.kinematics.KinematicChain (imported lazily: kinematics imports this module)
+    frame_links: np.ndarray  # chain link index of each Part.link number
     vertex_start: int
     vertex_stop: int
     local: np.ndarray  # (n, 3) vertices in their link's frame
@@ -305,6 +306,32 @@ def component_parts(comp: Component, library: MeshLibrary, layout_dir: Path) -> 
     return default_parts(comp)
 
 
+def robot_rig_parts(comp: Component, library: MeshLibrary, layout_dir: Path) -> tuple[list[Part], tuple]:
+    """A posable robot's parts and (kinematic chain, frame link indices, home pose in degrees).
+
+    ``robot.urdf`` names a URDF file beside the layout (its links' visuals are drawn); otherwise the
+    built-in six-axis arm. Problems in the URDF are reported as :class:`MeshError` with the reason.
+    """
+    from viewer.model.kinematics import ARM6_FRAME_LINKS, KinematicChain, KinematicsError, arm6_chain, urdf_visual_parts
+    from viewer.model.urdf import UrdfError, load_urdf
+
+    robot = comp.section("robot")
+    if "urdf" in robot:
+        try:
+            urdf = load_urdf(library.resolve(robot["urdf"], layout_dir, suffixes=(".urdf",)))
+            chain = KinematicChain.from_urdf(urdf)
+            home = robot.get("joints") or list(chain.to_layout_units(chain.home))
+            if len(home) != chain.n_joints:
+                raise MeshError(f"robot.joints has {len(home)} values; {urdf.name} has {chain.n_joints} joints")
+            parts = urdf_visual_parts(urdf, chain, library, chain.from_layout_units(home))
+        except (UrdfError, KinematicsError) as exc:
+            raise MeshError(str(exc)) from None
+        return parts, (chain, np.arange(chain.n_links), home)
+    chain = arm6_chain(float(robot.get("reach", 1.6)))
+    home = [float(j) for j in robot.get("joints", ROBOT_HOME_DEG)]
+    return robot_parts(robot), (chain, chain.link_indices(ARM6_FRAME_LINKS), home)
+
+
 def build_plant_geometry(
     layout: Layout,
     layout_dir: Path,
@@ -347,8 +374,12 @@ def build_plant_geometry(
             raise Cancelled()
         if progress is not None and index % step == 0:
             progress(index / max(n, 1), f"Building {comp.display_name} ({index + 1}/{n})")
+        rig = None
         try:
-            parts = component_parts(comp, library, layout_dir)
+            if comp.kind == "robot" and comp.mesh is None and comp.primitive is None:
+                parts, rig = robot_rig_parts(comp, library, layout_dir)
+            else:
+                parts = component_parts(comp, library, layout_dir)
         except MeshError as exc:
             if strict:
                 raise MeshError(f"component {comp.id!r}: {exc}") from None
@@ -365,15 +396,13 @@ def build_plant_geometry(
         start = n_faces
         lo = np.full(3, np.inf)
         hi = np.full(3, -np.inf)
-        rig_home: list[np.ndarray] | None = None
+        rig_home: np.ndarray | None = None
         rig_local: list[np.ndarray] = []
         rig_frame: list[np.ndarray] = []
         vertex_start = n_verts
-        if comp.kind == "robot" and comp.mesh is None and comp.primitive is None:
-            robot = comp.section("robot")
-            reach = float(robot.get("reach", 1.6))
-            home_deg = tuple(float(j) for j in robot.get("joints", ROBOT_HOME_DEG))
-            rig_home = robot_link_transforms(home_deg, reach)
+        if rig is not None:
+            chain, frame_links, home_deg = rig
+            rig_home = chain.forward(chain.from_layout_units(home_deg))[frame_links]
         for part in parts:
             m = world @ part.transform
             if rig_home is not None:
@@ -393,9 +422,9 @@ def build_plant_geometry(
                 lo = np.minimum(lo, v.min(axis=0))
                 hi = np.maximum(hi, v.max(axis=0))
         ranges[index] = (start, n_faces)
-        if rig_home is not None:
-            rigs[comp.id] = RobotRig(index, world, reach, vertex_start, n_verts, np.concatenate(rig_local),
-                                     np.concatenate(rig_frame), home_deg)
+        if rig is not None:
+            rigs[comp.id] = RobotRig(index, world, rig[0], rig[1], vertex_start, n_verts, np.concatenate(rig_local),
+                                     np.concatenate(rig_frame), tuple(float(v) for v in rig[2]))
         if np.isfinite(lo).all():
             bounds[index] = (lo[0], hi[0], lo[1], hi[1], lo[2], hi[2])
         else:

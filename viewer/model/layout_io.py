@@ -97,6 +97,10 @@ def _semantic_problems(doc: dict[str, Any]) -> list[Problem]:
             problems.append(Problem(f"$.components[{i}].position",
                                     f"more than {MAX_COORDINATE_M / 1000:g} km from the origin; lengths are "
                                     "metres (was the layout written in millimetres?)"))
+        robot = comp.get("robot") or {}
+        if "joints" in robot and "urdf" not in robot and len(robot["joints"]) != 6:
+            problems.append(Problem(f"$.components[{i}].robot.joints",
+                                    f"the built-in six-axis arm takes 6 joint values, not {len(robot['joints'])}"))
         scale = comp.get("scale", 1.0)
         if any(v > MAX_SCALE for v in (scale if isinstance(scale, list) else [scale])):
             problems.append(Problem(f"$.components[{i}].scale", f"scale above {MAX_SCALE:g} is refused"))

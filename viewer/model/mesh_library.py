@@ -18,6 +18,7 @@ import os
 import struct
 import sys
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,8 +107,11 @@ class MeshLibrary:
         self._lock = threading.Lock()
         self.files_parsed = 0
 
-    def resolve(self, reference: str, layout_dir: Path) -> Path:
-        """The file a reference names; :class:`MeshError` if refused or missing."""
+    def resolve(self, reference: str, layout_dir: Path, suffixes: Iterable[str] | None = None) -> Path:
+        """The file a reference names; :class:`MeshError` if refused or missing.
+
+        ``suffixes`` are the accepted file types (mesh formats by default; ``(".urdf",)`` for robots).
+        """
         why = mesh_reference_problem(reference)
         if why:
             raise MeshError(why)
@@ -122,9 +126,10 @@ class MeshLibrary:
         if not target.is_file():
             where = "the asset library" if reference.startswith("asset:") else "the layout's folder"
             raise MeshError(f"{reference!r}: file not found in {where} ({target})")
-        if target.suffix.lower() not in SUPPORTED_SUFFIXES:
-            kinds = ", ".join(sorted(SUPPORTED_SUFFIXES))
-            raise MeshError(f"{reference!r}: unsupported mesh format {target.suffix!r} (supported: {kinds})")
+        accepted = set(suffixes) if suffixes is not None else set(SUPPORTED_SUFFIXES)
+        if target.suffix.lower() not in accepted:
+            kinds = ", ".join(sorted(accepted))
+            raise MeshError(f"{reference!r}: unsupported file type {target.suffix!r} (supported: {kinds})")
         return target
 
     def load(self, path: Path) -> MeshData:

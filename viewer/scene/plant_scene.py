@@ -44,7 +44,6 @@ class PlantScene:
         self._rgb: np.ndarray | None = None  # view of the mesh's colour array
         self._base_rgb: np.ndarray | None = None  # normal-state colours
         self._override: dict[str, tuple[int, int, int]] = {}
-        self._chains: dict[float, object] = {}
         self._actors: dict[str, object] = {}
         self._picker = vtkCellPicker()
         self._picker.SetTolerance(0.0005)
@@ -229,21 +228,21 @@ class PlantScene:
         return list(self.geometry.rigs) if self.geometry is not None else []
 
     def set_robot_pose(self, component_id: str, joints_deg: Iterable[float]) -> np.ndarray:
-        """Pose a built-in arm (degrees); returns which joints were outside their limits (and clamped)."""
-        from viewer.model.kinematics import ARM6_FRAME_LINKS, arm6_chain
+        """Pose a robot (degrees; metres for prismatic joints); returns which joints were out of limits.
 
+        Out-of-limit values are clamped. Missing trailing joints keep their home value.
+        """
         assert self.geometry is not None and self._mesh is not None
         rig = self.geometry.rigs[component_id]
-        chain = self._chains.get(rig.reach)
-        if chain is None:
-            chain = self._chains[rig.reach] = arm6_chain(rig.reach)
-        q, clamped = chain.clamp(chain.from_layout_units(np.asarray(list(joints_deg), dtype=float)[:6]))
-        frames = chain.forward(q)[chain.link_indices(ARM6_FRAME_LINKS)]
-        placed = rig.world @ frames  # (6, 4, 4)
+        chain = rig.chain
+        values = np.array(rig.home_deg, dtype=float)
+        given = np.asarray(list(joints_deg), dtype=float)[: len(values)]
+        values[: len(given)] = given
+        q, clamped = chain.clamp(chain.from_layout_units(values))
+        placed = rig.world @ chain.forward(q)[rig.frame_links]
         per_vertex = placed[rig.frame_of_vertex]
         world = np.einsum("nij,nj->ni", per_vertex[:, :3, :3], rig.local) + per_vertex[:, :3, 3]
-        points = self._mesh.points
-        points[rig.vertex_start:rig.vertex_stop] = world
+        self._mesh.points[rig.vertex_start:rig.vertex_stop] = world
         self._mesh.GetPoints().Modified()
         return clamped
 

@@ -1,0 +1,119 @@
+"""Robots in layouts: the built-in arm and a real URDF robot, posed in the scene."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from viewer.model.geometry import build_plant_geometry
+from viewer.model.layout_io import load_layout
+from viewer.model.mesh_library import MeshLibrary
+
+ROBOTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "robots"
+
+
+def scene_for(layout_path: Path):
+    import pyvista as pv
+
+    import viewer.scene  # noqa: F401 - selects the headless GL window before VTK loads
+    from viewer.scene.plant_scene import PlantScene
+
+    layout = load_layout(layout_path)
+    geometry = build_plant_geometry(layout, layout_path.parent, MeshLibrary())
+    plotter = pv.Plotter(off_screen=True, window_size=[320, 240])
+    scene = PlantScene(plotter)
+    scene.show(layout, geometry, labels=False)
+    return scene, geometry, plotter
+
+
+def write(path: Path, components: list[dict]) -> Path:
+    path.write_text(json.dumps({"format": "twin-viewer-layout", "version": 1, "name": "r", "components": components}))
+    return path
+
+
+def test_builtin_arm_poses_are_rigid_link_motions(tmp_path):
+    path = write(tmp_path / "arm.json", [{"id": "R", "kind": "robot", "position": [2, 3, 0], "rotation": [0, 0, 30],
+                                          "robot": {"reach": 1.6}}])
+    scene, geometry, plotter = scene_for(path)
+    rig = geometry.rigs["R"]
+    home = np.array(scene._mesh.points[rig.vertex_start:rig.vertex_stop], dtype=float)
+    flags = scene.set_robot_pose("R", [40, -30, 50, 10, 20, 90])
+    assert not flags.any()
+    posed = np.array(scene._mesh.points[rig.vertex_start:rig.vertex_stop], dtype=float)
+    base = rig.frame_of_vertex == 0
+    assert np.allclose(posed[base], home[base], atol=1e-5)  # the pedestal never moves
+    for link in range(1, 6):  # every other link moved rigidly: distances inside it are kept
+        pts_home, pts_posed = home[rig.frame_of_vertex == link], posed[rig.frame_of_vertex == link]
+        assert not np.allclose(pts_home, pts_posed, atol=1e-3)
+        d_home = np.linalg.norm(pts_home[:, None] - pts_home[None], axis=2)
+        d_posed = np.linalg.norm(pts_posed[:, None] - pts_posed[None], axis=2)
+        assert np.allclose(d_home, d_posed, atol=1e-4)
+    # Joint 1 alone turns the whole arm about the base's vertical axis through (2, 3).
+    scene.set_robot_pose("R", list(rig.home_deg))
+    turned = list(rig.home_deg)
+    turned[0] += 90
+    scene.set_robot_pose("R", turned)
+    rotated = np.array(scene._mesh.points[rig.vertex_start:rig.vertex_stop], dtype=float)
+    c, s = 0.0, 1.0  # cos 90°, sin 90°
+    pivot = np.array([2.0, 3.0])
+    rel = home[:, :2] - pivot
+    expected = np.column_stack([c * rel[:, 0] - s * rel[:, 1], s * rel[:, 0] + c * rel[:, 1]]) + pivot
+    moving = rig.frame_of_vertex >= 1
+    assert np.allclose(rotated[moving, :2], expected[moving], atol=1e-4)
+    # Out-of-limit values are clamped and flagged.
+    flags = scene.set_robot_pose("R", [400, 0, 0, 0, 0, 0])
+    assert flags.tolist() == [True, False, False, False, False, False]
+    plotter.close()
+
+
+def test_a_wrong_number_of_arm_joints_is_refused(tmp_path):
+    from viewer.model.errors import LayoutError
+
+    path = write(tmp_path / "bad.json", [{"id": "R", "kind": "robot", "position": [0, 0, 0],
+                                          "robot": {"joints": [1, 2, 3]}}])
+    with pytest.raises(LayoutError, match=r"robot\.joints.*6 joint values"):
+        load_layout(path)
+
+
+def test_a_urdf_robot_in_a_layout_moves_like_an_independent_fk_says(tmp_path):
+    yourdfpy = pytest.importorskip("yourdfpy")
+    source = ROBOTS / "kuka_iiwa"
+    if not source.is_dir():
+        pytest.skip("shared robot data absent")
+    shutil.copytree(source, tmp_path / "kuka_iiwa")
+    path = write(tmp_path / "cell.json", [{"id": "IIWA", "kind": "robot", "position": [1, 0, 0.5],
+                                           "robot": {"urdf": "kuka_iiwa/model.urdf"}}])
+    scene, geometry, plotter = scene_for(path)
+    rig = geometry.rigs["IIWA"]
+    chain = rig.chain
+    home_points = np.array(scene._mesh.points[rig.vertex_start:rig.vertex_stop], dtype=float)
+    q_deg = [30, -40, 20, 60, -30, 45, 10]
+    scene.set_robot_pose("IIWA", q_deg)
+    posed = np.array(scene._mesh.points[rig.vertex_start:rig.vertex_stop], dtype=float)
+    # Independent check: yourdfpy's link frames at home and at q move each link's home vertices.
+    urdf = yourdfpy.URDF.load(str(tmp_path / "kuka_iiwa" / "model.urdf"), load_meshes=False, build_scene_graph=True)
+    names = list(urdf.actuated_joint_names)
+
+    def frame(link: str, q_rad) -> np.ndarray:
+        urdf.update_cfg(dict(zip(names, q_rad, strict=True)))
+        return urdf.get_transform(link, urdf.base_link)
+
+    q_home = np.radians(np.asarray(rig.home_deg, dtype=float))
+    q_new = np.radians(np.asarray(q_deg, dtype=float))
+    checked = 0
+    for index in np.unique(rig.frame_of_vertex):
+        link = chain.link_names[rig.frame_links[index]]
+        motion = frame(link, q_new) @ np.linalg.inv(frame(link, q_home))
+        base = np.eye(4)
+        base[:3, 3] = (1, 0, 0.5)
+        world_motion = base @ motion @ np.linalg.inv(base)
+        pts = home_points[rig.frame_of_vertex == index]
+        expected = pts @ world_motion[:3, :3].T + world_motion[:3, 3]
+        assert np.allclose(posed[rig.frame_of_vertex == index], expected, atol=2e-4), link
+        checked += 1
+    assert checked >= 7
+    plotter.close()

@@ -129,7 +129,8 @@ class MeshLibrary:
         accepted = set(suffixes) if suffixes is not None else set(SUPPORTED_SUFFIXES)
         if target.suffix.lower() not in accepted:
             kinds = ", ".join(sorted(accepted))
-            raise MeshError(f"{reference!r}: unsupported file type {target.suffix!r} (supported: {kinds})")
+            what = "mesh format" if suffixes is None else "file type"
+            raise MeshError(f"{reference!r}: unsupported {what} {target.suffix!r} (supported: {kinds})")
         return target
 
     def load(self, path: Path) -> MeshData:

@@ -11,15 +11,24 @@ import paho.mqtt.client as paho
 import pytest
 from mosquitto_broker import Mosquitto
 from paho.mqtt.enums import CallbackAPIVersion
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 
 pytestmark = pytest.mark.gui
+
+
+STALE_AFTER_S = 3.0
 
 
 @pytest.fixture
 def live(qtbot, tmp_path, demo_layout_path):
     from viewer.ui.app import create_application
     from viewer.ui.main_window import MainWindow
+
+    # The demo plant with a short stale time, so "no data" shows within the test.
+    doc = json.loads(demo_layout_path.read_text())
+    doc["mqtt"]["stale_after"] = STALE_AFTER_S
+    layout_path = tmp_path / "demo_live.json"
+    layout_path.write_text(json.dumps(doc))
 
     broker = Mosquitto(tmp_path).start()
     plant = subprocess.Popen([sys.executable, "-m", "viewer", "simulate-plant", "--broker",
@@ -32,7 +41,7 @@ def live(qtbot, tmp_path, demo_layout_path):
     win.show()
     qtbot.waitExposed(win)
     with qtbot.waitSignal(win.layout_loaded, timeout=30_000):
-        win.open_layout(demo_layout_path)
+        win.open_layout(layout_path)
     yield win, broker, plant
     plant.terminate()
     plant.wait(5)
@@ -45,7 +54,9 @@ def robot_points(win, robot):
     return np.array(win.scene._mesh.points[rig.vertex_start:rig.vertex_stop])
 
 
-def test_robots_move_and_a_fault_turns_red_with_an_alarm(live, qtbot):
+def test_robots_move_a_fault_turns_red_the_operator_acknowledges_and_stale_data_shows(live, qtbot):
+    from PySide6.QtWidgets import QToolTip
+
     win, broker, plant = live
     qtbot.waitUntil(lambda: win.telemetry.connection_status().state.value == "connected", timeout=15_000)
     home = robot_points(win, "R1")
@@ -53,42 +64,65 @@ def test_robots_move_and_a_fault_turns_red_with_an_alarm(live, qtbot):
     moved = robot_points(win, "R1")
     qtbot.wait(300)
     assert np.abs(robot_points(win, "R1") - moved).max() > 0.001  # still moving, frame after frame
-    # Every live robot shows the pose of the newest samples, within the joint limits.
-    assert not any(flags.any() for flags in win.telemetry.clamped.values())
+    assert not any(flags.any() for flags in win.telemetry.clamped.values())  # the plant stays within limits
 
-    # Stop the plant, then fault a station ourselves: deterministic.
-    plant.terminate()
-    plant.wait(5)
+    # A conveyor the virtual plant does not drive faults: it turns red, gets a badge and an alarm.
     pub = paho.Client(CallbackAPIVersion.VERSION2)
     pub.connect("127.0.0.1", broker.port)
     pub.loop_start()
-    pub.publish("demo/line1/ST20/state", json.dumps({"state": "fault", "count": 7}), qos=1).wait_for_publish(5)
-    qtbot.waitUntil(lambda: win.telemetry.displayed.get("ST20") == "fault", timeout=10_000)
+    pub.publish("demo/line1/CV02/state", json.dumps({"state": "fault"}), qos=1).wait_for_publish(5)
+    qtbot.waitUntil(lambda: win.telemetry.displayed.get("CV02") == "fault", timeout=10_000)
     theme = win.scene.theme
-    shown = win.scene.displayed_rgb("ST20")
+    shown = win.scene.displayed_rgb("CV02")
     fault_rgb = np.array([int(theme.fault[i:i + 2], 16) for i in (1, 3, 5)])
     dim_rgb = np.array([int(theme.blink_dim[i:i + 2], 16) for i in (1, 3, 5)])
     assert (np.abs(shown - fault_rgb).max(axis=1) <= 1).all() or (np.abs(shown - dim_rgb).max(axis=1) <= 1).all()
     assert "fault" in win.scene.badge_states()
-    alarms = [a for a in win.telemetry.alarms.listed() if a.component == "ST20"]
+    alarms = [a for a in win.telemetry.alarms.listed() if a.component == "CV02"]
     assert len(alarms) == 1 and alarms[0].needs_attention and alarms[0].message == "Machine fault"
 
     # The operator acknowledges it in the alarm panel.
     panel = win.alarm_panel
-    row = next(r for r in range(panel.table.rowCount()) if panel.table.item(r, 1).text() == "ST20")
+    row = next(r for r in range(panel.table.rowCount()) if panel.table.item(r, 1).text() == "CV02")
     panel.table.selectRow(row)
     qtbot.mouseClick(panel.ack_button, Qt.MouseButton.LeftButton)
     assert not alarms[0].needs_attention and alarms[0].state.value == "acknowledged"
-    # The station recovers: the alarm clears and leaves the list; the colour goes back to normal.
-    pub.publish("demo/line1/ST20/state", json.dumps({"state": "running", "count": 8}), qos=1).wait_for_publish(5)
-    qtbot.waitUntil(lambda: win.telemetry.displayed.get("ST20") == "running", timeout=10_000)
+    # The conveyor recovers: the alarm clears and leaves the list; the colour goes back to normal.
+    pub.publish("demo/line1/CV02/state", json.dumps({"state": "running"}), qos=1).wait_for_publish(5)
+    qtbot.waitUntil(lambda: win.telemetry.displayed.get("CV02") == "running", timeout=5_000)
     assert alarms[0] not in win.telemetry.alarms.listed()
-    base = np.array([int(win.plant_layout.component("ST20").display_color[i:i + 2], 16) for i in (1, 3, 5)])
-    assert (np.abs(win.scene.displayed_rgb("ST20") - base).max(axis=1) <= 1).all()
-    assert [e.kind for e in win.telemetry.alarms.history if e.component == "ST20"] == [
+    start, stop = win.scene.geometry.face_ranges[win.scene.component_index("CV02")]
+    as_built = win.scene.geometry.face_rgb[start:stop].astype(int)  # two-tone: belt lighter, legs darker
+    assert (np.abs(win.scene.displayed_rgb("CV02").astype(int) - as_built).max(axis=1) <= 1).all()
+    assert [e.kind for e in win.telemetry.alarms.history if e.component == "CV02"] == [
         "raised", "acknowledged", "cleared"]
     pub.loop_stop()
     pub.disconnect()
+
+    # Selecting a station shows its live values and a plot of their recent history.
+    win.select_component("ST10")
+    qtbot.waitUntil(lambda: win.details.live_value_of("current") is not None, timeout=5_000)
+    assert win.details.live_value_of("current").endswith(" A")
+    qtbot.waitUntil(lambda: any(label.startswith("current") for label in win.details.plotted), timeout=5_000)
+    assert win.details.plot.isVisible()
+    # Hovering shows the same facts in a tooltip.
+    win.view_top()
+    qtbot.wait(100)
+    center = win.scene.geometry.component_center(win.scene.component_index("ST10"))
+    x, y = win.scene.project(center)
+    pos = QPoint(round(x), round(win.view.height() - 1 - y))
+    qtbot.mouseMove(win.view, pos)
+    qtbot.waitUntil(lambda: "ST10 CNC milling A" in QToolTip.text(), timeout=5_000)
+    assert "current:" in QToolTip.text()
+
     # The status bar tells what the link does.
     assert win.connection_label.text().startswith("Connected")
     assert "msg/s" in win.rate_label.text()
+
+    # The plant goes quiet: after the stale time every machine shows "no data" with its badge.
+    plant.terminate()
+    plant.wait(5)
+    qtbot.waitUntil(lambda: win.telemetry.displayed.get("ST10") == "stale", timeout=(STALE_AFTER_S + 5) * 1000)
+    assert "stale" in win.scene.badge_states()
+    stale_rgb = np.array([int(theme.stale[i:i + 2], 16) for i in (1, 3, 5)])
+    assert (np.abs(win.scene.displayed_rgb("ST70") - stale_rgb).max(axis=1) <= 1).all()

@@ -130,12 +130,16 @@ class DetailsPanel(QWidget):
         self.live.header().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.live.setMaximumHeight(170)
         self.live.hide()
+        self.plot = self._make_plot()
+        self.plot.hide()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.title)
         layout.addWidget(self.tree, 3)
         layout.addWidget(self.live, 1)
+        layout.addWidget(self.plot, 1)
         self.component_id: str | None = None
+        self.plotted: list[str] = []
 
     def show_component(self, comp: Component | None, layout: Layout | None) -> None:
         """Fill the panel for ``comp``; empty it for ``None``."""
@@ -179,6 +183,36 @@ class DetailsPanel(QWidget):
                 item.setForeground(1, QBrush(QColor("#ff6b6b")))
             elif state == "warning":
                 item.setForeground(1, QBrush(QColor("#f2a900")))
+
+    def _make_plot(self) -> QWidget:
+        import pyqtgraph as pg
+
+        pg.setConfigOptions(antialias=False, background="#23272c", foreground="#aab1b8")
+        plot = pg.PlotWidget(self)
+        plot.setMinimumHeight(120)
+        plot.setMaximumHeight(180)
+        plot.showGrid(x=True, y=True, alpha=0.15)
+        plot.setLabel("bottom", "seconds ago")
+        plot.addLegend(offset=(5, 5), labelTextSize="8pt")
+        plot.setMouseEnabled(x=False, y=False)
+        plot.hideButtons()
+        return plot
+
+    def show_history(self, series: dict[str, list[tuple[float, float]]], now: float) -> None:
+        """A small plot of the recent history of up to three numeric signals: {label: [(time, value)]}."""
+        import numpy as np
+        import pyqtgraph as pg
+
+        self.plot.setVisible(bool(series))
+        self.plot.clear()
+        # Calm, distinguishable line greys/blues (ISA-101: no alarm colours for normal data).
+        pens = ["#d6dade", "#7fb2d9", "#b9a6d6"]
+        for (label, points), pen in zip(list(series.items())[:3], pens, strict=False):
+            if not points:
+                continue
+            data = np.asarray(points, dtype=float)
+            self.plot.plot(data[:, 0] - now, data[:, 1], pen=pg.mkPen(pen, width=1.5), name=label)
+        self.plotted = list(series)[:3]
 
     def live_value_of(self, signal: str) -> str | None:
         """The shown live value of a signal (tests read it)."""

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QToolTip,
     QWidget,
 )
 
@@ -35,6 +36,7 @@ from viewer.ui.plant_view import PlantView
 from viewer.ui.telemetry_controller import TelemetryController, settings_for
 
 APP_NAME = "twin-viewer"
+PLOT_INTERVAL_S = 0.25
 log = logging.getLogger(__name__)
 
 
@@ -56,11 +58,13 @@ class MainWindow(QMainWindow):
         self.selected: str | None = None
         self.last_error: tuple[str, list[str]] | None = None
         self._geometry = None
+        self._last_plot = 0.0
 
         self.view = PlantView(self)
         self.setCentralWidget(self.view)
         self.scene = PlantScene(self.view)
         self.view.clicked.connect(self._on_view_clicked)
+        self.view.hovered.connect(self._on_view_hovered)
 
         self.components = ComponentPanel(self)
         self.components.component_selected.connect(lambda cid: self.select_component(cid))
@@ -297,7 +301,20 @@ class MainWindow(QMainWindow):
 
     def _on_values_changed(self, components: set) -> None:
         if self.selected is not None and self.selected in components:
+            now = time.time()
             self.details.show_live(self.telemetry.live_values(self.selected))
+            if now - self._last_plot >= PLOT_INTERVAL_S:  # a plot a few times a second is plenty
+                self._last_plot = now
+                self._refresh_plot(now)
+
+    def _refresh_plot(self, now: float) -> None:
+        series = {}
+        if self.selected is not None:
+            for (component, signal), points in self.telemetry.history.items():
+                if component == self.selected and len(points) >= 2:
+                    unit = self.telemetry.units.get((component, signal), "")  # filled as values arrive
+                    series[f"{signal} [{unit}]" if unit else signal] = list(points)
+        self.details.show_history(series, now)
 
     def _on_load_failed(self, path: str, summary: str, details: list[str]) -> None:
         self._end_progress()
@@ -335,6 +352,7 @@ class MainWindow(QMainWindow):
         comp = self.plant_layout.component(component_id) if component_id else None
         self.details.show_component(comp, self.plant_layout)
         self.details.show_live(self.telemetry.live_values(component_id) if component_id else [])
+        self._refresh_plot(time.time())
         if comp is not None:
             self.status(f"Selected {comp.display_name} ({comp.kind})")
         self._update_enabled()
@@ -343,6 +361,27 @@ class MainWindow(QMainWindow):
 
     def _on_view_clicked(self, x: float, y: float) -> None:
         self.select_component(self.scene.pick(x, y))
+
+    def hover_text(self, component_id: str) -> str:
+        """Tooltip of a component under the pointer: name, state and live values."""
+        comp = self.plant_layout.component(component_id) if self.plant_layout else None
+        if comp is None:
+            return ""
+        lines = [comp.display_name]
+        state = self.telemetry.displayed.get(component_id)
+        if state:
+            lines[0] += f" — {state}"
+        for signal, value, unit, age, _state in self.telemetry.live_values(component_id)[:8]:
+            shown = f"{value:.4g}" if isinstance(value, float) else str(value)[:40]
+            lines.append(f"{signal}: {shown} {unit}  ({age:.0f} s ago)".replace("  (", " (").strip())
+        return "\n".join(lines)
+
+    def _on_view_hovered(self, x: float, y: float, global_pos: object) -> None:
+        component_id = self.scene.pick(x, y)
+        if component_id is None:
+            QToolTip.hideText()
+            return
+        QToolTip.showText(global_pos, self.hover_text(component_id), self.view)  # type: ignore[arg-type]
 
     def _on_component_activated(self, component_id: str) -> None:
         self.select_component(component_id)

@@ -18,18 +18,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QPoint, Signal
+from PySide6.QtCore import QPoint, QTimer, Signal
 from PySide6.QtGui import QImage, QMouseEvent
 from PySide6.QtWidgets import QWidget
 from pyvistaqt import QtInteractor
 
 CLICK_SLOP_PX = 4
+HOVER_REST_MS = 350
 
 
 class PlantView(QtInteractor):
     """A VTK render widget that renders only from ``paintGL`` and reports clicks."""
 
     clicked = Signal(float, float)  # VTK display coordinates (origin bottom-left, device pixels)
+    hovered = Signal(float, float, QPoint)  # VTK display coordinates, and the global position for a tooltip
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent, auto_update=False, multi_samples=0)
@@ -42,6 +44,13 @@ class PlantView(QtInteractor):
         self.enable_terrain_style(mouse_wheel_zooms=True, shift_pans=True)
         self._silence_default_keys()
         self.software_gl: bool | None = None
+        # Hover: pick only once the pointer rests, never on every mouse move.
+        self.setMouseTracking(True)
+        self._hover_timer = QTimer(self)
+        self._hover_timer.setSingleShot(True)
+        self._hover_timer.setInterval(HOVER_REST_MS)
+        self._hover_timer.timeout.connect(self._on_hover_rest)
+        self._hover_pos: QPoint | None = None
 
     # ----------------------------------------------------------------- rendering
     def render(self) -> None:
@@ -97,6 +106,27 @@ class PlantView(QtInteractor):
     def _zoom(self, factor: float) -> None:
         self.camera.Zoom(factor)
         self.update()
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
+        """Restart the hover timer (no buttons held) and pass the move on to VTK."""
+        if not event.buttons():
+            self._hover_pos = event.position().toPoint()
+            self._hover_timer.start()
+        else:
+            self._hover_timer.stop()
+        super().mouseMoveEvent(event)
+
+    def leaveEvent(self, event: object) -> None:  # noqa: N802 - Qt override
+        """No hover outside the view."""
+        self._hover_timer.stop()
+        super().leaveEvent(event)  # type: ignore[arg-type]
+
+    def _on_hover_rest(self) -> None:
+        if self._hover_pos is None:
+            return
+        pos = self._hover_pos
+        dpr = self.devicePixelRatioF()
+        self.hovered.emit(pos.x() * dpr, (self.height() - pos.y() - 1) * dpr, self.mapToGlobal(pos))
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
         """Remember where a left press started, to tell a click from a drag."""

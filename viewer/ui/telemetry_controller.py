@@ -77,6 +77,7 @@ class TelemetryController(QObject):
         self._shown_pose: dict[str, np.ndarray] = {}
         self.clamped: dict[str, np.ndarray] = {}
         self._robots: set[str] = set()
+        self._bindings: dict[int, Any] = {}
 
     # ----------------------------------------------------------------- life cycle
     def start(self, layout: Layout, settings: MqttSettings) -> None:
@@ -139,6 +140,8 @@ class TelemetryController(QObject):
         alarms_moved = False
         for (component, signal), sample in self.store.drain().items():
             changed_values.add(component)
+            if (component, signal) not in self.units and sample.binding in self._bindings:
+                self.units[(component, signal)] = self._bindings[sample.binding].unit or ""
             value = sample.value
             if isinstance(value, int | float) and not isinstance(value, bool):
                 hist = self.history.get((component, signal))

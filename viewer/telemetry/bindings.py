@@ -47,8 +47,13 @@ def extract_field(document: Any, path: str | None) -> Any:
     """Follow a dotted path (``data.joints.0``) into parsed JSON; ``KeyError`` says which step failed."""
     if not path:
         return document
+    return extract_steps(document, tuple(path.split(".")), path)
+
+
+def extract_steps(document: Any, steps: tuple[str, ...], path: str) -> Any:
+    """:func:`extract_field` with the path already split (the router caches the split per binding)."""
     value = document
-    for step in path.split("."):
+    for step in steps:
         if isinstance(value, dict):
             if step not in value:
                 raise KeyError(f"no field {step!r} in the payload (path {path!r})")

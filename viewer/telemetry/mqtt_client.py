@@ -167,7 +167,10 @@ class TelemetryClient:
         password = s.password()
         client = paho.Client(CallbackAPIVersion.VERSION2, client_id=s.client_id or "",
                              clean_session=s.clean_session if s.client_id else True)
-        client.enable_logger(logging.getLogger("paho"))  # paho logs no payloads or passwords
+        paho_log = logging.getLogger("paho")
+        if paho_log.isEnabledFor(logging.DEBUG):
+            # paho logs a line per message when a logger is set: only worth it when debugging.
+            client.enable_logger(paho_log)
         if s.username is not None:
             client.username_pw_set(s.username, password)
         if s.tls:

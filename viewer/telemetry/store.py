@@ -70,6 +70,19 @@ class LatestValueStore:
             self._latest[key] = sample
             self._dirty[key] = sample
 
+    def record(self, received: float, samples: list[tuple[SignalKey, Sample]]) -> None:
+        """Count one bound message and store its decoded samples under a single lock (the hot path)."""
+        with self._lock:
+            self._messages += 1
+            if received > self._newest:
+                self._newest = received
+            for key, sample in samples:
+                previous = self._latest.get(key)
+                if previous is not None:
+                    self._previous[key] = previous
+                self._latest[key] = sample
+                self._dirty[key] = sample
+
     def count_message(self, received: float, *, bound: bool = True) -> None:
         """Count one arrived message (decoded or not)."""
         with self._lock:

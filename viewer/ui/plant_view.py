@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from PySide6.QtCore import QPoint, QTimer, Signal
@@ -32,6 +33,7 @@ class PlantView(QtInteractor):
 
     clicked = Signal(float, float)  # VTK display coordinates (origin bottom-left, device pixels)
     hovered = Signal(float, float, QPoint)  # VTK display coordinates, and the global position for a tooltip
+    frame_drawn = Signal(float)  # time.time() when a frame finished drawing (latency measurements)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent, auto_update=False, multi_samples=0)
@@ -70,6 +72,7 @@ class PlantView(QtInteractor):
         try:
             super().paintGL()
             self.renders += 1
+            self.frame_drawn.emit(time.time())
         finally:
             interactor.EnableRenderOff()
             self._painting = False

@@ -117,3 +117,30 @@ def test_a_urdf_robot_in_a_layout_moves_like_an_independent_fk_says(tmp_path):
         checked += 1
     assert checked >= 7
     plotter.close()
+
+
+def test_a_layout_joint_list_arm_follows_its_closed_form(tmp_path):
+    # A planar two-link arm in the layout: l1 = 1.0, l2 = 0.5, both about z, on a pedestal 0.2 high.
+    chain = [
+        {"name": "q1", "type": "revolute", "xyz": [0, 0, 0.2], "axis": [0, 0, 1], "limits": [-180, 180]},
+        {"name": "q2", "type": "revolute", "xyz": [1.0, 0, 0], "axis": [0, 0, 1], "limits": [-150, 150]},
+        {"name": "tip", "type": "fixed", "xyz": [0.5, 0, 0]},
+    ]
+    path = write(tmp_path / "planar.json", [{"id": "P", "kind": "robot", "position": [0, 0, 0],
+                                             "robot": {"chain": chain, "joints": [0, 0]}}])
+    scene, geometry, plotter = scene_for(path)
+    rig = geometry.rigs["P"]
+    assert rig.chain.n_joints == 2 and list(rig.chain.joint_names) == ["q1", "q2"]
+    q1, q2 = 30.0, 45.0
+    scene.set_robot_pose("P", [q1, q2])
+    frames = rig.chain.forward(np.radians([q1, q2]))
+    tip = frames[rig.chain.link_index("tip_link")][:3, 3]
+    a, b = np.radians(q1), np.radians(q1 + q2)
+    assert np.allclose(tip, [1.0 * np.cos(a) + 0.5 * np.cos(b), 1.0 * np.sin(a) + 0.5 * np.sin(b), 0.2], atol=1e-9)
+    # The drawn second bone ends at the tip: its farthest vertex from the elbow lies near the closed form.
+    posed = np.array(scene._mesh.points[rig.vertex_start:rig.vertex_stop], dtype=float)
+    elbow = np.array([np.cos(a), np.sin(a), 0.2])
+    bone2 = posed[rig.frame_of_vertex == rig.chain.link_index("q2_link")]
+    far = bone2[np.argmax(np.linalg.norm(bone2 - elbow, axis=1))]
+    assert np.linalg.norm(far[:2] - tip[:2]) < 0.1
+    plotter.close()

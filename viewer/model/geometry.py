@@ -306,6 +306,39 @@ def component_parts(comp: Component, library: MeshLibrary, layout_dir: Path) -> 
     return default_parts(comp)
 
 
+def _bone(vector: np.ndarray, thickness: float) -> tuple[MeshData, np.ndarray]:
+    """A box from the origin to ``vector`` (a link's length), as a mesh and its placement."""
+    length = float(np.linalg.norm(vector))
+    z = vector / length
+    helper = np.array([1.0, 0.0, 0.0]) if abs(z[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
+    x = np.cross(helper, z)
+    x /= np.linalg.norm(x)
+    m = np.eye(4)
+    m[:3, :3] = np.column_stack([x, np.cross(z, x), z])
+    return _box(thickness, thickness, length), m
+
+
+def chain_parts(chain: object, home_q: np.ndarray, joints: list[dict], thickness: float = 0.12) -> list[Part]:
+    """Geometry for a layout's own joint-list arm: a pedestal, a bone per link offset, a knuckle per joint."""
+    frames = chain.forward(home_q)  # type: ignore[attr-defined]
+    index_of = {name: i for i, name in enumerate(chain.link_names)}  # type: ignore[attr-defined]
+    parts = [Part(_cylinder(thickness * 1.6, 0.05, 12), frames[0], shade=0.55, link=0)]
+    previous_child = chain.link_names[0]  # type: ignore[attr-defined]
+    for i, joint in enumerate(joints):
+        parent = joint.get("parent", previous_child)
+        child = joint.get("child", f"{joint['name']}_link")
+        previous_child = child
+        p, c = index_of[parent], index_of[child]
+        offset = np.asarray(joint.get("xyz", (0.0, 0.0, 0.0)), dtype=float)
+        if np.linalg.norm(offset) > 1e-6:
+            mesh, placement = _bone(offset, thickness * (0.85 ** i))
+            parts.append(Part(mesh, frames[p] @ placement, shade=1.0, link=p))
+        if joint.get("type", "revolute") != "fixed":
+            parts.append(Part(_sphere(thickness * 0.75 * (0.85 ** i), 0), frames[c] @ _translate(z=-thickness * 0.6),
+                              shade=0.75, link=c))
+    return parts
+
+
 def robot_rig_parts(comp: Component, library: MeshLibrary, layout_dir: Path) -> tuple[list[Part], tuple]:
     """A posable robot's parts and (kinematic chain, frame link indices, home pose in degrees).
 
@@ -326,6 +359,16 @@ def robot_rig_parts(comp: Component, library: MeshLibrary, layout_dir: Path) -> 
             parts = urdf_visual_parts(urdf, chain, library, chain.from_layout_units(home))
         except (UrdfError, KinematicsError) as exc:
             raise MeshError(str(exc)) from None
+        return parts, (chain, np.arange(chain.n_links), home)
+    if "chain" in robot:
+        try:
+            chain = KinematicChain.from_joint_list(robot["chain"], name=comp.id, home_deg=robot.get("joints"))
+        except KinematicsError as exc:
+            raise MeshError(f"robot.chain: {exc}") from None
+        home = list(robot.get("joints") or chain.to_layout_units(chain.home))
+        if len(home) != chain.n_joints:
+            raise MeshError(f"robot.joints has {len(home)} values; the chain has {chain.n_joints} joints")
+        parts = chain_parts(chain, chain.from_layout_units(home), robot["chain"])
         return parts, (chain, np.arange(chain.n_links), home)
     chain = arm6_chain(float(robot.get("reach", 1.6)))
     home = [float(j) for j in robot.get("joints", ROBOT_HOME_DEG)]

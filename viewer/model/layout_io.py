@@ -98,7 +98,7 @@ def _semantic_problems(doc: dict[str, Any]) -> list[Problem]:
                                     f"more than {MAX_COORDINATE_M / 1000:g} km from the origin; lengths are "
                                     "metres (was the layout written in millimetres?)"))
         robot = comp.get("robot") or {}
-        if "joints" in robot and "urdf" not in robot and len(robot["joints"]) != 6:
+        if "joints" in robot and "urdf" not in robot and "chain" not in robot and len(robot["joints"]) != 6:
             problems.append(Problem(f"$.components[{i}].robot.joints",
                                     f"the built-in six-axis arm takes 6 joint values, not {len(robot['joints'])}"))
         scale = comp.get("scale", 1.0)

@@ -29,7 +29,18 @@ import viewer.model.layout_io
 import viewer.model.geometry
 import viewer.model.document
 import viewer.model.mesh_library
+import viewer.model.kinematics
+import viewer.model.urdf
 import viewer.telemetry
+import viewer.telemetry.alarms
+import viewer.telemetry.bindings
+import viewer.telemetry.embedded_broker
+import viewer.telemetry.mqtt_client
+import viewer.telemetry.router
+import viewer.telemetry.sparkplug
+import viewer.telemetry.states
+import viewer.telemetry.store
+import viewer.telemetry.virtual_plant
 import viewer.analytics
 import viewer.sim
 {extra_import}

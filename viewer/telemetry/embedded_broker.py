@@ -28,6 +28,31 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float, what: str = "the broker") -> None:
+    """Return once ``port`` accepts connections; ``RuntimeError`` if ``process`` exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with status {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{what} did not listen on port {port} within {timeout:.0f} s")
+
+
+def stop_process(process: subprocess.Popen | None) -> None:
+    """Terminate a child process, killing it if it does not stop within 5 s."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
 async def _serve(port: int) -> None:
     from amqtt.broker import Broker
 
@@ -70,27 +95,17 @@ class BrokerProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "viewer.telemetry.embedded_broker", "--port", str(self.port)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                err = self.process.stderr.read() if self.process.stderr else ""
-                raise RuntimeError(f"the embedded broker exited: {err[-1000:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return self
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"the embedded broker did not listen on port {self.port} within {timeout:.0f} s")
+        try:
+            wait_for_port(self.port, self.process, timeout, "the embedded broker")
+        except RuntimeError as exc:
+            err = self.process.stderr.read() if self.process.poll() is not None and self.process.stderr else ""
+            self.stop()
+            raise RuntimeError(f"{exc}: {err[-1000:]}" if err else str(exc)) from None
+        return self
 
     def stop(self) -> None:
         """Terminate the broker."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        stop_process(self.process)
         self.process = None
 
 

@@ -126,3 +126,23 @@ def test_robots_move_a_fault_turns_red_the_operator_acknowledges_and_stale_data_
     assert "stale" in win.scene.badge_states()
     stale_rgb = np.array([int(theme.stale[i:i + 2], 16) for i in (1, 3, 5)])
     assert (np.abs(win.scene.displayed_rgb("ST70") - stale_rgb).max(axis=1) <= 1).all()
+
+
+def test_joint_values_outside_the_limits_are_clamped_and_flagged(live, qtbot):
+    win, broker, plant = live
+    plant.terminate()
+    plant.wait(5)
+    qtbot.waitUntil(lambda: win.telemetry.connection_status().state.value == "connected", timeout=15_000)
+    pub = paho.Client(CallbackAPIVersion.VERSION2)
+    pub.connect("127.0.0.1", broker.port)
+    pub.loop_start()
+    for _ in range(3):  # two samples or more, so the interpolated pose settles on the last one
+        pub.publish("demo/line1/R2/joints", json.dumps({"deg": [0, -10, 200, 0, 50, 0]}), qos=1).wait_for_publish(5)
+        qtbot.wait(150)
+    qtbot.waitUntil(lambda: "R2" in win.telemetry.clamped and win.telemetry.clamped["R2"].any(), timeout=5_000)
+    assert win.telemetry.clamped["R2"].tolist() == [False, False, True, False, False, False]  # j3 limit is ±150°
+    win.select_component("R2")
+    qtbot.waitUntil(lambda: win.details.live_value_of("joints") is not None, timeout=5_000)
+    assert "OUT OF LIMITS: J3" in win.details.live_value_of("joints")
+    pub.loop_stop()
+    pub.disconnect()

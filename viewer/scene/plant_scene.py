@@ -73,6 +73,7 @@ class PlantScene:
             # faces can be skipped: a fifth of the frame on software OpenGL.
             actor.GetProperty().BackfaceCullingOn()
             self._mesh = mesh
+            self._points = mesh.points  # one numpy view of VTK's point buffer, reused by every robot pose
             self._rgb = mesh.cell_data["rgb"]
             self._base_rgb = geometry.face_rgb.copy()
             self._actors["plant"] = actor
@@ -242,7 +243,7 @@ class PlantScene:
         placed = rig.world @ chain.forward(q)[rig.frame_links]
         per_vertex = placed[rig.frame_of_vertex]
         world = np.einsum("nij,nj->ni", per_vertex[:, :3, :3], rig.local) + per_vertex[:, :3, 3]
-        self._mesh.points[rig.vertex_start:rig.vertex_stop] = world
+        self._points[rig.vertex_start:rig.vertex_stop] = world
         self._mesh.GetPoints().Modified()
         return clamped
 

@@ -175,13 +175,13 @@ class DetailsPanel(QWidget):
             else:
                 text = str(value)
             text = f"{text} {unit}".strip()
-            if state in ("warning", "fault"):
+            if state not in ("normal", "unknown", "running", "idle", "off"):
                 text = f"{text}  [{state.upper()}]"
             item = QTreeWidgetItem(self.live, [signal, text, f"{age:.1f} s"])
             item.setToolTip(1, text)
             if state == "fault":
                 item.setForeground(1, QBrush(QColor("#ff6b6b")))
-            elif state == "warning":
+            elif state == "warning" or state.startswith("out of limits"):
                 item.setForeground(1, QBrush(QColor("#f2a900")))
 
     def _make_plot(self) -> QWidget:

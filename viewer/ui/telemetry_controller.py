@@ -280,6 +280,10 @@ class TelemetryController(QObject):
             if not unit and sample.binding is not None and sample.binding in getattr(self, "_bindings", {}):
                 unit = self._bindings[sample.binding].unit or ""
             state = self.engine.signal_state(component, signal) if self.engine else "unknown"
+            flags = self.clamped.get(component)
+            if signal == JOINTS_SIGNAL and flags is not None and flags.any():
+                # Out-of-limit joint values are drawn clamped; say which, so nobody trusts the pose blindly.
+                state = "out of limits: " + ", ".join(f"j{i + 1}" for i in np.flatnonzero(flags))
             rows.append((signal, sample.value, unit, now - sample.received, state))
         return rows
 

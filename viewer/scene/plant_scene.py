@@ -218,7 +218,8 @@ class PlantScene:
                 rgb = np.broadcast_to(np.array(self._override[cid], dtype=float), (stop - start, 3))
             else:
                 rgb = self._base_rgb[start:stop].astype(float)
-            if cid == self.selected:
+            if cid == self.selected and cid not in self._override:
+                # A state colour (amber, red...) must stay readable: then the outline alone marks the selection.
                 rgb = (1 - SELECTION_MIX) * rgb + SELECTION_MIX * sel
             self._rgb[start:stop] = np.clip(rgb, 0, 255).astype(np.uint8)
         self._mesh.GetCellData().GetArray("rgb").Modified()

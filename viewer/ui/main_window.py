@@ -77,6 +77,8 @@ class MainWindow(QMainWindow):
         self.alarm_dock = self._add_dock("Alarms", self.alarm_panel, Qt.DockWidgetArea.BottomDockWidgetArea,
                                          "alarmsDock")
 
+        self.resizeDocks([self.alarm_dock], [170], Qt.Orientation.Vertical)  # the 3D view keeps most of the height
+
         self.telemetry = TelemetryController(self.scene, self.view.update, self)
         self.telemetry.alarms_changed.connect(self._on_alarms_changed)
         self.telemetry.status_changed.connect(self._on_telemetry_status)

@@ -235,7 +235,9 @@ class TelemetryController(QObject):
             self.scene.set_component_color(component, color)
         self.displayed.update(states)
         if changed:
-            badges = {c: s for c, s in states.items() if s in ("warning", "fault", "stale")}
+            # One badge per problem: a sensor's badge is left out where its machine shows the same one.
+            badges = {c: s for c, s in states.items() if s in ("warning", "fault", "stale")
+                      and not (self._parents.get(c) and states.get(self._parents[c]) == s)}
             self.scene.set_badges(badges)
             self.states_changed.emit(dict(changed))
         return True

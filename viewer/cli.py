@@ -150,13 +150,18 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if not _has_display():
         return EXIT_USAGE
 
-    from viewer.telemetry.embedded_broker import BrokerProcess
+    import signal
+
+    from viewer.telemetry.embedded_broker import BrokerProcess, die_with_parent
     from viewer.telemetry.virtual_plant import default_layout
 
     layout = args.layout or default_layout()
     broker = BrokerProcess().start()
     plant = subprocess.Popen([sys.executable, "-m", "viewer", "simulate-plant", "--broker",
-                              f"127.0.0.1:{broker.port}", "--layout", str(layout), "--seed", str(args.seed)])
+                              f"127.0.0.1:{broker.port}", "--layout", str(layout), "--seed", str(args.seed)],
+                             preexec_fn=die_with_parent)
+    # A terminated demo (Ctrl+C, kill) closes like a closed window, so the finally below runs.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"demo: embedded broker on 127.0.0.1:{broker.port}, virtual plant pid {plant.pid}")
     try:
         from viewer.ui.app import run_gui

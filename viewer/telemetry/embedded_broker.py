@@ -28,6 +28,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def die_with_parent() -> None:
+    """In a child process (``preexec_fn``): get SIGTERM when the parent dies, so no orphan outlives the demo."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            pr_set_pdeathsig = 1
+            ctypes.CDLL("libc.so.6").prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def wait_for_port(port: int, process: subprocess.Popen, timeout: float, what: str = "the broker") -> None:
     """Return once ``port`` accepts connections; ``RuntimeError`` if ``process`` exits or time runs out."""
     deadline = time.monotonic() + timeout
@@ -94,7 +104,7 @@ class BrokerProcess:
         """Start and wait until the port accepts connections."""
         self.process = subprocess.Popen(
             [sys.executable, "-m", "viewer.telemetry.embedded_broker", "--port", str(self.port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=die_with_parent)
         try:
             wait_for_port(self.port, self.process, timeout, "the embedded broker")
         except RuntimeError as exc:

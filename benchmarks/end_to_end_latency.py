@@ -41,11 +41,9 @@ Runs under a display: with no ``DISPLAY`` it re-executes itself under ``xvfb-run
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import os
 import random
-import shutil
 import socket
 import statistics
 import struct
@@ -56,9 +54,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench_common import Broker, ensure_display
+
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_LAYOUT = ROOT / "layouts" / "demo_plant" / "demo_plant.json"
-XVFB_MARK = "_E2E_LATENCY_UNDER_XVFB"
 PREFIX = "demo/line1"
 CURRENT_BASE = 8.0  # amps; the sequence number rides in the last decimals (rule threshold is 14 A)
 CURRENT_STEP = 1e-5
@@ -69,22 +68,6 @@ TAIL_S = 0.3  # messages published in the last TAIL_S of a phase are not measure
 
 
 # ---- display ---------------------------------------------------------------------------------------------------
-def _ensure_display() -> None:
-    """Re-execute under ``xvfb-run`` when there is no X display (headless box)."""
-    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or not sys.platform.startswith("linux"):
-        return
-    if os.environ.get(XVFB_MARK):
-        sys.exit("end_to_end_latency: still no DISPLAY under xvfb-run; giving up")
-    exe = shutil.which("xvfb-run")
-    if exe is None:
-        sys.exit("end_to_end_latency: no DISPLAY and no xvfb-run; install xvfb or run under a display")
-    env = dict(os.environ, **{XVFB_MARK: "1"})
-    argv = [exe, "-a", "-s", "-screen 0 1920x1200x24", sys.executable, str(Path(__file__).resolve()), *sys.argv[1:]]
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execve(exe, argv, env)
-
-
 # ---- MQTT 3.1.1 packets by hand (publisher child and subscription probe) ------------------------------------
 def _mqtt_string(text: str) -> bytes:
     raw = text.encode()
@@ -240,77 +223,6 @@ def _publisher_child(port: int, rate: float, duration: float, log_path: str) -> 
                       "cpu_s": (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)}), flush=True)
 
 
-# ---- broker --------------------------------------------------------------------------------------------------
-def _mosquitto_executable() -> str | None:
-    return shutil.which("mosquitto") or next(
-        (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(p).exists()), None)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Broker:
-    """One mosquitto on a free loopback port that queues, never drops, QoS 0 messages for slow subscribers."""
-
-    def __init__(self, workdir: Path) -> None:
-        exe = _mosquitto_executable()
-        if exe is None:
-            raise SystemExit("end_to_end_latency: mosquitto is not installed (apt-get install mosquitto)")
-        self.port = _free_port()
-        lines = [
-            f"user {getpass.getuser()}",  # as root, mosquitto would otherwise switch to its own user
-            f"listener {self.port} 127.0.0.1",
-            "allow_anonymous true",
-            "persistence false",
-            "log_dest stderr",
-            "log_type error",
-            "log_type warning",
-            "max_inflight_messages 0",
-            "max_inflight_bytes 0",
-            "max_queued_messages 100000000",
-            "max_queued_bytes 0",
-        ]
-        self.config = workdir / "mosquitto.conf"
-        self.config.write_text("\n".join(lines) + "\n")
-        self.log = workdir / "mosquitto.log"
-        self._log_handle = self.log.open("ab")
-        self.process = subprocess.Popen([exe, "-c", str(self.config)], stdout=self._log_handle,
-                                        stderr=self._log_handle)
-        deadline = time.monotonic() + 10
-        while True:
-            if self.process.poll() is not None:
-                raise SystemExit(f"mosquitto exited: {self.log.read_text()[-2000:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("mosquitto did not open its port within 10 s") from None
-                time.sleep(0.05)
-
-    def cpu_s(self) -> float:
-        """CPU seconds (user + system) the broker has used so far."""
-        try:
-            with open(f"/proc/{self.process.pid}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, IndexError, ValueError):
-            return float("nan")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        self._log_handle.close()
-
-
 # ---- measurements in the GUI process ---------------------------------------------------------------------------
 @dataclass
 class Probe:
@@ -411,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["--publish-child"]:
         _publisher_child(int(argv[1]), float(argv[2]), float(argv[3]), argv[4])
         return 0
-    _ensure_display()
+    ensure_display(__file__)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="under a minute: shorter phases")
     parser.add_argument("--rate", type=float, default=1000.0, help="msg/s for the latency figure (default 1000)")

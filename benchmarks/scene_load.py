@@ -27,33 +27,17 @@ import gc
 import json
 import os
 import resource
-import shutil
 import statistics
 import sys
 import time
 from pathlib import Path
 
+from bench_common import ensure_display
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_LAYOUT = ROOT / "layouts" / "large_plant" / "large_plant.json"
-XVFB_MARK = "_SCENE_LOAD_UNDER_XVFB"
 ORBIT_STEP_DEG = 2.0
 FRAME_TIMEOUT_S = 30.0
-
-
-def _ensure_display() -> None:
-    """Re-execute under ``xvfb-run`` when there is no X display (headless box)."""
-    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or not sys.platform.startswith("linux"):
-        return
-    if os.environ.get(XVFB_MARK):
-        sys.exit("scene_load: still no DISPLAY under xvfb-run; giving up")
-    exe = shutil.which("xvfb-run")
-    if exe is None:
-        sys.exit("scene_load: no DISPLAY and no xvfb-run; install xvfb or run under a display")
-    env = dict(os.environ, **{XVFB_MARK: "1"})
-    argv = [exe, "-a", "-s", "-screen 0 1920x1200x24", sys.executable, str(Path(__file__).resolve()), *sys.argv[1:]]
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execve(exe, argv, env)
 
 
 def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -101,7 +85,7 @@ def _steal_percent(before: list[int], after: list[int]) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _ensure_display()
+    ensure_display(__file__)
     args = _parse_args(argv)
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("QT_QPA_PLATFORM", "xcb")

@@ -37,10 +37,8 @@ from __future__ import annotations
 
 import argparse
 import gc
-import getpass
 import json
 import os
-import shutil
 import socket
 import statistics
 import struct
@@ -50,6 +48,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from bench_common import Broker
 
 ROOT = Path(__file__).resolve().parents[1]
 TOPIC_FILTER = "plant/line1/+/state"
@@ -155,77 +155,6 @@ def _publisher_child(port: int, n: int, n_topics: int, kind: str) -> None:
         t1 = time.monotonic()
         client.disconnect()
     print(json.dumps({"sent": n, "t_start": t0, "t_done": t1}), flush=True)
-
-
-# ---- broker --------------------------------------------------------------------------------------------------
-def _mosquitto_executable() -> str | None:
-    return shutil.which("mosquitto") or next(
-        (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(p).exists()), None)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Broker:
-    """One mosquitto on a free loopback port that queues, never drops, QoS 0 messages for slow subscribers."""
-
-    def __init__(self, workdir: Path) -> None:
-        exe = _mosquitto_executable()
-        if exe is None:
-            raise SystemExit("telemetry_throughput: mosquitto is not installed (apt-get install mosquitto)")
-        self.port = _free_port()
-        lines = [
-            f"user {getpass.getuser()}",  # as root, mosquitto would otherwise switch to its own user
-            f"listener {self.port} 127.0.0.1",
-            "allow_anonymous true",
-            "persistence false",
-            "log_dest stderr",
-            "log_type error",
-            "log_type warning",
-            # With no inflight limit (count and bytes), mosquitto sends every QoS 0 message on to an online
-            # client whatever its queue length (db__ready_for_flight); the queue limits are lifted as well.
-            "max_inflight_messages 0",
-            "max_inflight_bytes 0",
-            "max_queued_messages 100000000",
-            "max_queued_bytes 0",
-        ]
-        self.config = workdir / "mosquitto.conf"
-        self.config.write_text("\n".join(lines) + "\n")
-        self.log = workdir / "mosquitto.log"
-        self._log_handle = self.log.open("ab")
-        self.process = subprocess.Popen([exe, "-c", str(self.config)], stdout=self._log_handle,
-                                        stderr=self._log_handle)
-        deadline = time.monotonic() + 10
-        while True:
-            if self.process.poll() is not None:
-                raise SystemExit(f"mosquitto exited: {self.log.read_text()[-2000:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("mosquitto did not open its port within 10 s") from None
-                time.sleep(0.05)
-
-    def rss_mib(self) -> float:
-        try:
-            with open(f"/proc/{self.process.pid}/statm") as handle:
-                return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-        except OSError:
-            return float("nan")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        self._log_handle.close()
 
 
 # ---- subscribers -----------------------------------------------------------------------------------------------

@@ -5,6 +5,8 @@ from __future__ import annotations
 import getpass
 import os
 import shutil
+import socket
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -95,3 +97,53 @@ class Broker:
         """Terminate the broker."""
         stop_process(self.process)
         self._log_handle.close()
+
+
+# MQTT 3.1.1 packets by hand: a publisher fast enough that the broker, not the publisher, sets the pace.
+def mqtt_string(text: str) -> bytes:
+    raw = text.encode()
+    return struct.pack("!H", len(raw)) + raw
+
+
+def remaining_length(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n % 128, n // 128
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def publish_packet(topic: bytes, payload: bytes) -> bytes:
+    """A QoS 0 PUBLISH packet (``topic`` already length-prefixed)."""
+    return b"\x30" + remaining_length(len(topic) + len(payload)) + topic + payload
+
+
+class RawPublisher:
+    """A minimal QoS 0 MQTT 3.1.1 publisher on a blocking socket."""
+
+    def __init__(self, port: int, client_id: str) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        body = mqtt_string("MQTT") + b"\x04\x02" + struct.pack("!H", 120) + mqtt_string(client_id)
+        self.sock.sendall(b"\x10" + remaining_length(len(body)) + body)
+        connack = b""
+        while len(connack) < 4:
+            chunk = self.sock.recv(4 - len(connack))
+            if not chunk:
+                raise ConnectionError("broker closed the connection before CONNACK")
+            connack += chunk
+        if connack[0] != 0x20 or connack[3] != 0:
+            raise ConnectionError(f"broker refused the connection: {connack!r}")
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        self.sock.sendall(publish_packet(mqtt_string(topic), payload))
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def close(self) -> None:
+        try:
+            self.sock.sendall(b"\xe0\x00")  # DISCONNECT
+        finally:
+            self.sock.close()

@@ -44,9 +44,7 @@ import argparse
 import json
 import os
 import random
-import socket
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
@@ -54,7 +52,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench_common import Broker, ensure_display
+from bench_common import Broker, RawPublisher, ensure_display, mqtt_string, publish_packet
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_LAYOUT = ROOT / "layouts" / "demo_plant" / "demo_plant.json"
@@ -65,57 +63,6 @@ CURRENT_SPAN = 200_000  # sequence numbers stay unique within this many messages
 PEER_NAME = "same window, no telemetry"
 WARMUP_S = 1.5  # of every loaded phase, not measured
 TAIL_S = 0.3  # messages published in the last TAIL_S of a phase are not measured (may miss their frame)
-
-
-# ---- display ---------------------------------------------------------------------------------------------------
-# ---- MQTT 3.1.1 packets by hand (publisher child and subscription probe) ------------------------------------
-def _mqtt_string(text: str) -> bytes:
-    raw = text.encode()
-    return struct.pack("!H", len(raw)) + raw
-
-
-def _remaining_length(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n % 128, n // 128
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _publish_packet(topic: bytes, payload: bytes) -> bytes:
-    """A QoS 0 PUBLISH packet (``topic`` already length-prefixed)."""
-    return b"\x30" + _remaining_length(len(topic) + len(payload)) + topic + payload
-
-
-class RawPublisher:
-    """A minimal QoS 0 MQTT 3.1.1 publisher on a blocking socket."""
-
-    def __init__(self, port: int, client_id: str) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        body = _mqtt_string("MQTT") + b"\x04\x02" + struct.pack("!H", 120) + _mqtt_string(client_id)
-        self.sock.sendall(b"\x10" + _remaining_length(len(body)) + body)
-        connack = b""
-        while len(connack) < 4:
-            chunk = self.sock.recv(4 - len(connack))
-            if not chunk:
-                raise ConnectionError("broker closed the connection before CONNACK")
-            connack += chunk
-        if connack[0] != 0x20 or connack[3] != 0:
-            raise ConnectionError(f"broker refused the connection: {connack!r}")
-
-    def publish(self, topic: str, payload: bytes) -> None:
-        self.sock.sendall(_publish_packet(_mqtt_string(topic), payload))
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def close(self) -> None:
-        try:
-            self.sock.sendall(b"\xe0\x00")  # DISCONNECT
-        finally:
-            self.sock.close()
 
 
 # ---- the publisher child ---------------------------------------------------------------------------------------
@@ -157,10 +104,10 @@ def _publisher_child(port: int, rate: float, duration: float, log_path: str) -> 
     rng = random.Random(11)
     cycle = _mix_cycle()
     topics = {
-        "joints": [_mqtt_string(f"{PREFIX}/{m.id}/joints") for m in robots],
-        "current": [_mqtt_string(f"{PREFIX}/{m.id}/current") for m in stations],
-        "state": [_mqtt_string(f"{PREFIX}/{m.id}/state") for m in machines],
-        "sensor": [_mqtt_string(f"{PREFIX}/{s[0]}") for s in sensors],
+        "joints": [mqtt_string(f"{PREFIX}/{m.id}/joints") for m in robots],
+        "current": [mqtt_string(f"{PREFIX}/{m.id}/current") for m in stations],
+        "state": [mqtt_string(f"{PREFIX}/{m.id}/state") for m in machines],
+        "sensor": [mqtt_string(f"{PREFIX}/{s[0]}") for s in sensors],
     }
     n_total = int(rate * duration)
     t_pub = np.zeros(n_total)
@@ -204,12 +151,12 @@ def _publisher_child(port: int, rate: float, duration: float, log_path: str) -> 
                 topic = topics["state"][k]
             else:
                 _name, base, noise = sensors[index]
-                packets.append(_publish_packet(topics["sensor"][index],
+                packets.append(publish_packet(topics["sensor"][index],
                                                f"{base + rng.gauss(0.0, noise):.3f}".encode()))
                 t_pub[seq] = ts
                 kind_of[seq] = kind_code[kind]
                 continue
-            packets.append(_publish_packet(topic, dumps(doc, separators=(",", ":")).encode()))
+            packets.append(publish_packet(topic, dumps(doc, separators=(",", ":")).encode()))
             t_pub[seq] = ts
             kind_of[seq] = kind_code[kind]
         pub.send(b"".join(packets))

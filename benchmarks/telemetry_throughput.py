@@ -39,9 +39,7 @@ import argparse
 import gc
 import json
 import os
-import socket
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
@@ -49,7 +47,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench_common import Broker
+from bench_common import Broker, RawPublisher, mqtt_string, publish_packet
 
 ROOT = Path(__file__).resolve().parents[1]
 TOPIC_FILTER = "plant/line1/+/state"
@@ -57,53 +55,6 @@ PEER_NAME = "bare paho client, do-nothing on_message"
 DISTINCT_PAYLOADS = 1000
 SAMPLE_INTERVAL_S = 0.005
 STALL_S = 3.0  # no new message for this long after the publisher finished: the rest is lost
-
-
-# ---- MQTT 3.1.1 packets by hand (publisher child and subscription probe) ------------------------------------
-def _mqtt_string(text: str) -> bytes:
-    raw = text.encode()
-    return struct.pack("!H", len(raw)) + raw
-
-
-def _remaining_length(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n % 128, n // 128
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _publish_packet(topic: bytes, payload: bytes) -> bytes:
-    """A QoS 0 PUBLISH packet (``topic`` already length-prefixed)."""
-    return b"\x30" + _remaining_length(len(topic) + len(payload)) + topic + payload
-
-
-class RawPublisher:
-    """A minimal QoS 0 MQTT 3.1.1 publisher on a blocking socket."""
-
-    def __init__(self, port: int, client_id: str) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        body = _mqtt_string("MQTT") + b"\x04\x02" + struct.pack("!H", 120) + _mqtt_string(client_id)
-        self.sock.sendall(b"\x10" + _remaining_length(len(body)) + body)
-        connack = b""
-        while len(connack) < 4:
-            chunk = self.sock.recv(4 - len(connack))
-            if not chunk:
-                raise ConnectionError("broker closed the connection before CONNACK")
-            connack += chunk
-        if connack[0] != 0x20 or connack[3] != 0:
-            raise ConnectionError(f"broker refused the connection: {connack!r}")
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def close(self) -> None:
-        try:
-            self.sock.sendall(b"\xe0\x00")  # DISCONNECT
-        finally:
-            self.sock.close()
 
 
 def topic_names(n_topics: int) -> list[str]:
@@ -127,11 +78,11 @@ def _publisher_child(port: int, n: int, n_topics: int, kind: str) -> None:
     payloads = make_payloads()
     if kind == "raw":
         pub = RawPublisher(port, f"bench-pub-{os.getpid()}")
-        prefixed = [_mqtt_string(t) for t in topics]
+        prefixed = [mqtt_string(t) for t in topics]
         batch = 500
         t0 = time.monotonic()
         for start in range(0, n, batch):
-            pub.send(b"".join(_publish_packet(prefixed[i % n_topics], payloads[i % DISTINCT_PAYLOADS])
+            pub.send(b"".join(publish_packet(prefixed[i % n_topics], payloads[i % DISTINCT_PAYLOADS])
                               for i in range(start, min(n, start + batch))))
         t1 = time.monotonic()
         pub.close()
@@ -242,7 +193,7 @@ def _wait_subscribed(sub, port: int, topic: str, payload: bytes) -> int:
         while sub.count() == 0:
             if time.monotonic() > deadline:
                 raise SystemExit(f"{sub.name}: no probe message arrived within 10 s (not subscribed?)")
-            probe.send(_publish_packet(_mqtt_string(topic), payload))
+            probe.send(publish_packet(mqtt_string(topic), payload))
             time.sleep(0.05)
     finally:
         probe.close()

@@ -160,7 +160,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     plant = subprocess.Popen([sys.executable, "-m", "viewer", "simulate-plant", "--broker",
                               f"127.0.0.1:{broker.port}", "--layout", str(layout), "--seed", str(args.seed)],
                              preexec_fn=die_with_parent)
-    # A terminated demo (Ctrl+C, kill) closes like a closed window, so the finally below runs.
+    # Until the window runs (it then quits on SIGTERM itself), a kill still cleans up the children.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"demo: embedded broker on 127.0.0.1:{broker.port}, virtual plant pid {plant.pid}")
     try:

@@ -91,6 +91,24 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     return app
 
 
+def _quit_on_signals(app: QApplication) -> None:
+    """SIGTERM (kill, a session ending) and SIGINT (Ctrl+C) close the app like its window's Quit.
+
+    The Python handler may run in the middle of any Python code, a paint included, so it only sets
+    a flag; a 200 ms timer, at the top of the event loop, sees it and quits there.
+    """
+    import signal
+
+    from PySide6.QtCore import QTimer
+
+    requested: list[int] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda number, _frame: requested.append(number))
+    tick = QTimer(app)
+    tick.timeout.connect(lambda: app.quit() if requested else None)
+    tick.start(200)
+
+
 def run_gui(file: Path | None = None, broker: str | None = None) -> int:
     """Open the main window (on ``file`` if given, live from ``broker`` if given) and run until closed."""
     app = create_application()
@@ -98,6 +116,7 @@ def run_gui(file: Path | None = None, broker: str | None = None) -> int:
     from viewer.ui.main_window import MainWindow
 
     window = MainWindow(broker=broker)
+    _quit_on_signals(app)
     window.show()
     if file is not None:
         window.open_layout(file)

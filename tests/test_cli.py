@@ -187,3 +187,34 @@ def test_the_window_without_a_display_says_so(tmp_path: Path) -> None:
     result = twin_viewer(DEMO)
     assert result.returncode == 2
     assert "no display" in result.stderr and "render" in result.stderr
+
+
+@pytest.mark.gui
+def test_the_demo_stops_cleanly_on_sigterm_with_its_broker_and_plant() -> None:
+    import os
+    import signal
+    import time
+
+    env = dict(os.environ)  # with the harness's Xvfb display
+    proc = subprocess.Popen([sys.executable, "-m", "viewer", "demo"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        line = proc.stdout.readline()  # "demo: embedded broker on 127.0.0.1:PORT, virtual plant pid PID"
+        assert line.startswith("demo: embedded broker"), line
+        plant_pid = int(line.rsplit(" ", 1)[1])
+        time.sleep(4)  # the window is up and live
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                os.kill(plant_pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the virtual plant outlived the demo")
+    finally:
+        if proc.poll() is None:
+            proc.kill()

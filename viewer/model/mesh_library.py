@@ -59,15 +59,25 @@ class MeshData:
         return self.vertices.min(axis=0), self.vertices.max(axis=0)
 
 
-def builtin_asset_dir() -> Path:
-    """The built-in asset library: ``$TWIN_VIEWER_ASSETS``, the frozen bundle's, or the project's ``assets/``."""
-    env = os.environ.get("TWIN_VIEWER_ASSETS")
-    if env:
-        return Path(env)
+def shared_data_dir(name: str) -> Path:
+    """A folder the viewer ships (``assets``, ``layouts``): from a bundle, the source tree, or a wheel install.
+
+    Order: a PyInstaller bundle's folder; the project tree this package sits in (source checkout or
+    editable install); ``<prefix>/share/twin-viewer/<name>`` where a wheel puts it.
+    """
     frozen = getattr(sys, "_MEIPASS", None)
     if frozen:
-        return Path(frozen) / "assets"
-    return Path(__file__).resolve().parents[2] / "assets"
+        return Path(frozen) / name
+    source = Path(__file__).resolve().parents[2] / name
+    if source.is_dir():
+        return source
+    return Path(sys.prefix) / "share" / "twin-viewer" / name
+
+
+def builtin_asset_dir() -> Path:
+    """The built-in asset library: ``$TWIN_VIEWER_ASSETS`` if set, else the shipped ``assets`` folder."""
+    env = os.environ.get("TWIN_VIEWER_ASSETS")
+    return Path(env) if env else shared_data_dir("assets")
 
 
 def _binary_stl_triangles(path: Path, size: int) -> int | None:

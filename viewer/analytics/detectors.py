@@ -1,0 +1,162 @@
+"""Streaming anomaly detectors: one small interface, vectorised numpy, state as plain JSON.
+
+Every detector has ``learn(values)`` (a block of normal data), ``update(timestamp, values)``
+(one sample, the live path) and ``score_batch(timestamps, values)`` (many samples, the
+replay path), and ``state_dict()`` / ``from_state()`` with plain lists and numbers, so
+a saved model is data, never code.
+
+- :class:`RobustUnivariate` scores each signal alone against a median/MAD baseline that
+  follows slow drift (it adapts only on samples that look normal).
+- :class:`MultivariateT2` scores a component's signals together with Hotelling's T² on a
+  shrunk covariance: it catches a broken relation between signals even while each stays
+  inside its own range, and tells how much each signal contributed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from viewer.analytics.calibration import chi2_cdf, z_to_score
+
+MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution times this is its standard deviation
+CLIP_SIGMA = 3.0
+# E|clip(X, -3, 3)| of a standard normal is 0.79548; its inverse turns a clipped mean deviation into sigma.
+CLIPPED_ABS_DEV_TO_SIGMA = 1.0 / 0.79548
+
+
+def _as_row(values: Any, n: int) -> np.ndarray:
+    row = np.asarray(values, dtype=float).reshape(-1)
+    if row.shape != (n,):
+        raise ValueError(f"expected {n} values, got {row.shape[0]}")
+    return row
+
+
+class RobustUnivariate:
+    """Per-signal robust z-scores; the baseline adapts slowly where values look normal."""
+
+    def __init__(self, n_signals: int, adapt: float = 1e-3, min_scale: float = 1e-9) -> None:
+        self.n = n_signals
+        self.adapt = adapt
+        self.min_scale = min_scale
+        self.center = np.zeros(n_signals)
+        self.scale = np.ones(n_signals)
+        self.learned = False
+        self.frozen = False
+        self.adapting = True  # the component scorer pauses adaptation while it reports an anomaly
+
+    def learn(self, values: np.ndarray) -> None:
+        """Set the baseline from a block of normal samples (rows = samples); NaNs are ignored."""
+        block = np.asarray(values, dtype=float).reshape(-1, self.n)
+        with np.errstate(all="ignore"):
+            center = np.nanmedian(block, axis=0)
+            mad = np.nanmedian(np.abs(block - center), axis=0) * MAD_TO_SIGMA
+            std = np.nanstd(block, axis=0)
+        scale = np.where(mad > self.min_scale, mad, std)  # a mostly constant signal: fall back to its std
+        self.center = np.nan_to_num(center)
+        self.scale = np.maximum(np.nan_to_num(scale, nan=1.0), self.min_scale)
+        self.learned = True
+
+    def z(self, values: np.ndarray) -> np.ndarray:
+        """Signed robust z-scores (NaN where a value is missing)."""
+        return (np.asarray(values, dtype=float) - self.center) / self.scale
+
+    def update(self, timestamp: float, values: Any) -> np.ndarray:
+        """Scores of one sample, per signal (0 where missing); adapts the baseline on normal-looking values."""
+        row = _as_row(values, self.n)
+        z = self.z(row)
+        scores = np.nan_to_num(z_to_score(z))
+        if not self.frozen and self.adapting:
+            # Follow slow drift with deviations clipped at 3 sigma: an outlier moves the baseline no more
+            # than any large normal value, and (unlike skipping odd samples) the scale stays unbiased.
+            ok = np.isfinite(row)
+            dev = np.clip(np.nan_to_num(row - self.center), -CLIP_SIGMA * self.scale, CLIP_SIGMA * self.scale)
+            self.center = np.where(ok, self.center + self.adapt * dev, self.center)
+            self.scale = np.where(ok, self.scale + self.adapt * (CLIPPED_ABS_DEV_TO_SIGMA * np.abs(dev) - self.scale),
+                                  self.scale)
+            self.scale = np.maximum(self.scale, self.min_scale)
+        return scores
+
+    def score_batch(self, timestamps: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Scores of many samples (rows) with the current baseline, vectorised (replay mode; no adaptation)."""
+        return np.nan_to_num(z_to_score(self.z(np.asarray(values, dtype=float).reshape(-1, self.n))))
+
+    def state_dict(self) -> dict[str, Any]:
+        """The learned state as JSON-ready data."""
+        return {"kind": "robust-univariate", "n": self.n, "adapt": self.adapt, "min_scale": self.min_scale,
+                "center": self.center.tolist(), "scale": self.scale.tolist(), "learned": self.learned,
+                "frozen": self.frozen}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> RobustUnivariate:
+        """Rebuild from :meth:`state_dict` output."""
+        det = cls(int(state["n"]), float(state["adapt"]), float(state["min_scale"]))
+        det.center = np.asarray(state["center"], dtype=float)
+        det.scale = np.asarray(state["scale"], dtype=float)
+        det.learned = bool(state["learned"])
+        det.frozen = bool(state["frozen"])
+        return det
+
+
+class MultivariateT2:
+    """Hotelling's T² of a component's signals against a learned mean and shrunk covariance."""
+
+    def __init__(self, n_signals: int, shrinkage: float = 0.01) -> None:
+        self.n = n_signals
+        self.shrinkage = shrinkage
+        self.mean = np.zeros(n_signals)
+        self.scale = np.ones(n_signals)
+        self.precision = np.eye(n_signals)  # inverse covariance of the standardised signals
+        self.learned = False
+
+    def learn(self, values: np.ndarray) -> None:
+        """Mean and covariance from a block of normal samples; rows with a NaN are left out."""
+        block = np.asarray(values, dtype=float).reshape(-1, self.n)
+        block = block[np.isfinite(block).all(axis=1)]
+        if len(block) < 2:
+            raise ValueError("need at least two complete samples to learn a covariance")
+        self.mean = block.mean(axis=0)
+        std = block.std(axis=0)
+        self.scale = np.where(std > 1e-12, std, 1.0)
+        standard = (block - self.mean) / self.scale
+        cov = np.atleast_2d(np.cov(standard, rowvar=False))
+        # Shrink toward the identity: a few hundred samples give a noisy covariance whose small
+        # eigenvalues would turn harmless wiggles into huge T².
+        shrunk = (1.0 - self.shrinkage) * cov + self.shrinkage * np.eye(self.n)
+        self.precision = np.linalg.pinv(shrunk)
+        self.learned = True
+
+    def t2(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """T² per sample and each signal's share of it (rows = samples); missing values count as the mean."""
+        standard = (np.asarray(values, dtype=float).reshape(-1, self.n) - self.mean) / self.scale
+        standard = np.nan_to_num(standard, nan=0.0, posinf=0.0, neginf=0.0)
+        weighted = standard @ self.precision
+        contributions = standard * weighted  # sums to T² (can be negative for correlated signals)
+        return contributions.sum(axis=1), contributions
+
+    def update(self, timestamp: float, values: Any) -> tuple[float, np.ndarray]:
+        """(score, contribution of each signal as a share of T²) for one sample."""
+        t2, contributions = self.t2(_as_row(values, self.n))
+        total = float(t2[0])
+        shares = contributions[0] / total if total > 1e-12 else np.zeros(self.n)
+        return float(chi2_cdf(t2, self.n)[0]), shares
+
+    def score_batch(self, timestamps: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Scores of many samples, vectorised."""
+        return chi2_cdf(self.t2(values)[0], self.n)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The learned state as JSON-ready data."""
+        return {"kind": "multivariate-t2", "n": self.n, "shrinkage": self.shrinkage, "mean": self.mean.tolist(),
+                "scale": self.scale.tolist(), "precision": self.precision.tolist(), "learned": self.learned}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> MultivariateT2:
+        """Rebuild from :meth:`state_dict` output."""
+        det = cls(int(state["n"]), float(state["shrinkage"]))
+        det.mean = np.asarray(state["mean"], dtype=float)
+        det.scale = np.asarray(state["scale"], dtype=float)
+        det.precision = np.asarray(state["precision"], dtype=float).reshape(det.n, det.n)
+        det.learned = bool(state["learned"])
+        return det

@@ -218,3 +218,33 @@ def test_the_demo_stops_cleanly_on_sigterm_with_its_broker_and_plant() -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_score_a_csv_streaming_in_order(tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    n = 800
+    a = rng.normal(size=n)
+    b = 0.9 * a + 0.3 * rng.normal(size=n)
+    a[600:] += 8.0  # a step after row 600
+    path = tmp_path / "plant.csv"
+    lines = ["datetime;a;b;anomaly"] + [f"2026-01-01 00:{i // 60:02d}:{i % 60:02d};{a[i]:.5f};{b[i]:.5f};0"
+                                        for i in range(n)]
+    path.write_text("\n".join(lines) + "\n")
+    result = twin_viewer("score", path, "--learn", "300")
+    assert result.returncode == 0, result.stderr
+    out = path.with_suffix(".scores.csv")
+    rows = out.read_text().splitlines()
+    assert rows[0] == "time,score,level,top_signal" and len(rows) == n + 1
+    levels = [r.split(",")[2] for r in rows[1:]]
+    assert levels[:300] == ["learning"] * 300
+    assert all(level == "normal" for level in levels[300:600])
+    first = next(i for i, level in enumerate(levels) if level in ("warning", "alarm"))
+    assert 600 <= first <= 610
+    assert rows[1 + first + 5].split(",")[3] == "a"  # the signal that stepped explains it
+
+
+def test_score_reports_a_missing_column(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text("time,a\n0,1\n")
+    result = twin_viewer("score", path, "--columns", "a,zz")
+    assert result.returncode == 1 and "no column 'zz'" in result.stderr

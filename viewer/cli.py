@@ -20,7 +20,7 @@ from pathlib import Path
 
 from viewer import __version__
 
-SUBCOMMANDS = ("render", "validate", "demo", "simulate-plant")
+SUBCOMMANDS = ("render", "validate", "demo", "simulate-plant", "score")
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -77,6 +77,13 @@ def _sub_parser() -> argparse.ArgumentParser:
     subs.add_parser("simulate-plant", help="publish virtual-plant telemetry (see simulate-plant --help)",
                     add_help=False)
 
+    score = subs.add_parser("score", help="score a CSV row by row with the anomaly scorer; write the scores")
+    score.add_argument("csv", type=Path)
+    score.add_argument("--columns", help="comma-separated columns to score (default: every non-time column)")
+    score.add_argument("--time-column", help="the timestamp column (default: datetime/timestamp/time if present)")
+    score.add_argument("--learn", type=int, default=300, help="rows that teach the scorer what normal is")
+    score.add_argument("--out", type=Path, help="output CSV (default: FILE.scores.csv beside the input)")
+
     validate = subs.add_parser("validate", help="check a layout file and its meshes; exit 1 if it has problems")
     validate.add_argument("layout", type=Path)
     validate.add_argument("--no-meshes", action="store_true", help="do not open the mesh files")
@@ -128,6 +135,24 @@ def _cmd_render(args: argparse.Namespace) -> int:
         print(f"cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_PROBLEMS
     print(f"wrote {args.out}")
+    return EXIT_OK
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from viewer.analytics.csv_scoring import CsvScoringError, score_csv_file
+    from viewer.analytics.scorer import ScorerConfig
+
+    out = args.out or args.csv.with_suffix(".scores.csv")
+    columns = [c.strip() for c in args.columns.split(",")] if args.columns else None
+    try:
+        rows = score_csv_file(args.csv, out, columns, args.time_column, ScorerConfig(learn_samples=args.learn))
+    except CsvScoringError as exc:
+        print(f"{args.csv}: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"{args.csv}: cannot read: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    print(f"scored {rows} rows -> {out}")
     return EXIT_OK
 
 
@@ -187,7 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = (_sub_parser() if is_sub else _gui_parser()).parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if is_sub:
-        return {"render": _cmd_render, "validate": _cmd_validate, "demo": _cmd_demo}[args.command](args)
+        commands = {"render": _cmd_render, "validate": _cmd_validate, "demo": _cmd_demo, "score": _cmd_score}
+        return commands[args.command](args)
     if not _has_display():
         return EXIT_USAGE
     from viewer.ui.app import run_gui

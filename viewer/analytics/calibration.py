@@ -13,9 +13,12 @@ normal approximation (accurate to ~1e-3 in the tail region that matters here).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 _SQRT2 = np.sqrt(2.0)
+_SQRT2_F = math.sqrt(2.0)
 
 
 def erf(x: np.ndarray) -> np.ndarray:
@@ -49,6 +52,25 @@ def chi2_cdf(x: np.ndarray, dof: int) -> np.ndarray:
     c = 2.0 / (9.0 * k)
     z = (np.cbrt(x / k) - (1.0 - c)) / np.sqrt(c)
     return normal_cdf(z)
+
+
+def chi2_cdf_scalar(x: float, dof: int) -> float:
+    """:func:`chi2_cdf` for one number with the math module (the live path: no numpy call overhead)."""
+    if not math.isfinite(x):
+        return 1.0 if x > 0 else 0.0
+    x = max(x, 0.0)
+    if dof == 1:
+        return math.erf(math.sqrt(x / 2.0))
+    if dof == 2:
+        return 1.0 - math.exp(-x / 2.0)
+    c = 2.0 / (9.0 * dof)
+    z = ((x / dof) ** (1.0 / 3.0) - (1.0 - c)) / math.sqrt(c)
+    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+
+
+def z_to_score_small(z: np.ndarray) -> np.ndarray:
+    """:func:`z_to_score` for a handful of values (math.erf per value beats a dozen numpy calls)."""
+    return np.array([math.erf(abs(v) / _SQRT2_F) if v == v else math.nan for v in z.tolist()])
 
 
 def clean_score(score: np.ndarray) -> np.ndarray:

@@ -21,15 +21,16 @@ whole state is plain JSON.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from viewer.analytics.calibration import clean_score
 from viewer.analytics.detectors import MultivariateT2, RobustUnivariate
 
 LEVELS = ("normal", "warning", "alarm")
+EXPLAIN_ABOVE = 0.9  # below this raw score a sample is unremarkable: no explanation is computed
 MIN_TAIL = 1e-12  # evidence is capped at 12 decades so one absurd value cannot pin the score for minutes
 
 
@@ -103,8 +104,8 @@ class ComponentScorer:
 
     # --- scoring --------------------------------------------------------------------------------------
     def _raw(self, uni: np.ndarray, multi: float) -> float:
-        uni_tail = (1.0 - np.max(uni)) * len(self.signals)  # Bonferroni: the max of n is n times likelier
-        return max(multi, 1.0 - min(uni_tail, 1.0))
+        uni_tail = (1.0 - float(uni.max())) * len(self.signals)  # Bonferroni: the max of n is n times likelier
+        return max(float(multi), 1.0 - min(uni_tail, 1.0))
 
     def update(self, timestamp: float, values: Any) -> ScoreResult:
         """Score one sample (values in the order of :attr:`signals`; NaN = missing)."""
@@ -120,20 +121,23 @@ class ComponentScorer:
         multi, shares = 0.0, np.zeros(len(self.signals))
         if self.multivariate is not None:
             multi, shares = self.multivariate.update(timestamp, row)
-        raw = float(clean_score(self._raw(uni, multi)))
+        raw = self._raw(uni, multi)
+        raw = min(max(raw, 0.0), 1.0) if math.isfinite(raw) else 0.0  # NaN never reaches the scene
         a = self.config.smoothing
-        evidence = -np.log10(max(1.0 - raw, MIN_TAIL))
+        evidence = -math.log10(max(1.0 - raw, MIN_TAIL))
         self._evidence = (1.0 - a) * self._evidence + a * evidence
-        score = float(clean_score(1.0 - 10.0 ** -self._evidence))
+        score = min(max(1.0 - 10.0 ** -self._evidence, 0.0), 1.0)
         self._step_level(score)
-        if self.multivariate is None or not np.isfinite(shares).all() or not shares.any():
-            weights = np.nan_to_num(uni)
-        else:
-            weights = np.clip(shares, 0.0, None)
-        total = float(weights.sum())
-        order = np.argsort(-weights)
-        contributions = {self.signals[i]: round(float(weights[i] / total), 4) for i in order[:3]
-                         if total > 0 and weights[i] > 0}
+        contributions: dict[str, float] = {}
+        if raw >= EXPLAIN_ABOVE or self.level != "normal":  # explanations only where someone will read them
+            if self.multivariate is None or not np.isfinite(shares).all() or not shares.any():
+                weights = np.nan_to_num(uni)
+            else:
+                weights = np.clip(shares, 0.0, None)
+            total = float(weights.sum())
+            order = np.argsort(-weights)
+            contributions = {self.signals[i]: round(float(weights[i] / total), 4) for i in order[:3]
+                             if total > 0 and weights[i] > 0}
         return ScoreResult(score, self.level, contributions, raw)
 
     def _step_level(self, score: float) -> None:

@@ -186,3 +186,41 @@ def test_no_horizon_without_a_meaningful_trend():
     away = failure_horizon(t, 5.0 - t / 3600 + rng.normal(0, 0.01, len(t)), limit=11.0)
     assert away.seconds is None
     assert failure_horizon(t[:5], t[:5], limit=10.0).reason.startswith("too few samples")
+
+
+def test_robust_mahalanobis_is_calibrated_on_normal_data_and_ignores_outliers_in_training():
+    from viewer.analytics.detectors import RobustMahalanobis
+
+    rng = np.random.default_rng(RNG_SEED + 10)
+    cov = np.array([[1.0, 0.8, 0.0], [0.8, 1.0, 0.0], [0.0, 0.0, 4.0]])
+    mean = np.array([10.0, -5.0, 2.0])
+    train = rng.multivariate_normal(mean, cov, size=2000)
+    train[:200] += 25.0  # 10 % of the training block is anomalous
+    det = RobustMahalanobis(3)
+    det.learn(train)
+    assert np.allclose(det.center, mean, atol=0.1)  # the outliers did not drag the centre
+    normal = rng.multivariate_normal(mean, cov, size=20_000)
+    # For a correct covariance E[d²] = p, so d²/p averages 1 (a little more: robust fits are slightly tight).
+    normal_mean = det.raw(normal).mean()
+    assert 0.9 < normal_mean < 1.25
+    broken = normal.copy()
+    broken[:, 1] = mean[1] - (broken[:, 0] - mean[0]) * 0.8  # same ranges, relation flipped
+    # By hand: for (u, -0.8u, w), u ~ N(0,1), w ~ N(0,4): d² = u²(1 + 0.64 + 1.28)/0.36 + w²/4,
+    # so E[d²]/p = (8.11 + 1) / 3 = 3.04 under the true covariance.
+    assert det.raw(broken).mean() / normal_mean == pytest.approx(3.04, rel=0.2)
+    restored = RobustMahalanobis.from_state(json.loads(json.dumps(det.state_dict())))
+    assert np.array_equal(restored.raw(normal[:100]), det.raw(normal[:100]))
+
+
+def test_smoothed_threshold_is_an_ewma_with_a_trained_threshold():
+    from viewer.analytics.detectors import SmoothedThreshold
+
+    raw_train = np.array([1.0, 3.0, 2.0, 0.0])
+    raw_test = np.array([10.0, 10.0, 0.0])
+    smoother = SmoothedThreshold(alpha=0.5, factor=2.0)
+    smoothed = smoother.learn(raw_train)
+    # By hand: s0 = 1; then 1 + .5(3-1) = 2; 2 + .5(2-2) = 2; 2 + .5(0-2) = 1. Max 2, threshold 4.
+    assert smoothed.tolist() == [1.0, 2.0, 2.0, 1.0] and smoother.threshold == 4.0
+    values, alarms = smoother.update(raw_test)
+    # 1 + .5(10-1) = 5.5; 5.5 + .5(10-5.5) = 7.75; 7.75 + .5(0-7.75) = 3.875
+    assert values.tolist() == [5.5, 7.75, 3.875] and alarms.tolist() == [True, True, False]

@@ -167,3 +167,120 @@ class MultivariateT2:
         det.precision = np.asarray(state["precision"], dtype=float).reshape(det.n, det.n)
         det.learned = bool(state["learned"])
         return det
+
+
+def ledoit_wolf(z: np.ndarray) -> np.ndarray:
+    """Ledoit–Wolf shrunk covariance of the rows of ``z`` (shrinkage toward a scaled identity, data-driven)."""
+    n, p = z.shape
+    zc = z - z.mean(axis=0)
+    sample = zc.T @ zc / n
+    target = np.eye(p) * np.trace(sample) / p
+    d2 = float(np.sum((sample - target) ** 2))
+    if d2 <= 0:
+        return sample
+    outer = np.einsum("ni,nj->nij", zc, zc)
+    b2 = float(np.sum((outer - sample) ** 2)) / n**2
+    delta = min(b2, d2) / d2
+    return delta * target + (1.0 - delta) * sample
+
+
+class RobustMahalanobis:
+    """Squared Mahalanobis distance per signal count (``d²/p``) against a robustly learned normal.
+
+    Standardise by median and MAD (std where the MAD is 0, as for quantised sensors; never below a
+    per-signal ``scale_floor``), fit a Ledoit–Wolf covariance, drop the training rows that look
+    anomalous (chi-square 97.5 % rule, scaled to the median distance) and fit again. The raw
+    score is uncalibrated; :class:`SmoothedThreshold` turns it into levels (see ANOMALY_NOTES.md).
+    """
+
+    def __init__(self, n_signals: int, scale_floor: np.ndarray | None = None) -> None:
+        self.n = n_signals
+        self.scale_floor = np.zeros(n_signals) if scale_floor is None else np.asarray(scale_floor, dtype=float)
+        self.center = np.zeros(n_signals)
+        self.whiten = np.eye(n_signals)  # w = (x - center) @ whiten; d² = |w|²
+        self.learned = False
+
+    def learn(self, values: np.ndarray) -> None:
+        """Fit from a block of (mostly) normal samples; rows with a NaN are left out."""
+        from viewer.analytics.calibration import chi2_cdf
+
+        block = np.asarray(values, dtype=float).reshape(-1, self.n)
+        block = block[np.isfinite(block).all(axis=1)]
+        if len(block) < self.n + 2:
+            raise ValueError(f"need at least {self.n + 2} complete samples to learn")
+        med = np.median(block, axis=0)
+        mad = MAD_TO_SIGMA * np.median(np.abs(block - med), axis=0)
+        std = block.std(axis=0)
+        scale = np.where(mad > 1e-9 * np.maximum(1.0, np.abs(med)), mad, np.maximum(std, 1e-9))
+        scale = np.maximum(scale, self.scale_floor)
+        z = (block - med) / scale
+        mu0 = np.median(z, axis=0)
+        c0 = ledoit_wolf(np.clip(z - mu0, -4.0, 4.0))
+        d2 = np.einsum("ij,jk,ik->i", z - mu0, np.linalg.pinv(c0), z - mu0)
+        # Keep the rows a chi-square with p dof would call normal at 97.5 %, scaled so the median matches.
+        grid = np.linspace(0.0, 20.0 * self.n, 4001)
+        cdf = chi2_cdf(grid, self.n)
+        q975, q50 = np.interp(0.975, cdf, grid), np.interp(0.5, cdf, grid)
+        keep = d2 <= q975 * np.median(d2) / max(q50, 1e-12)
+        if keep.sum() < self.n + 2:
+            keep = np.ones(len(z), dtype=bool)
+        mu = z[keep].mean(axis=0)
+        precision = np.linalg.pinv(ledoit_wolf(z[keep]))
+        # Fold standardisation and covariance into one centre and one whitening matrix (the live path
+        # is then a subtraction, a small matrix product and a dot product).
+        eigval, eigvec = np.linalg.eigh((precision + precision.T) / 2)
+        root = eigvec @ np.diag(np.sqrt(np.clip(eigval, 0.0, None))) @ eigvec.T
+        self.center = med + mu * scale
+        self.whiten = (root / scale[:, None]) / np.sqrt(self.n)
+        self.learned = True
+
+    def raw(self, values: np.ndarray) -> np.ndarray:
+        """``d²/p`` per sample (rows); a missing value counts as the centre."""
+        dev = _finite_or_zero(np.asarray(values, dtype=float).reshape(-1, self.n) - self.center)
+        w = dev @ self.whiten
+        return np.einsum("ij,ij->i", w, w)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The learned state as JSON-ready data."""
+        return {"kind": "robust-mahalanobis", "n": self.n, "scale_floor": self.scale_floor.tolist(),
+                "center": self.center.tolist(), "whiten": self.whiten.tolist(), "learned": self.learned}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> RobustMahalanobis:
+        """Rebuild from :meth:`state_dict` output."""
+        det = cls(int(state["n"]), np.asarray(state["scale_floor"], dtype=float))
+        det.center = np.asarray(state["center"], dtype=float)
+        det.whiten = np.asarray(state["whiten"], dtype=float).reshape(det.n, det.n)
+        det.learned = bool(state["learned"])
+        return det
+
+
+class SmoothedThreshold:
+    """An exponential average of a raw score, alarmed above ``factor`` × its maximum over the training rows."""
+
+    def __init__(self, alpha: float = 0.1, factor: float = 1.25) -> None:
+        self.alpha = alpha
+        self.factor = factor
+        self.threshold = np.inf
+        self.value: float | None = None
+
+    def _run(self, raw: np.ndarray) -> np.ndarray:
+        out = np.empty(len(raw))
+        value = raw[0] if self.value is None and len(raw) else self.value
+        a = self.alpha
+        for i, r in enumerate(raw.tolist()):  # a recursive filter: sequential by nature, cheap per step
+            value = value + a * (r - value)
+            out[i] = value
+        self.value = value
+        return out
+
+    def learn(self, raw_training: np.ndarray) -> np.ndarray:
+        """Run through the training scores (the warm-up) and set the threshold from their maximum."""
+        smoothed = self._run(np.asarray(raw_training, dtype=float))
+        self.threshold = self.factor * float(smoothed.max())
+        return smoothed
+
+    def update(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Smoothed scores and alarm flags for the next raw scores (continuing from the last one)."""
+        smoothed = self._run(np.asarray(raw, dtype=float))
+        return smoothed, smoothed > self.threshold

@@ -163,10 +163,18 @@ class DetailsPanel(QWidget):
                     item.setForeground(1, QBrush(QColor(value)))
         self.tree.expandAll()
 
-    def show_live(self, rows: list[tuple[str, object, str, float, str]]) -> None:
-        """Live values of the shown component: (signal, value, unit, age in s, state)."""
-        self.live.setVisible(bool(rows))
+    def show_live(self, rows: list[tuple[str, object, str, float, str]],
+                  anomaly: list[tuple[str, str]] | None = None) -> None:
+        """Live values of the shown component: (signal, value, unit, age in s, state); then anomaly lines."""
+        self.live.setVisible(bool(rows) or bool(anomaly))
         self.live.clear()
+        for key, text in anomaly or []:
+            item = QTreeWidgetItem(self.live, [key, text, ""])
+            item.setToolTip(1, text)
+            if "(warning)" in text:
+                item.setForeground(1, QBrush(QColor("#f2a900")))
+            elif "(alarm)" in text:
+                item.setForeground(1, QBrush(QColor("#ff6b6b")))
         for signal, value, unit, age, state in rows:
             if isinstance(value, float):
                 text = f"{value:.4g}"

@@ -304,7 +304,8 @@ class MainWindow(QMainWindow):
     def _on_values_changed(self, components: set) -> None:
         if self.selected is not None and self.selected in components:
             now = time.time()
-            self.details.show_live(self.telemetry.live_values(self.selected))
+            self.details.show_live(self.telemetry.live_values(self.selected),
+                                   self.telemetry.anomaly_rows(self.selected))
             if now - self._last_plot >= PLOT_INTERVAL_S:  # a plot a few times a second is plenty
                 self._last_plot = now
                 self._refresh_plot(now)
@@ -353,7 +354,8 @@ class MainWindow(QMainWindow):
         self.components.select(component_id)
         comp = self.plant_layout.component(component_id) if component_id else None
         self.details.show_component(comp, self.plant_layout)
-        self.details.show_live(self.telemetry.live_values(component_id) if component_id else [])
+        self.details.show_live(self.telemetry.live_values(component_id) if component_id else [],
+                               self.telemetry.anomaly_rows(component_id) if component_id else [])
         self._refresh_plot(time.time())
         if comp is not None:
             self.status(f"Selected {comp.display_name} ({comp.kind})")

@@ -25,19 +25,21 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from viewer.analytics.monitor import AnomalyMonitor
 from viewer.model.layout import Layout
 from viewer.scene.plant_scene import PlantScene
 from viewer.telemetry.alarms import AlarmManager
 from viewer.telemetry.bindings import BindingTable
 from viewer.telemetry.mqtt_client import ConnectionStatus, MqttSettings, SettingsError, TelemetryClient
 from viewer.telemetry.router import TelemetryRouter
-from viewer.telemetry.states import SEVERITY, StateEngine
+from viewer.telemetry.states import SEVERITY, RuleChange, StateEngine
 from viewer.telemetry.store import LatestValueStore, Sample
 
 log = logging.getLogger(__name__)
 
 FRAME_MS = 33
 JOINTS_SIGNAL = "joints"
+ANOMALY_SIGNAL = "anomaly"
 INTERPOLATION_DELAY_S = 0.1
 BLINK_S = 0.5
 HISTORY_SAMPLES = 600  # per numeric signal, for the live plot (one per frame at most)
@@ -77,6 +79,9 @@ class TelemetryController(QObject):
         self._shown_pose: dict[str, np.ndarray] = {}
         self.clamped: dict[str, np.ndarray] = {}
         self._robots: set[str] = set()
+        self.anomaly = AnomalyMonitor()
+        self._anomaly_state: dict[str, str] = {}
+        self._limits: dict[tuple[str | None, str], float] = {}
         self._bindings: dict[int, Any] = {}
 
     # ----------------------------------------------------------------- life cycle
@@ -98,6 +103,14 @@ class TelemetryController(QObject):
         self._bindings = {b.index: b for b in table.bindings}
         self._parents = {c.id: c.parent for c in layout.components if c.parent}
         self._robots = set(self.scene.robot_ids())
+        self.anomaly = AnomalyMonitor(per_component={c.id: c.section("anomaly") for c in layout.components
+                                                     if c.section("anomaly")})
+        self._anomaly_state = {}
+        self._limits = {}
+        for b in table.bindings:  # a rule threshold is the natural limit for a failure horizon
+            for rule in b.rules:
+                if rule.get("state") in ("warning", "fault") and ("above" in rule or "below" in rule):
+                    self._limits.setdefault((b.component, b.signal), float(rule.get("above", rule.get("below"))))
         self._joint_samples.clear()
         self._shown_pose.clear()
         self.clamped.clear()
@@ -150,9 +163,11 @@ class TelemetryController(QObject):
                 hist.append((sample.received, float(value)))
             if signal == JOINTS_SIGNAL and component in self._robots:
                 self._add_joint_sample(component, sample)
+            self.anomaly.observe(component, signal, value, sample.received)
             for change in engine.update(component, signal, value, sample.received, sample.binding):
                 if self.alarms.apply(change) is not None:
                     alarms_moved = True
+        alarms_moved |= self._score_anomalies(now)
         if self.alarms.expire_shelving(now):
             alarms_moved = True
         if self._joint_samples:
@@ -173,6 +188,48 @@ class TelemetryController(QObject):
             self.status_changed.emit(self.telemetry_status(now))
         if dirty:
             self.request_render()
+
+    # ----------------------------------------------------------------- anomalies
+    def _score_anomalies(self, now: float) -> bool:
+        """Score components with new values; a warning turns them amber, an alarm red, both raise alarms."""
+        moved = False
+        for component, result in self.anomaly.step(now).items():
+            state = {"warning": "warning", "alarm": "fault"}.get(result.level, "normal")
+            previous = self._anomaly_state.get(component, "normal")
+            if state == previous:
+                continue
+            self._anomaly_state[component] = state
+            top = ", ".join(f"{s} {share:.0%}" for s, share in result.contributions.items()) or "several signals"
+            for index, level_state in ((0, "warning"), (1, "fault")):
+                active = SEVERITY[state] >= SEVERITY[level_state]
+                was = SEVERITY[previous] >= SEVERITY[level_state]
+                if active != was:
+                    message = f"Anomaly ({'unusual' if index == 0 else 'highly unusual'}): {top}"
+                    change = RuleChange(component, ANOMALY_SIGNAL, index, active, level_state, message,
+                                        round(result.score, 6), now)
+                    moved |= self.alarms.apply(change) is not None
+        return moved
+
+    def anomaly_rows(self, component: str) -> list[tuple[str, str]]:
+        """Explanation lines for the details panel: score and level, top signals, failure horizons."""
+        entry = self.anomaly.components.get(component)
+        if entry is None:
+            return []
+        result = entry.result
+        if result.level == "learning":
+            done = len(entry.scorer._buffer)
+            return [("anomaly", f"learning normal ({done}/{entry.scorer.config.learn_samples} samples)")]
+        rows = [("anomaly", f"{result.score:.4f} ({result.level})")]
+        if result.contributions:
+            rows.append(("why", ", ".join(f"{s} {share:.0%}" for s, share in result.contributions.items())))
+        for signal in entry.signals:
+            band = self.anomaly.normal_band(component, signal)
+            if band is not None:
+                rows.append((f"{signal} normal", f"{band[0]:.4g} to {band[1]:.4g}"))
+            limit = self._limits.get((component, signal))
+            if limit is not None:
+                rows.append((f"{signal} horizon", self.anomaly.horizon(component, signal, limit).describe(signal)))
+        return rows
 
     # ----------------------------------------------------------------- robots
     def _add_joint_sample(self, component: str, sample: Sample) -> None:
@@ -213,7 +270,11 @@ class TelemetryController(QObject):
         """Component colours: the worst state of a component and its children; unacknowledged alarms blink."""
         assert self.engine is not None
         states: dict[str, str] = {}
-        for component, state in self.engine.component_states.items():
+        merged = dict(self.engine.component_states)
+        for component, state in self._anomaly_state.items():  # anomaly levels colour like rule states
+            if SEVERITY[state] > SEVERITY.get(merged.get(component, "unknown"), 0):
+                merged[component] = state
+        for component, state in merged.items():
             for target in self._with_ancestors(component):
                 if SEVERITY[state] > SEVERITY.get(states.get(target, "unknown"), 0):
                     states[target] = state

@@ -196,3 +196,10 @@ def test_command_line(tmp_path, capsys):
     assert "f.csv: line 1: expected the header" in capsys.readouterr().err
     assert main_nab([str(bad), "--out", str(tmp_path / "res2"), "--detector", "a/b"]) == 2
     assert main_nab([str(bad)]) == 2  # --out is required
+
+
+def test_default_learning_period_is_nabs_probationary_period():
+    from viewer.analytics.nab import probationary_rows
+
+    # NAB: floor(15 % of the rows), at most 15 % of 5000 = 750; here at least 50 and never past the file.
+    assert [probationary_rows(n) for n in (30, 200, 4000, 4033, 10_000, 22_695)] == [30, 50, 600, 604, 750, 750]

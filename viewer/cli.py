@@ -20,7 +20,7 @@ from pathlib import Path
 
 from viewer import __version__
 
-SUBCOMMANDS = ("render", "validate", "demo", "simulate-plant", "score")
+SUBCOMMANDS = ("render", "validate", "demo", "simulate-plant", "score", "nab")
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -76,6 +76,7 @@ def _sub_parser() -> argparse.ArgumentParser:
 
     subs.add_parser("simulate-plant", help="publish virtual-plant telemetry (see simulate-plant --help)",
                     add_help=False)
+    subs.add_parser("nab", help="score a NAB corpus into NAB's results files (see nab --help)", add_help=False)
 
     score = subs.add_parser("score", help="score a CSV row by row with the anomaly scorer; write the scores")
     score.add_argument("csv", type=Path)
@@ -208,6 +209,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from viewer.telemetry.virtual_plant import main as simulate_plant
 
         return simulate_plant(argv[1:])
+    if argv and argv[0] == "nab":
+        from viewer.analytics.nab import main_nab
+
+        return main_nab(argv[1:])
     is_sub = bool(argv) and argv[0] in SUBCOMMANDS
     args = (_sub_parser() if is_sub else _gui_parser()).parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

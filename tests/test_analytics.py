@@ -224,3 +224,14 @@ def test_smoothed_threshold_is_an_ewma_with_a_trained_threshold():
     values, alarms = smoother.update(raw_test)
     # 1 + .5(10-1) = 5.5; 5.5 + .5(10-5.5) = 7.75; 7.75 + .5(0-7.75) = 3.875
     assert values.tolist() == [5.5, 7.75, 3.875] and alarms.tolist() == [True, True, False]
+
+
+def test_a_drift_faster_than_the_baseline_follows_is_flagged_before_the_hard_limit():
+    # Vibration-like: 3 mm/s rising 0.0024 per sample with half-normal noise; the hard limit is 7.1.
+    rng = np.random.default_rng(RNG_SEED + 11)
+    scorer = make_scorer(("vibration",))
+    n = 3000
+    values = 3.0 + 0.0024 * np.arange(n) + np.abs(rng.normal(0, 0.3, n))
+    levels = [r.level for r in feed(scorer, values[:, None])]
+    first = next(i for i, level in enumerate(levels) if level in ("warning", "alarm"))
+    assert first > 300 and values[first] < 7.1  # after learning, amber before the rule's threshold is reached

@@ -23,9 +23,9 @@ from viewer.analytics.calibration import chi2_cdf, chi2_cdf_scalar, z_to_score, 
 SMALL = 16  # up to this many signals, per-value math beats vectorised numpy on one sample
 
 MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution times this is its standard deviation
-CLIP_SIGMA = 3.0
-# E|clip(X, -3, 3)| of a standard normal is 0.79548; its inverse turns a clipped mean deviation into sigma.
-CLIPPED_ABS_DEV_TO_SIGMA = 1.0 / 0.79548
+ADAPT_BAND = 2.5758  # |z| below this (99 % of normal samples) teaches the baseline
+# E[|Z| given |Z| < 2.5758] for a standard normal: (2 phi(0) - 2 phi(c)) / P(|Z| < c) = 0.77673.
+TRUNCATED_ABS_DEV_TO_SIGMA = 1.0 / 0.77673
 
 
 def _finite_or_zero(a: np.ndarray) -> np.ndarray:
@@ -75,12 +75,15 @@ class RobustUnivariate:
         z = self.z(row)
         scores = _finite_or_zero(z_to_score_small(z) if self.n <= SMALL else z_to_score(z))
         if not self.frozen and self.adapting:
-            # Follow slow drift with deviations clipped at 3 sigma: an outlier moves the baseline no more
-            # than any large normal value, and (unlike skipping odd samples) the scale stays unbiased.
-            ok = np.isfinite(row)
-            dev = np.clip(_finite_or_zero(row - self.center), -CLIP_SIGMA * self.scale, CLIP_SIGMA * self.scale)
+            # Follow slow drift using only samples within 2.576 sigma (99 %): a drift faster than the
+            # baseline can follow leaves that band, stops the adaptation and shows up as an anomaly,
+            # instead of being absorbed by a growing scale. The truncated mean absolute deviation is
+            # corrected exactly, so the scale stays unbiased on normal data.
+            dev = row - self.center
+            ok = np.isfinite(row) & (np.abs(dev) < ADAPT_BAND * self.scale)
+            dev = _finite_or_zero(dev)
             self.center = np.where(ok, self.center + self.adapt * dev, self.center)
-            self.scale = np.where(ok, self.scale + self.adapt * (CLIPPED_ABS_DEV_TO_SIGMA * np.abs(dev) - self.scale),
+            self.scale = np.where(ok, self.scale + self.adapt * (TRUNCATED_ABS_DEV_TO_SIGMA * np.abs(dev) - self.scale),
                                   self.scale)
             self.scale = np.maximum(self.scale, self.min_scale)
         return scores

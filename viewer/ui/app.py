@@ -80,10 +80,41 @@ def tune_allocator() -> None:
         log.debug("allocator tuning not available")
 
 
+class _GuiThreadGarbageCollector:
+    """Python's cycle collector runs in whichever thread happens to allocate; with paho's network
+    thread allocating thousands of messages a second, that is usually not the GUI thread, and freeing
+    a Qt or VTK object from another thread crashes the process (sporadically: the worst kind). So
+    automatic collection is off and this timer collects on the GUI thread (pyqtgraph does the same).
+    """
+
+    def __init__(self, app: QApplication, interval_ms: int = 1000) -> None:
+        import gc
+
+        from PySide6.QtCore import QTimer
+
+        self._gc = gc
+        gc.disable()
+        self._threshold = gc.get_threshold()
+        self.timer = QTimer(app)
+        self.timer.timeout.connect(self.collect)
+        self.timer.start(interval_ms)
+
+    def collect(self) -> None:
+        """Collect the generations that would have been collected automatically by now."""
+        counts = self._gc.get_count()
+        if counts[0] > self._threshold[0]:
+            generation = 0
+            if counts[1] > self._threshold[1]:
+                generation = 2 if counts[2] > self._threshold[2] else 1
+            self._gc.collect(generation)
+
+
 def create_application(argv: list[str] | None = None) -> QApplication:
     """The QApplication, themed (reuses an existing one, e.g. pytest-qt's)."""
     tune_allocator()
     app = QApplication.instance() or QApplication(argv or [sys.argv[0]])
+    if not hasattr(app, "_twin_gc"):
+        app._twin_gc = _GuiThreadGarbageCollector(app)  # type: ignore[attr-defined]
     app.setApplicationName("twin-viewer")
     app.setOrganizationName("twin-viewer")
     app.setApplicationVersion(__version__)

@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 
 pytestmark = pytest.mark.gui
 
@@ -66,4 +67,14 @@ def test_an_anomalous_component_turns_red_with_an_anomaly_alarm_and_explanation(
     assert "(warning)" in rows["anomaly"] or "(alarm)" in rows["anomaly"]
     assert rows["why"].startswith("current")
     assert "current horizon" in rows and "reaches its limit" in rows["current horizon"]
+    # The operator says the new level is normal: the scorer relearns from the recent history.
+    assert win.details.anomaly_buttons.isVisible()
+    qtbot.mouseClick(win.details.retrain_button, Qt.MouseButton.LeftButton)
+    assert "learned normal" in win.status_label.text()
+    for _ in range(10):
+        send(14 + rng.normal(0, 0.1), 50 + rng.normal(0, 2))
+    assert win.telemetry.anomaly.components["PUMP"].result.level != "learning"
+    qtbot.mouseClick(win.details.relearn_button, Qt.MouseButton.LeftButton)
+    send(14.0, 50.0)
+    assert win.telemetry.anomaly.components["PUMP"].result.level == "learning"
     win.close()

@@ -6,7 +6,16 @@ import html
 from typing import Any
 
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import QHeaderView, QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from viewer.model.layout import Component, Layout
 
@@ -132,12 +141,27 @@ class DetailsPanel(QWidget):
         self.live.hide()
         self.plot = self._make_plot()
         self.plot.hide()
+        # Operator actions on the component's anomaly scorer.
+        self.anomaly_buttons = QWidget(self)
+        row = QHBoxLayout(self.anomaly_buttons)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.relearn_button = QPushButton("Relearn normal", self.anomaly_buttons)
+        self.relearn_button.setToolTip("Forget what normal looked like and learn again from the next samples")
+        self.freeze_button = QPushButton("Freeze", self.anomaly_buttons)
+        self.freeze_button.setCheckable(True)
+        self.freeze_button.setToolTip("Stop the scorer from adapting to drift")
+        self.retrain_button = QPushButton("Mark recent as normal", self.anomaly_buttons)
+        self.retrain_button.setToolTip("Learn normal from the recent history shown in the plot")
+        for button in (self.relearn_button, self.freeze_button, self.retrain_button):
+            row.addWidget(button)
+        self.anomaly_buttons.hide()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.title)
         layout.addWidget(self.tree, 3)
         layout.addWidget(self.live, 1)
         layout.addWidget(self.plot, 1)
+        layout.addWidget(self.anomaly_buttons)
         self.component_id: str | None = None
         self.plotted: list[str] = []
 
@@ -167,6 +191,7 @@ class DetailsPanel(QWidget):
                   anomaly: list[tuple[str, str]] | None = None) -> None:
         """Live values of the shown component: (signal, value, unit, age in s, state); then anomaly lines."""
         self.live.setVisible(bool(rows) or bool(anomaly))
+        self.anomaly_buttons.setVisible(bool(anomaly))
         self.live.clear()
         for key, text in anomaly or []:
             item = QTreeWidgetItem(self.live, [key, text, ""])

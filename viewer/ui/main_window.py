@@ -70,6 +70,9 @@ class MainWindow(QMainWindow):
         self.components.component_selected.connect(lambda cid: self.select_component(cid))
         self.components.component_activated.connect(self._on_component_activated)
         self.details = DetailsPanel(self)
+        self.details.relearn_button.clicked.connect(self._on_relearn)
+        self.details.freeze_button.toggled.connect(self._on_freeze)
+        self.details.retrain_button.clicked.connect(self._on_retrain)
         self._add_dock("Components", self.components, Qt.DockWidgetArea.LeftDockWidgetArea, "componentsDock")
         self._add_dock("Details", self.details, Qt.DockWidgetArea.RightDockWidgetArea, "detailsDock")
         self.alarm_panel = AlarmPanel(self)
@@ -309,6 +312,24 @@ class MainWindow(QMainWindow):
             if now - self._last_plot >= PLOT_INTERVAL_S:  # a plot a few times a second is plenty
                 self._last_plot = now
                 self._refresh_plot(now)
+
+    def _on_relearn(self) -> None:
+        if self.selected is not None:
+            self.telemetry.anomaly.reset(self.selected)
+            self.status(f"{self.selected}: learning normal again from the next samples")
+
+    def _on_freeze(self, frozen: bool) -> None:
+        if self.selected is not None:
+            self.telemetry.anomaly.freeze(self.selected, frozen)
+            self.status(f"{self.selected}: anomaly baseline {'frozen' if frozen else 'adapting again'}")
+
+    def _on_retrain(self) -> None:
+        if self.selected is None:
+            return
+        if self.telemetry.anomaly.retrain(self.selected):
+            self.status(f"{self.selected}: learned normal from the recent history")
+        else:
+            self.status(f"{self.selected}: not enough recent history to learn from yet")
 
     def _refresh_plot(self, now: float) -> None:
         series = {}

@@ -16,17 +16,14 @@ from __future__ import annotations
 import argparse
 import csv
 import itertools
-import json
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from bench_common import ROOT, emit
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from viewer.analytics.detectors import MAD_TO_SIGMA, RobustMahalanobis, SmoothedThreshold  # noqa: E402
+from viewer.analytics.detectors import MAD_TO_SIGMA, RobustMahalanobis, SmoothedThreshold
 
 TRAIN_ROWS = 400
 WARMUP_ROWS = 50
@@ -210,8 +207,7 @@ def main() -> int:
         {"figure": "skab_far_percent", "value": round(far, 2), "unit": "%", "goal": 13, "higher_is_better": False,
          "note": f"MAR {mar:.2f} %"},
     ]
-    for figure in figures:
-        print(json.dumps(figure))
+    emit(figures)
     return 0
 
 

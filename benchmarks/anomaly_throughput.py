@@ -8,15 +8,12 @@ Run ``python benchmarks/anomaly_throughput.py [--quick]``.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench_common import emit
 
 from viewer.analytics.detectors import MultivariateT2, RobustUnivariate
 from viewer.analytics.scorer import ComponentScorer
@@ -80,8 +77,7 @@ def main() -> int:
          "note": f"ComponentScorer.update with 8 signals (1 signal: {live[1]:.1f} µs); in the viewer it runs "
                  "once per component per frame on coalesced values, not per message"},
     ]
-    for figure in figures:
-        print(json.dumps(figure, ensure_ascii=False))
+    emit(figures)
     return 0
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import getpass
+import json
 import os
 import shutil
 import socket
@@ -34,6 +36,22 @@ def ensure_display(script: str) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(exe, argv, env)
+
+
+def parse_size(parser: argparse.ArgumentParser, text: str) -> tuple[int, int]:
+    """``1280x800`` -> (1280, 800), or a usage error."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        parser.error(f"--size must look like 1280x800, not {text!r}")
+    return width, height
+
+
+def emit(figures: list[dict]) -> None:
+    """The closing JSON lines, one per figure (see BENCHMARKS.md)."""
+    for figure in figures:
+        print(json.dumps(figure, ensure_ascii=False))
+    sys.stdout.flush()
 
 
 def mosquitto_executable() -> str | None:

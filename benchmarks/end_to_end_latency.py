@@ -52,7 +52,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench_common import Broker, RawPublisher, ensure_display, mqtt_string, publish_packet
+from bench_common import Broker, RawPublisher, emit, ensure_display, mqtt_string, parse_size, publish_packet
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_LAYOUT = ROOT / "layouts" / "demo_plant" / "demo_plant.json"
@@ -278,10 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", default="1280x800", help="size of the 3D view in pixels, WxH (default 1280x800)")
     parser.add_argument("--window-size", action="store_true", help="size the whole window to --size instead")
     args = parser.parse_args(argv)
-    try:
-        width, height = (int(v) for v in args.size.lower().split("x"))
-    except ValueError:
-        parser.error(f"--size must look like 1280x800, not {args.size!r}")
+    width, height = parse_size(parser, args.size)
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
 
@@ -605,9 +602,7 @@ def main(argv: list[str] | None = None) -> int:
         {"figure": "ui_fps_under_load", "value": round(fps, 1), "unit": "frames/s", "goal": 20,
          "higher_is_better": True, "peer": PEER_NAME, "peer_value": round(peer_fps, 1), "note": fps_note},
     ]
-    for fig in figures:
-        print(json.dumps(fig, ensure_ascii=False))
-    sys.stdout.flush()
+    emit(figures)
     return 0
 
 

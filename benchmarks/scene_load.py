@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import resource
 import statistics
@@ -32,7 +31,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench_common import ensure_display
+from bench_common import emit, ensure_display, parse_size
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_LAYOUT = ROOT / "layouts" / "large_plant" / "large_plant.json"
@@ -47,10 +46,7 @@ def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--size", default="1280x800", help="size of the 3D view in pixels, WxH")
     parser.add_argument("--profile", action="store_true", help="also time the orbit with parts of the scene hidden")
     args = parser.parse_args(argv)
-    try:
-        w, h = (int(v) for v in args.size.lower().split("x"))
-    except ValueError:
-        parser.error(f"--size must look like 1280x800, not {args.size!r}")
+    w, h = parse_size(parser, args.size)
     args.width, args.height = w, h
     return args
 
@@ -354,9 +350,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"same run, runs alternating (per-pair ratios {pair_ratios}; CPU steal {steal:.1f} %); "
                   f"{where}{quick_note}")},
     ]
-    for fig in figures:
-        print(json.dumps(fig))
-    sys.stdout.flush()
+    emit(figures)
 
     waker.stop()
     scene.clear()

@@ -47,7 +47,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench_common import Broker, RawPublisher, mqtt_string, publish_packet
+from bench_common import Broker, RawPublisher, emit, mqtt_string, publish_packet
 
 ROOT = Path(__file__).resolve().parents[1]
 TOPIC_FILTER = "plant/line1/+/state"
@@ -524,9 +524,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"publisher or broker ingest competing for the CPUs): {drain_ratio:.3f}; {cpu_text}; "
                   f"peer backlog: {backlog(peer)}; {loss}{quick_note}")},
     ]
-    for fig in figures:
-        print(json.dumps(fig, ensure_ascii=False))
-    sys.stdout.flush()
+    emit(figures)
     return 0
 
 

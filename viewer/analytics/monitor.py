@@ -4,14 +4,14 @@ The GUI's frame timer calls :meth:`AnomalyMonitor.observe` for each drained valu
 :meth:`AnomalyMonitor.step` once per frame. A component's scorer covers its numeric
 signals (counters and vectors such as joint angles are left out); the set is fixed once
 no new signal appeared for ``settle_s`` seconds, and a later new signal restarts learning.
-Each scored component keeps the history of its signals, so the details panel can show
-the recent values against the learned normal band and a failure horizon.
+History is not kept here: the caller already keeps each signal's recent values (for its
+plots) and passes them in for failure horizons and retraining, so there is one copy.
 """
 
 from __future__ import annotations
 
 import math
-from collections import deque
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +21,6 @@ from viewer.analytics.horizon import Horizon, failure_horizon
 from viewer.analytics.scorer import ComponentScorer, ScorerConfig, ScoreResult
 
 SKIPPED_SIGNALS = ("count", "counter", "cycles", "joints")
-HISTORY = 600
 
 
 @dataclass
@@ -32,7 +31,6 @@ class ComponentAnomaly:
     scorer: ComponentScorer
     latest: dict[str, float] = field(default_factory=dict)
     result: ScoreResult = field(default_factory=lambda: ScoreResult(0.0, "learning"))
-    history: dict[str, deque[tuple[float, float]]] = field(default_factory=dict)
 
 
 class AnomalyMonitor:
@@ -68,8 +66,6 @@ class AnomalyMonitor:
         self._dirty.add(component)
         known = self.components.get(component)
         if known is not None and signal in known.signals:
-            hist = known.history.setdefault(signal, deque(maxlen=HISTORY))
-            hist.append((time, value))
             return
         seen, _ = self._pending.get(component, (set(), time))
         if signal not in seen:
@@ -115,12 +111,12 @@ class AnomalyMonitor:
         if component in self.components:
             self.components[component].scorer.freeze(frozen)
 
-    def retrain(self, component: str) -> bool:
-        """Learn normal from the component's recent history (the operator says it was normal)."""
+    def retrain(self, component: str, history: Mapping[tuple[str, str], Iterable[tuple[float, float]]]) -> bool:
+        """Learn normal from recent values, ``history[(component, signal)] = [(time, value), ...]``."""
         entry = self.components.get(component)
         if entry is None:
             return False
-        columns = [np.array([v for _t, v in entry.history.get(s, ())]) for s in entry.signals]
+        columns = [np.array([v for _t, v in history.get((component, s), ())]) for s in entry.signals]
         n = min((len(c) for c in columns), default=0)
         if n < 20:
             return False
@@ -128,13 +124,12 @@ class AnomalyMonitor:
         return True
 
     # --- explanations ----------------------------------------------------------------------------------
-    def horizon(self, component: str, signal: str, limit: float) -> Horizon:
-        """When the signal reaches ``limit`` at its recent trend."""
-        entry = self.components.get(component)
-        points = list(entry.history.get(signal, ())) if entry else []
-        if not points:
+    @staticmethod
+    def horizon(points: Iterable[tuple[float, float]], limit: float) -> Horizon:
+        """When a signal with these recent (time, value) points reaches ``limit`` at its trend."""
+        data = np.asarray(list(points), dtype=float)
+        if len(data) == 0:
             return Horizon(None, None, None, 0.0, "no data")
-        data = np.asarray(points, dtype=float)
         return failure_horizon(data[:, 0], data[:, 1], limit)
 
     def normal_band(self, component: str, signal: str, width: float = 3.0) -> tuple[float, float] | None:

@@ -127,6 +127,11 @@ class LatestValueStore:
         with self._lock:
             return {sig: s for (comp, sig), s in self._latest.items() if comp == component}
 
+    def message_count(self) -> int:
+        """Messages arrived so far (cheap: the frame loop reads it every frame)."""
+        with self._lock:
+            return self._messages
+
     def stats(self) -> StoreStats:
         """A snapshot of the counters."""
         with self._lock:

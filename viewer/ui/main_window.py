@@ -326,7 +326,7 @@ class MainWindow(QMainWindow):
     def _on_retrain(self) -> None:
         if self.selected is None:
             return
-        if self.telemetry.anomaly.retrain(self.selected):
+        if self.telemetry.retrain_anomaly(self.selected):
             self.status(f"{self.selected}: learned normal from the recent history")
         else:
             self.status(f"{self.selected}: not enough recent history to learn from yet")

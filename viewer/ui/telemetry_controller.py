@@ -94,10 +94,7 @@ class TelemetryController(QObject):
         self.history.clear()
         self.displayed.clear()
         table = BindingTable.from_layout(layout)
-        self.units = {}
-        for b in table.bindings:
-            if b.unit and b.component and "{" not in b.component:
-                self.units[(b.component, b.signal)] = b.unit
+        self.units = {}  # (component, signal) -> unit, filled from each sample's binding as values arrive
         stale = float((layout.mqtt or {}).get("stale_after", 10.0))
         self.engine = StateEngine(table.bindings, stale_after=stale)
         self._bindings = {b.index: b for b in table.bindings}
@@ -183,7 +180,7 @@ class TelemetryController(QObject):
             self.alarms_changed.emit()
         if changed_values:
             self.values_changed.emit(changed_values)
-        self._rate_window.append((now, self.store.stats().messages))
+        self._rate_window.append((now, self.store.message_count()))
         if self.frames % 10 == 0:
             self.status_changed.emit(self.telemetry_status(now))
         if dirty:
@@ -210,6 +207,10 @@ class TelemetryController(QObject):
                     moved |= self.alarms.apply(change) is not None
         return moved
 
+    def retrain_anomaly(self, component: str) -> bool:
+        """Learn normal for a component from the recent history of its scored signals."""
+        return self.anomaly.retrain(component, self.history)
+
     def anomaly_rows(self, component: str) -> list[tuple[str, str]]:
         """Explanation lines for the details panel: score and level, top signals, failure horizons."""
         entry = self.anomaly.components.get(component)
@@ -228,7 +229,8 @@ class TelemetryController(QObject):
                 rows.append((f"{signal} normal", f"{band[0]:.4g} to {band[1]:.4g}"))
             limit = self._limits.get((component, signal))
             if limit is not None:
-                rows.append((f"{signal} horizon", self.anomaly.horizon(component, signal, limit).describe(signal)))
+                horizon = self.anomaly.horizon(self.history.get((component, signal), ()), limit)
+                rows.append((f"{signal} horizon", horizon.describe(signal)))
         return rows
 
     # ----------------------------------------------------------------- robots
@@ -339,9 +341,9 @@ class TelemetryController(QObject):
         now = time.time()
         rows = []
         for signal, sample in sorted(self.store.signals_of(component).items()):
-            unit = self.units.get((component, signal), "")
-            if not unit and sample.binding is not None and sample.binding in getattr(self, "_bindings", {}):
-                unit = self._bindings[sample.binding].unit or ""
+            # The sample names its binding; the store may hold values the frame loop has not drained yet.
+            binding = self._bindings.get(sample.binding) if sample.binding is not None else None
+            unit = (binding.unit or "") if binding is not None else ""
             state = self.engine.signal_state(component, signal) if self.engine else "unknown"
             flags = self.clamped.get(component)
             if signal == JOINTS_SIGNAL and flags is not None and flags.any():

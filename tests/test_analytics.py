@@ -235,3 +235,24 @@ def test_a_drift_faster_than_the_baseline_follows_is_flagged_before_the_hard_lim
     levels = [r.level for r in feed(scorer, values[:, None])]
     first = next(i for i, level in enumerate(levels) if level in ("warning", "alarm"))
     assert first > 300 and values[first] < 7.1  # after learning, amber before the rule's threshold is reached
+
+
+def test_the_few_signal_fast_path_matches_the_vectorised_path():
+    """Up to 16 signals the live update runs in plain floats; it must score and adapt exactly like numpy."""
+    from viewer.analytics.detectors import SMALL, RobustUnivariate
+
+    rng = np.random.default_rng(11)
+    wide_n = SMALL + 4
+    train = rng.normal(size=(300, wide_n))
+    few, wide = RobustUnivariate(3, adapt=0.01), RobustUnivariate(wide_n, adapt=0.01)
+    few.learn(train[:, :3])
+    wide.learn(train)
+    rows = rng.normal(size=(500, wide_n)) * 1.5
+    rows[::37, 0] = np.nan  # missing
+    rows[::53, 1] = np.inf  # broken sensor
+    rows[::41, 2] += 9.0  # spikes outside the adaptation band
+    for t, row in enumerate(rows):
+        # Scores differ only by the vectorised erf approximation (Abramowitz & Stegun, |error| < 1.5e-7).
+        np.testing.assert_allclose(few.update(t, row[:3]), wide.update(t, row)[:3], rtol=0, atol=1.5e-7)
+    np.testing.assert_allclose(few.center, wide.center[:3], rtol=1e-12)
+    np.testing.assert_allclose(few.scale, wide.scale[:3], rtol=1e-12)

@@ -67,6 +67,10 @@ def test_an_anomalous_component_turns_red_with_an_anomaly_alarm_and_explanation(
     assert "(warning)" in rows["anomaly"] or "(alarm)" in rows["anomaly"]
     assert rows["why"].startswith("current")
     assert "current horizon" in rows and "reaches its limit" in rows["current horizon"]
+    # The plot draws the learned normal band behind the history: it holds the learned level, not the drifted one.
+    qtbot.waitUntil(lambda: "current [A]" in win.details.banded, timeout=5_000)
+    low, high = win.telemetry.anomaly.normal_band("PUMP", "current")
+    assert low < 10.0 < high < 13.0
     # The operator says the new level is normal: the scorer relearns from the recent history.
     assert win.details.anomaly_buttons.isVisible()
     qtbot.mouseClick(win.details.retrain_button, Qt.MouseButton.LeftButton)

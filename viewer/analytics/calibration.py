@@ -18,7 +18,6 @@ import math
 import numpy as np
 
 _SQRT2 = np.sqrt(2.0)
-_SQRT2_F = math.sqrt(2.0)
 
 
 def erf(x: np.ndarray) -> np.ndarray:
@@ -66,11 +65,6 @@ def chi2_cdf_scalar(x: float, dof: int) -> float:
     c = 2.0 / (9.0 * dof)
     z = ((x / dof) ** (1.0 / 3.0) - (1.0 - c)) / math.sqrt(c)
     return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
-
-
-def z_to_score_small(z: np.ndarray) -> np.ndarray:
-    """:func:`z_to_score` for a handful of values (math.erf per value beats a dozen numpy calls)."""
-    return np.array([math.erf(abs(v) / _SQRT2_F) if v == v else math.nan for v in z.tolist()])
 
 
 def clean_score(score: np.ndarray) -> np.ndarray:

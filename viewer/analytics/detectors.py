@@ -14,12 +14,14 @@ a saved model is data, never code.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-from viewer.analytics.calibration import chi2_cdf, chi2_cdf_scalar, z_to_score, z_to_score_small
+from viewer.analytics.calibration import chi2_cdf, chi2_cdf_scalar, z_to_score
 
+_SQRT2 = math.sqrt(2.0)
 SMALL = 16  # up to this many signals, per-value math beats vectorised numpy on one sample
 
 MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution times this is its standard deviation
@@ -72,21 +74,43 @@ class RobustUnivariate:
     def update(self, timestamp: float, values: Any) -> np.ndarray:
         """Scores of one sample, per signal (0 where missing); adapts the baseline on normal-looking values."""
         row = _as_row(values, self.n)
-        z = self.z(row)
-        scores = _finite_or_zero(z_to_score_small(z) if self.n <= SMALL else z_to_score(z))
+        if self.n <= SMALL:
+            return self._update_small(row.tolist())
+        dev = row - self.center
+        z = dev / self.scale
+        scores = _finite_or_zero(z_to_score(z))
         if not self.frozen and self.adapting:
             # Follow slow drift using only samples within 2.576 sigma (99 %): a drift faster than the
             # baseline can follow leaves that band, stops the adaptation and shows up as an anomaly,
             # instead of being absorbed by a growing scale. The truncated mean absolute deviation is
-            # corrected exactly, so the scale stays unbiased on normal data.
-            dev = row - self.center
-            ok = np.isfinite(row) & (np.abs(dev) < ADAPT_BAND * self.scale)
-            dev = _finite_or_zero(dev)
-            self.center = np.where(ok, self.center + self.adapt * dev, self.center)
-            self.scale = np.where(ok, self.scale + self.adapt * (TRUNCATED_ABS_DEV_TO_SIGMA * np.abs(dev) - self.scale),
-                                  self.scale)
-            self.scale = np.maximum(self.scale, self.min_scale)
+            # corrected exactly, so the scale stays unbiased on normal data. (NaN compares False: a
+            # missing value teaches nothing.) In-place updates: this runs per sample on the live path.
+            with np.errstate(invalid="ignore"):
+                ok = np.abs(z) < ADAPT_BAND
+            step = np.where(ok, dev, 0.0)
+            self.center += self.adapt * step
+            self.scale += np.where(ok, self.adapt * (TRUNCATED_ABS_DEV_TO_SIGMA * np.abs(step) - self.scale), 0.0)
+            np.maximum(self.scale, self.min_scale, out=self.scale)
         return scores
+
+    def _update_small(self, row: list[float]) -> np.ndarray:
+        """:meth:`update` for a handful of signals in plain floats: the same arithmetic without a dozen
+        numpy calls of fixed overhead each (the live path scores one component sample per frame)."""
+        centers, scales = self.center.tolist(), self.scale.tolist()
+        adapt = not self.frozen and self.adapting
+        a, floor = self.adapt, self.min_scale
+        scores = []
+        for i, value in enumerate(row):
+            dev = value - centers[i]
+            z = abs(dev / scales[i])
+            scores.append(math.erf(z / _SQRT2) if z == z else 0.0)  # NaN (missing) -> 0, inf -> 1
+            if adapt and z < ADAPT_BAND:  # NaN and inf compare False: they teach nothing
+                centers[i] += a * dev
+                scales[i] = max(scales[i] + a * (TRUNCATED_ABS_DEV_TO_SIGMA * abs(dev) - scales[i]), floor)
+        if adapt:
+            self.center = np.array(centers)
+            self.scale = np.array(scales)
+        return np.array(scores)
 
     def score_batch(self, timestamps: np.ndarray, values: np.ndarray) -> np.ndarray:
         """Scores of many samples (rows) with the current baseline, vectorised (replay mode; no adaptation)."""

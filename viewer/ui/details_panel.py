@@ -164,6 +164,7 @@ class DetailsPanel(QWidget):
         layout.addWidget(self.anomaly_buttons)
         self.component_id: str | None = None
         self.plotted: list[str] = []
+        self.banded: list[str] = []
 
     def show_component(self, comp: Component | None, layout: Layout | None) -> None:
         """Fill the panel for ``comp``; empty it for ``None``."""
@@ -231,8 +232,13 @@ class DetailsPanel(QWidget):
         plot.hideButtons()
         return plot
 
-    def show_history(self, series: dict[str, list[tuple[float, float]]], now: float) -> None:
-        """A small plot of the recent history of up to three numeric signals: {label: [(time, value)]}."""
+    def show_history(self, series: dict[str, list[tuple[float, float]]], now: float,
+                     bands: dict[str, tuple[float, float]] | None = None) -> None:
+        """A small plot of the recent history of up to three numeric signals: {label: [(time, value)]}.
+
+        ``bands`` gives the learned normal band of a series (same label), drawn as a faint strip behind its line
+        so an operator sees at a glance how far outside normal a signal has moved.
+        """
         import numpy as np
         import pyqtgraph as pg
 
@@ -244,8 +250,17 @@ class DetailsPanel(QWidget):
             if not points:
                 continue
             data = np.asarray(points, dtype=float)
+            band = (bands or {}).get(label)
+            if band is not None and all(np.isfinite(band)):
+                colour = QColor(pen)
+                colour.setAlpha(40)
+                region = pg.LinearRegionItem(values=band, orientation="horizontal", movable=False,
+                                             brush=pg.mkBrush(colour), pen=pg.mkPen(None))
+                region.setZValue(-10)
+                self.plot.addItem(region)
             self.plot.plot(data[:, 0] - now, data[:, 1], pen=pg.mkPen(pen, width=1.5), name=label)
         self.plotted = list(series)[:3]
+        self.banded = [label for label in self.plotted if label in (bands or {})]
 
     def live_value_of(self, signal: str) -> str | None:
         """The shown live value of a signal (tests read it)."""

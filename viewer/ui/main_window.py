@@ -333,12 +333,17 @@ class MainWindow(QMainWindow):
 
     def _refresh_plot(self, now: float) -> None:
         series = {}
+        bands = {}
         if self.selected is not None:
             for (component, signal), points in self.telemetry.history.items():
                 if component == self.selected and len(points) >= 2:
                     unit = self.telemetry.units.get((component, signal), "")  # filled as values arrive
-                    series[f"{signal} [{unit}]" if unit else signal] = list(points)
-        self.details.show_history(series, now)
+                    label = f"{signal} [{unit}]" if unit else signal
+                    series[label] = list(points)
+                    band = self.telemetry.anomaly.normal_band(component, signal)
+                    if band is not None:
+                        bands[label] = band
+        self.details.show_history(series, now, bands)
 
     def _on_load_failed(self, path: str, summary: str, details: list[str]) -> None:
         self._end_progress()

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from viewer import __version__
 
-SUBCOMMANDS = ("render", "validate", "demo", "simulate-plant", "score", "nab")
+SUBCOMMANDS = ("render", "validate", "demo", "simulate-plant", "score", "nab", "simulate")
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -85,10 +85,77 @@ def _sub_parser() -> argparse.ArgumentParser:
     score.add_argument("--learn", type=int, default=300, help="rows that teach the scorer what normal is")
     score.add_argument("--out", type=Path, help="output CSV (default: FILE.scores.csv beside the input)")
 
+    simulate = subs.add_parser("simulate", help="simulate the layout's material flow: throughput, OEE, bottleneck")
+    simulate.add_argument("layout", type=Path)
+    simulate.add_argument("--hours", type=float, default=8.0, help="simulated hours after the warm-up (default 8)")
+    simulate.add_argument("--replications", type=int, default=20, help="independent runs (default 20)")
+    simulate.add_argument("--seed", type=int, default=1, help="seed; the same seed gives the same figures")
+    simulate.add_argument("--warmup", type=float, default=None,
+                          help="seconds removed from the statistics (default: the layout's simulation.warmup)")
+    simulate.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    simulate.add_argument("--json", action="store_true", help="print the report as JSON")
+
     validate = subs.add_parser("validate", help="check a layout file and its meshes; exit 1 if it has problems")
     validate.add_argument("layout", type=Path)
     validate.add_argument("--no-meshes", action="store_true", help="do not open the mesh files")
     return parser
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    import json
+
+    from viewer.model.errors import LayoutError
+    from viewer.model.layout_io import load_layout
+    from viewer.sim.model import SimModelError, model_from_layout
+    from viewer.sim.runner import run
+
+    if args.hours <= 0 or args.replications < 1 or (args.warmup is not None and args.warmup < 0):
+        print("--hours must be > 0, --replications >= 1 and --warmup >= 0", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        model = model_from_layout(load_layout(args.layout))
+    except LayoutError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_PROBLEMS
+    except SimModelError as exc:
+        print(f"{args.layout}: cannot simulate: {len(exc.problems)} problem(s)", file=sys.stderr)
+        for where, why in exc.problems:
+            print(f"  {where}: {why}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    if args.warmup is not None:
+        model.warmup = args.warmup
+    try:
+        report = run(model, args.hours, args.replications, args.seed, workers=args.workers)
+    except KeyboardInterrupt:
+        print("cancelled", file=sys.stderr)
+        return EXIT_PROBLEMS
+    if args.json:
+        print(json.dumps(_finite_or_none(report.to_dict()), allow_nan=False))
+    else:
+        print(f"{args.layout.name}: {model_description(model)}")
+        print(report.format(), end="")
+    return EXIT_OK
+
+
+def _finite_or_none(value: object) -> object:
+    """NaN and infinities as JSON null (strict JSON has no NaN)."""
+    import math
+
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(v) for v in value]
+    return value
+
+
+def model_description(model: object) -> str:
+    """'12 stations, 2 buffers, 4 conveyors' for a simulation model."""
+    from collections import Counter
+
+    counts = Counter(node.kind for node in model.nodes)  # type: ignore[attr-defined]
+    return ", ".join(f"{v} {k}{'s' if v != 1 else ''}" for k, v in counts.items())
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -217,7 +284,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = (_sub_parser() if is_sub else _gui_parser()).parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if is_sub:
-        commands = {"render": _cmd_render, "validate": _cmd_validate, "demo": _cmd_demo, "score": _cmd_score}
+        commands = {"render": _cmd_render, "validate": _cmd_validate, "demo": _cmd_demo, "score": _cmd_score,
+                    "simulate": _cmd_simulate}
         return commands[args.command](args)
     if not _has_display():
         return EXIT_USAGE

@@ -165,6 +165,7 @@ class Layout:
     floor: dict[str, Any] = field(default_factory=dict)
     mqtt: dict[str, Any] | None = None
     bindings: list[dict[str, Any]] = field(default_factory=list)
+    simulation: dict[str, Any] = field(default_factory=dict)  # warm-up, shift calendar (viewer.sim reads it)
 
     def component(self, component_id: str) -> Component:
         """The component with this id; ``KeyError`` if there is none."""
@@ -199,6 +200,7 @@ class Layout:
             flow=[FlowLink.from_dict(f) for f in data.get("flow", [])],
             mqtt=_plain(data.get("mqtt")),
             bindings=_plain(data.get("bindings", [])),
+            simulation=_plain(data.get("simulation", {})),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -222,4 +224,6 @@ class Layout:
             out["mqtt"] = _plain(self.mqtt)
         if self.bindings:
             out["bindings"] = _plain(self.bindings)
+        if self.simulation:
+            out["simulation"] = _plain(self.simulation)
         return out

@@ -166,6 +166,19 @@ def _semantic_problems(doc: dict[str, Any]) -> list[Problem]:
         target = binding.get("component")
         if target and not target.startswith("{") and target not in known:
             problems.append(Problem(f"$.bindings[{i}].component", f"no component with id {target!r}"))
+    calendar = doc.get("simulation", {}).get("calendar")
+    if calendar:
+        period = float(calendar.get("period", 86400.0))
+        last_end = 0.0
+        for i, (start, end) in enumerate(calendar.get("working", [])):
+            if not start < end <= period:
+                problems.append(Problem(f"$.simulation.calendar.working[{i}]",
+                                        f"a working period needs start < end <= period ({period:g} s)"))
+            elif start < last_end:
+                problems.append(Problem(f"$.simulation.calendar.working[{i}]",
+                                        "working periods must be in order and must not overlap"))
+            else:
+                last_end = end
     return problems
 
 

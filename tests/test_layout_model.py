@@ -914,7 +914,8 @@ def test_connect_refuses_links_the_file_could_not_hold(document: LayoutDocument,
 
 def test_an_invalid_edit_is_reported_and_save_refuses_it(document: LayoutDocument) -> None:
     before = document.path.read_bytes()
-    document.push(ConnectComponents("R1", "ST20", share=0.5))  # R1 already routes 0.5 + 0.5
+    document.push(ConnectComponents("R1", "ST20", share=0.7))
+    document.push(ConnectComponents("R1", "ST30", share=0.6))  # 0.7 + 0.6 of R1's parts: impossible
     assert any("routing shares out of 'R1'" in p for p in document.problems())
     with pytest.raises(LayoutError):
         document.save()

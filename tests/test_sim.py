@@ -310,3 +310,49 @@ def test_simulate_command_prints_json_and_a_table(tmp_path, capsys):
     assert main(["simulate", str(bad)]) == 1
     err = capsys.readouterr().err
     assert "M: a station in the flow needs sim.cycle_time" in err
+
+
+@pytest.mark.parametrize("arrivals", [False, True], ids=["saturated", "poisson-arrivals"])
+def test_the_vectorised_serial_line_path_gives_the_event_loops_figures(arrivals):
+    """Same seeds, same draws: the max-plus recursion must reproduce the event loop part for part."""
+    from viewer.sim.serial import eligible, simulate_batch
+
+    source = Node("IN", "source", interarrival=D.exponential(50) if arrivals else None)
+    model = line(source, Node("M1", "station", cycle=D("lognormal", 40, 0.3), mtbf=1800, mttr=300),
+                 Node("B1", "buffer", capacity=2), Node("M2", "station", cycle=D.exponential(42)),
+                 Node("M3", "station", cycle=D("gamma", 38, 0.5), mtbf=3600, mttr=600),  # no buffer before M3
+                 Node("B3", "buffer", capacity=4), Node("M4", "station", cycle=D.fixed(30), mtbf=900, mttr=60,
+                                                        failure_dist="deterministic"),
+                 Node("OUT", "sink"))
+    model.warmup = 1_800
+    assert eligible(model)
+    seeds = np.random.SeedSequence(21).spawn(4)
+    duration = model.warmup + 12 * 3600
+    batch = simulate_batch(model, duration, seeds)
+    for seq, fast in zip(seeds, batch, strict=True):
+        slow = simulate(model, duration, seq)
+        assert fast.produced == slow.produced > 0
+        np.testing.assert_allclose(fast.lead_times, slow.lead_times, rtol=1e-9)
+        assert fast.wip_area == pytest.approx(slow.wip_area, rel=1e-9)
+        np.testing.assert_allclose(fast.occupancy_area, slow.occupancy_area, rtol=1e-9, atol=1e-6)
+        assert fast.operations == slow.operations
+        for i, expected in slow.stations.items():
+            got = fast.stations[i]
+            for key in ("working", "blocked", "starved", "down", "active_time"):
+                assert getattr(got, key) == pytest.approx(getattr(expected, key), rel=1e-9, abs=1e-6), key
+            assert (got.processed, got.failures, got.active_periods) == (
+                expected.processed, expected.failures, expected.active_periods)
+
+
+def test_models_the_serial_path_cannot_take_go_to_the_event_loop():
+    from viewer.sim.serial import eligible
+
+    base = [Node("IN", "source"), Node("M1", "station", cycle=D.fixed(10)), Node("OUT", "sink")]
+    assert eligible(line(*base))
+    assert not eligible(line(base[0], Node("M1", "station", servers=2, cycle=D.fixed(10)), base[2]))
+    assert not eligible(line(base[0], Node("M1", "station", cycle=D.fixed(10), scrap=0.1), base[2]))
+    assert not eligible(line(base[0], Node("CV", "conveyor", capacity=3, transit=5), base[1], base[2]))
+    split = SimModel([Node("IN", "source"), Node("A", "station", cycle=D.fixed(5)), Node("X", "sink"),
+                      Node("Y", "sink")])
+    split.link("IN", "A").link("A", "X").link("A", "Y")
+    assert not eligible(split)

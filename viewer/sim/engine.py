@@ -92,6 +92,17 @@ class ReplicationResult:
         return self.wip_area / self.horizon if self.horizon > 0 else 0.0
 
 
+def children(seq: np.random.SeedSequence, count: int) -> list[np.random.SeedSequence]:
+    """The same ``count`` child seeds every time (``SeedSequence.spawn`` would move on at each call)."""
+    return [np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, j), pool_size=seq.pool_size)
+            for j in range(count)]
+
+
+def node_generators(seq: np.random.SeedSequence, node: int, count: int) -> list[np.random.Generator]:
+    """Generators of one node: 0 routing/scrap, 1 cycle, 2 setup or arrivals, 3 failures, 4 repairs."""
+    return [np.random.default_rng(s) for s in children(children(seq, node + 1)[node], 5)]
+
+
 def _routing_past_empty_buffers(model: SimModel, i: int, depth: int = 0) -> tuple[list[int], list[float] | None]:
     """Node i's targets, with zero-capacity buffers replaced by what they feed (a part passes straight through)."""
     targets, probs = model.routing(i)
@@ -129,7 +140,6 @@ def simulate(model: SimModel, duration: float, seed: int | np.random.SeedSequenc
     seq_root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     # One independent generator per node and purpose: a change at one station leaves the others' draws alone
     # (common random numbers across layouts that differ in one place).
-    node_seeds = seq_root.spawn(n)
 
     kind = [nd.kind for nd in nodes]
     is_station = [k == "station" for k in kind]
@@ -153,7 +163,7 @@ def simulate(model: SimModel, duration: float, seed: int | np.random.SeedSequenc
     arrival: list[Stream | None] = [None] * n
     uniform: list[Stream | None] = [None] * n
     for i, nd in enumerate(nodes):
-        g = [np.random.default_rng(s) for s in node_seeds[i].spawn(5)]
+        g = node_generators(seq_root, i, 5)
         t, probs = _routing_past_empty_buffers(model, i)
         targets.append(t)
         route_cum.append(list(np.cumsum(probs)) if probs is not None and len(t) > 1 else None)

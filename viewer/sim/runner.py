@@ -28,6 +28,7 @@ import numpy as np
 
 from viewer.sim.engine import ReplicationResult, simulate
 from viewer.sim.model import SimModel
+from viewer.sim.serial import eligible, simulate_batch
 
 # Student t 97.5 % quantiles for 1..30 degrees of freedom (two-sided 95 % intervals).
 _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
@@ -186,7 +187,14 @@ def run(model: SimModel, hours: float = 8.0, replications: int = 20, seed: int =
     results: list[ReplicationResult] = []
     cpus = workers if workers is not None else (os.cpu_count() or 1)
     estimate = replications * _events_guess(model, duration)
-    if executor is None and (cpus <= 1 or replications < 2 or estimate < PARALLEL_MIN_EVENTS):
+    if executor is None and replications >= 2 and eligible(model):
+        # A plain serial line: every replication at once on the vectorised path (viewer.sim.serial).
+        if cancelled is not None and cancelled():
+            raise InterruptedError("simulation cancelled")
+        results = simulate_batch(model, duration, seeds)
+        if progress is not None:
+            progress(replications, replications)
+    elif executor is None and (cpus <= 1 or replications < 2 or estimate < PARALLEL_MIN_EVENTS):
         for i, job in enumerate(jobs):
             if cancelled is not None and cancelled():
                 raise InterruptedError("simulation cancelled")

@@ -356,3 +356,47 @@ def test_models_the_serial_path_cannot_take_go_to_the_event_loop():
                       Node("Y", "sink")])
     split.link("IN", "A").link("A", "X").link("A", "Y")
     assert not eligible(split)
+
+
+def test_stations_pause_outside_the_shift_calendar():
+    from viewer.sim.model import Calendar
+
+    # Working 500 s of every 1000 s; a 60 s cycle interrupted at a shift's end resumes at the next start.
+    model = line(Node("IN", "source"), Node("M", "station", cycle=D.fixed(60)), Node("OUT", "sink"))
+    model.calendar = Calendar(period=1000, working=[(0, 500)])
+    result = simulate(model, 10_000.0, 0)
+    assert result.produced == 5_000 // 60  # 5,000 s of work time in 10 shifts
+    stats = result.stations[1]
+    assert stats.off_shift == pytest.approx(5_000)
+    assert stats.working == pytest.approx(5_000)
+
+
+def test_setup_before_each_batch_and_rework_cost_capacity():
+    # 10 s cycles, a 50 s setup before every batch of 10: 150 s per 10 parts, a third of the time in setup.
+    setup_line = line(Node("IN", "source"), Node("M", "station", cycle=D.fixed(10), setup=D.fixed(50), batch_size=10),
+                      Node("OUT", "sink"))
+    report = run(setup_line, hours=15_000 / 3600, replications=2, seed=1, workers=1)
+    assert report.throughput_per_hour.mean == pytest.approx(3600 * 10 / 150, rel=0.01)
+    assert report.stations[0].setup == pytest.approx(1 / 3, abs=0.01)
+    # Rework: a part goes round again with probability 0.2, so a good part takes 10 / 0.8 = 12.5 s on average.
+    rework_line = line(Node("IN", "source"), Node("M", "station", cycle=D.fixed(10), rework=0.2),
+                       Node("OUT", "sink"))
+    produced = np.mean([simulate(rework_line, 200_000.0, s).produced for s in range(3)])
+    assert produced == pytest.approx(200_000 / 12.5, rel=0.02)
+
+
+def test_a_layout_carries_its_warm_up_and_calendar_into_the_model():
+    from viewer.model.layout import Layout
+    from viewer.sim.model import model_from_layout
+
+    layout = Layout.from_dict({"name": "two shifts", "components": [
+        {"id": "IN", "kind": "source", "position": [0, 0, 0]},
+        {"id": "M", "kind": "robot", "position": [1, 0, 0],
+         "sim": {"cycle_time": {"dist": "deterministic", "mean": 30}}},
+        {"id": "OUT", "kind": "sink", "position": [2, 0, 0]},
+    ], "flow": [{"from": "IN", "to": "M"}, {"from": "M", "to": "OUT"}],
+        "simulation": {"warmup": 600, "calendar": {"period": 86400, "working": [[21600, 50400], [50400, 79200]]}}})
+    model = model_from_layout(layout)
+    assert model.warmup == 600
+    assert model.calendar is not None and model.calendar.working_fraction() == pytest.approx(2 / 3)
+    assert model.nodes[1].kind == "station"  # robots are stations

@@ -19,6 +19,7 @@ from viewer.sim.engine import simulate
 from viewer.sim.model import Distribution as D  # noqa: N817 - short in the model tables below
 from viewer.sim.model import Node, SimModel, SimModelError
 from viewer.sim.runner import Estimate, run
+from viewer.telemetry.virtual_plant import default_layout as demo_layout_path
 
 WIDEN_TO_99 = 1.35  # t(0.995)/t(0.975) for 10-20 replications is 1.30-1.35
 
@@ -230,7 +231,6 @@ def test_scrap_and_routing_shares_split_the_flow():
 def test_littles_law_holds_on_every_run_of_the_demo_plant():
     from viewer.model.layout_io import load_layout
     from viewer.sim.model import model_from_layout
-    from viewer.telemetry.virtual_plant import default_layout as demo_layout_path
 
     model = model_from_layout(load_layout(demo_layout_path()))
     report = run(model, hours=40, replications=4, seed=2, workers=1)
@@ -293,7 +293,6 @@ def test_a_layout_that_cannot_be_simulated_names_each_component_and_why(tmp_path
 
 def test_simulate_command_prints_json_and_a_table(tmp_path, capsys):
     from viewer.cli import main
-    from viewer.telemetry.virtual_plant import default_layout as demo_layout_path
 
     assert main(["simulate", str(demo_layout_path()), "--hours", "2", "--replications", "3", "--json",
                  "--workers", "1"]) == 0
@@ -400,3 +399,42 @@ def test_a_layout_carries_its_warm_up_and_calendar_into_the_model():
     assert model.warmup == 600
     assert model.calendar is not None and model.calendar.working_fraction() == pytest.approx(2 / 3)
     assert model.nodes[1].kind == "station"  # robots are stations
+
+
+def test_optimise_spends_the_budget_on_the_constraint_and_any_executor_gives_the_same_answer():
+    from viewer.sim.optimise import optimise
+
+    # M2 (30 s) limits the line to 120 parts/h; a second M2 server (cost 10) lifts it to 240/h, where M1
+    # (10 s, 360/h) is still faster; buffer places cannot raise output past M2's rate.
+    model = line(Node("IN", "source"), Node("M1", "station", cycle=D("lognormal", 10, 0.1)),
+                 Node("B", "buffer", capacity=1), Node("M2", "station", cycle=D("lognormal", 30, 0.1)),
+                 Node("OUT", "sink"))
+    result = optimise(model, budget=12, hours=2, replications=3, seed=4, server_cost=10)
+    best = result.best[0]
+    assert dict(best.design.servers) == {"M2": 2}
+    assert result.base.throughput.mean == pytest.approx(120, rel=0.03)
+    assert best.throughput.mean == pytest.approx(240, rel=0.03)
+    assert best.cost <= 12
+    with ProcessPoolExecutor(2) as pool:
+        pooled = optimise(model, budget=12, hours=2, replications=3, seed=4, server_cost=10, executor=pool)
+    assert [(c.design, c.throughput) for c in pooled.best] == [(c.design, c.throughput) for c in result.best]
+
+
+def test_optimise_command_reports_and_saves_the_best_layout(tmp_path, capsys):
+    import shutil
+
+    from viewer.cli import main
+    from viewer.model.layout_io import load_layout
+
+    folder = tmp_path / "plant"
+    shutil.copytree(demo_layout_path().parent, folder)
+    layout = folder / "demo_plant.json"
+    assert main(["optimise", str(layout), "--budget", "10", "--hours", "2", "--replications", "2",
+                 "--workers", "1", "--save", str(folder / "best.json")]) == 0
+    out = capsys.readouterr().out
+    assert "parts/h as laid out" in out and "1. " in out
+    best = load_layout(folder / "best.json")
+    original = load_layout(layout)
+    changed = [c.id for c in best.components if c.sections != original.component(c.id).sections]
+    assert len(changed) == 1  # one extra server bought with the whole budget
+    assert main(["optimise", str(layout), "--budget", "5", "--save", str(tmp_path / "elsewhere.json")]) == 2

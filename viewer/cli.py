@@ -20,7 +20,7 @@ from pathlib import Path
 
 from viewer import __version__
 
-SUBCOMMANDS = ("render", "validate", "demo", "simulate-plant", "score", "nab", "simulate")
+SUBCOMMANDS = ("render", "validate", "demo", "simulate-plant", "score", "nab", "simulate", "optimise")
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -95,6 +95,20 @@ def _sub_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     simulate.add_argument("--json", action="store_true", help="print the report as JSON")
 
+    optimise = subs.add_parser("optimise", help="spend a budget of buffer places and parallel stations where "
+                                                "they raise throughput most (simulated)")
+    optimise.add_argument("layout", type=Path)
+    optimise.add_argument("--budget", type=int, required=True,
+                          help="buffer places to add; a parallel station costs --server-cost places")
+    optimise.add_argument("--server-cost", type=int, default=10, help="budget units per extra server (default 10)")
+    optimise.add_argument("--buffer-step", type=int, default=1, help="buffer places added per step (default 1)")
+    optimise.add_argument("--hours", type=float, default=8.0)
+    optimise.add_argument("--replications", type=int, default=10)
+    optimise.add_argument("--seed", type=int, default=1)
+    optimise.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    optimise.add_argument("--save", type=Path, help="write the best layout found here (beside the original)")
+    optimise.add_argument("--json", action="store_true", help="print the result as JSON")
+
     validate = subs.add_parser("validate", help="check a layout file and its meshes; exit 1 if it has problems")
     validate.add_argument("layout", type=Path)
     validate.add_argument("--no-meshes", action="store_true", help="do not open the mesh files")
@@ -125,7 +139,12 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     if args.warmup is not None:
         model.warmup = args.warmup
     try:
-        report = run(model, args.hours, args.replications, args.seed, workers=args.workers)
+        def progress(done: int, total: int) -> None:
+            print(f"\rsimulating: {done}/{total} replications", end="" if done < total else "\n",
+                  file=sys.stderr, flush=True)
+
+        report = run(model, args.hours, args.replications, args.seed, workers=args.workers,
+                     progress=progress if sys.stderr.isatty() else None)
     except KeyboardInterrupt:
         print("cancelled", file=sys.stderr)
         return EXIT_PROBLEMS
@@ -134,6 +153,71 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     else:
         print(f"{args.layout.name}: {model_description(model)}")
         print(report.format(), end="")
+    return EXIT_OK
+
+
+def _cmd_optimise(args: argparse.Namespace) -> int:
+    import json
+    import os
+
+    from viewer.model.errors import LayoutError
+    from viewer.model.layout_io import load_layout, save_layout
+    from viewer.sim.model import SimModelError, model_from_layout
+    from viewer.sim.optimise import optimise
+    from viewer.sim.runner import _process_pool
+
+    if args.budget < 0 or args.server_cost < 1 or args.buffer_step < 1 or args.hours <= 0 or args.replications < 2:
+        print("--budget >= 0, --server-cost and --buffer-step >= 1, --hours > 0, --replications >= 2",
+              file=sys.stderr)
+        return EXIT_USAGE
+    if args.save is not None and args.save.resolve().parent != args.layout.resolve().parent:
+        print("--save must name a file beside the layout: its mesh paths are relative to that folder",
+              file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        layout = load_layout(args.layout)
+        model = model_from_layout(layout)
+    except LayoutError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_PROBLEMS
+    except SimModelError as exc:
+        for where, why in exc.problems:
+            print(f"  {where}: {why}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    workers = args.workers or os.cpu_count() or 1
+    pool = _process_pool(workers) if workers > 1 else None
+    try:
+        result = optimise(model, args.budget, args.hours, args.replications, args.seed, args.server_cost,
+                          args.buffer_step, executor=pool,
+                          progress=lambda line: print(f"  {line}", file=sys.stderr, flush=True))
+    except KeyboardInterrupt:
+        print("cancelled", file=sys.stderr)
+        return EXIT_PROBLEMS
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    if args.json:
+        print(json.dumps(_finite_or_none({
+            "base": {"throughput_per_hour": result.base.throughput.to_dict()},
+            "evaluations": result.evaluations,
+            "best": [{"changes": c.design.describe(model), "cost": c.cost,
+                      "throughput_per_hour": c.throughput.to_dict()} for c in result.best]}), allow_nan=False))
+    else:
+        base = result.base.throughput
+        print(f"{args.layout.name}: {base.mean:,.1f} parts/h as laid out (± {base.half_width:,.1f}); "
+              f"{result.evaluations} designs simulated ({args.replications} x {args.hours:g} h each)")
+        for rank, cand in enumerate(result.best, 1):
+            tp = cand.throughput
+            print(f"{rank}. {tp.mean:,.1f} parts/h (95 % CI {tp.low:,.1f} to {tp.high:,.1f}), cost {cand.cost}: "
+                  f"{cand.design.describe(model)}")
+    if args.save is not None and result.best:
+        best = result.best[0].design
+        for node_id, capacity in best.buffers:
+            layout.component(node_id).sections.setdefault("buffer", {})["capacity"] = capacity
+        for node_id, servers in best.servers:
+            layout.component(node_id).sections.setdefault("sim", {})["servers"] = servers
+        save_layout(layout, args.save)
+        print(f"best layout written to {args.save}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -285,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if is_sub:
         commands = {"render": _cmd_render, "validate": _cmd_validate, "demo": _cmd_demo, "score": _cmd_score,
-                    "simulate": _cmd_simulate}
+                    "simulate": _cmd_simulate, "optimise": _cmd_optimise}
         return commands[args.command](args)
     if not _has_display():
         return EXIT_USAGE

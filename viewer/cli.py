@@ -20,7 +20,8 @@ from pathlib import Path
 
 from viewer import __version__
 
-SUBCOMMANDS = ("render", "validate", "demo", "simulate-plant", "score", "nab", "simulate", "optimise")
+SUBCOMMANDS = ("render", "validate", "demo", "simulate-plant", "score", "nab", "simulate", "optimise",
+               "record", "replay", "recover", "import")
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -108,6 +109,26 @@ def _sub_parser() -> argparse.ArgumentParser:
     optimise.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     optimise.add_argument("--save", type=Path, help="write the best layout found here (beside the original)")
     optimise.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    record = subs.add_parser("record", help="record a live session to an MCAP file without a window")
+    record.add_argument("--layout", type=Path, required=True, help="the layout whose bindings to subscribe")
+    record.add_argument("--broker", metavar="HOST:PORT", help="broker (default: the layout's mqtt section)")
+    record.add_argument("--out", type=Path, required=True, help="MCAP file to write")
+    record.add_argument("--duration", type=float, help="stop after this many seconds (default: Ctrl+C)")
+
+    replay = subs.add_parser("replay", help="replay a recording in the viewer (or --headless: as fast as possible)")
+    replay.add_argument("recording", type=Path)
+    replay.add_argument("--layout", type=Path, help="layout to show it on (default: the one in the recording)")
+    replay.add_argument("--headless", action="store_true", help="no window: play it through and print a summary")
+
+    recover = subs.add_parser("recover", help="rewrite a cut-off recording with everything readable and an index")
+    recover.add_argument("broken", type=Path)
+    recover.add_argument("--out", type=Path, required=True)
+
+    imp = subs.add_parser("import", help="turn a CSV or JSON-lines log (timestamp, topic, payload) into a recording")
+    imp.add_argument("log", type=Path)
+    imp.add_argument("--out", type=Path, required=True)
+    imp.add_argument("--layout", type=Path, help="layout to embed in the recording")
 
     validate = subs.add_parser("validate", help="check a layout file and its meshes; exit 1 if it has problems")
     validate.add_argument("layout", type=Path)
@@ -218,6 +239,140 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
             layout.component(node_id).sections.setdefault("sim", {})["servers"] = servers
         save_layout(layout, args.save)
         print(f"best layout written to {args.save}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _cmd_record(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from viewer.model.errors import LayoutError
+    from viewer.model.layout_io import load_layout
+    from viewer.telemetry.mqtt_client import SettingsError
+    from viewer.telemetry.recording import RecordingError
+    from viewer.telemetry.session import record_headless
+
+    try:
+        layout = load_layout(args.layout)
+        settings = _settings_for(layout, args.broker, args.layout.parent)
+    except LayoutError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_PROBLEMS
+    except SettingsError as exc:
+        print(f"cannot connect: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if settings is None:
+        print("the layout names no broker: give --broker HOST:PORT", file=sys.stderr)
+        return EXIT_USAGE
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    print(f"recording {settings.host}:{settings.port} to {args.out} (Ctrl+C stops)", file=sys.stderr)
+    try:
+        stats = record_headless(layout, settings, args.out, layout_path=args.layout, duration=args.duration,
+                                stop=stop, on_status=lambda line: print(line, file=sys.stderr, flush=True))
+    except RecordingError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_PROBLEMS
+    print(f"{args.out}: {stats.messages:,} messages, {stats.events:,} events, {stats.dropped:,} dropped")
+    return EXIT_OK
+
+
+def _settings_for(layout: object, broker: str | None, base_dir: Path) -> object:
+    """MQTT settings from the layout, ``--broker HOST:PORT`` overriding the address (Qt-free twin of the UI's)."""
+    from viewer.telemetry.mqtt_client import MqttSettings, SettingsError
+
+    mqtt = getattr(layout, "mqtt", None)
+    if mqtt is None and broker is None:
+        return None
+    settings = MqttSettings.from_layout(mqtt, base_dir)
+    if broker:
+        host, _, port = broker.rpartition(":")
+        if not host or not port.isdigit():
+            raise SettingsError(f"--broker must be HOST:PORT, got {broker!r}")
+        settings.host, settings.port = host, int(port)
+    return settings
+
+
+def _recording_layout(recording: Path, layout_arg: Path | None) -> tuple[object, str | None]:
+    """The layout to replay on: --layout, else the one embedded in the recording; and a note if they differ."""
+    from viewer.model.layout_io import load_layout, parse_layout
+    from viewer.telemetry.recording import layout_matches, scan
+
+    info = scan(recording)
+    if layout_arg is not None:
+        layout = load_layout(layout_arg)
+        return layout, layout_matches(info, layout.to_dict())
+    if info.layout_doc is None:
+        raise ValueError(f"{recording.name} does not embed its layout: give --layout")
+    return parse_layout(info.layout_doc, recording), None
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    import time
+
+    from viewer.model.errors import LayoutError
+    from viewer.telemetry.recording import RecordingError
+    from viewer.telemetry.replay import Replayer
+
+    try:
+        layout, note = _recording_layout(args.recording, args.layout)
+    except (RecordingError, LayoutError, ValueError) as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_PROBLEMS
+    if note:
+        print(f"note: {note}; replaying what matches", file=sys.stderr)
+    if not args.headless:
+        if not _has_display():
+            return EXIT_USAGE
+        from viewer.ui.app import run_gui
+
+        return run_gui(args.layout, recording=args.recording)
+    replayer = Replayer(args.recording, layout)
+    t0 = time.perf_counter()
+    try:
+        info = replayer.index()
+    except RecordingError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_PROBLEMS
+    wall = time.perf_counter() - t0
+    span = replayer.end - replayer.start
+    alarms = [m for m in replayer.markers if m.kind == "alarm"]
+    print(f"{args.recording.name}: {info.messages:,} messages over {span:,.1f} s, replayed in {wall:.2f} s "
+          f"({span / max(wall, 1e-9):,.0f}x real time); {len(alarms)} alarms raised; "
+          f"{len(replayer.markers) - len(alarms)} other events")
+    for marker in replayer.markers[:50]:
+        print(f"  {time.strftime('%H:%M:%S', time.localtime(marker.time))}  {marker.kind:8} {marker.text}")
+    return EXIT_OK
+
+
+def _cmd_recover(args: argparse.Namespace) -> int:
+    from viewer.telemetry.recording import RecordingError, recover
+
+    try:
+        info = recover(args.broken, args.out)
+    except RecordingError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_PROBLEMS
+    state = "was complete" if info.complete else info.problem
+    print(f"{args.out}: {info.messages:,} messages recovered ({state})")
+    return EXIT_OK
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    import json
+
+    from viewer.telemetry.recording import RecordingError, import_log
+
+    layout_doc = None
+    if args.layout is not None:
+        layout_doc = json.loads(args.layout.read_text(encoding="utf-8"))
+    try:
+        count = import_log(args.log, args.out, layout_doc=layout_doc)
+    except (RecordingError, OSError, UnicodeDecodeError) as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_PROBLEMS
+    print(f"{args.out}: {count:,} messages imported")
     return EXIT_OK
 
 
@@ -369,7 +524,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if is_sub:
         commands = {"render": _cmd_render, "validate": _cmd_validate, "demo": _cmd_demo, "score": _cmd_score,
-                    "simulate": _cmd_simulate, "optimise": _cmd_optimise}
+                    "simulate": _cmd_simulate, "optimise": _cmd_optimise,
+                    "record": _cmd_record, "replay": _cmd_replay, "recover": _cmd_recover, "import": _cmd_import}
         return commands[args.command](args)
     if not _has_display():
         return EXIT_USAGE

@@ -185,5 +185,9 @@ class AlarmManager:
         """How many alarms wait for acknowledgement."""
         return sum(1 for a in self.alarms.values() if a.needs_attention)
 
+    def by_id(self, alarm_id: int) -> Alarm | None:
+        """The alarm with this id, or None."""
+        return self._by_id(alarm_id)
+
     def _by_id(self, alarm_id: int) -> Alarm | None:
         return next((a for a in self.alarms.values() if a.id == alarm_id), None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,6 +80,7 @@ class TelemetryRouter:
         # every Sparkplug message exactly once, whatever number of bindings share its topic.
         self.sparkplug = SparkplugTracker()
         self._plans: dict[str, _Plan] = {}
+        self.tap: Callable[[str, bytes, float], None] | None = None  # sees every message first (the recorder)
 
     def _plan(self, topic: str) -> _Plan:
         routes = self.table.routes(topic)
@@ -101,6 +103,8 @@ class TelemetryRouter:
 
     def handle(self, topic: str, payload: bytes, received: float) -> None:
         """Decode one message into the store. Never raises."""
+        if self.tap is not None:
+            self.tap(topic, payload, received)
         store = self.store
         try:
             plan = self._plans.get(topic) or self._plan(topic)

@@ -122,6 +122,11 @@ class LatestValueStore:
         with self._lock:
             return self._previous.get(key)
 
+    def latest_all(self) -> dict[SignalKey, Sample]:
+        """Every signal's newest sample (a copy)."""
+        with self._lock:
+            return dict(self._latest)
+
     def signals_of(self, component: str) -> dict[str, Sample]:
         """Every signal's newest sample of one component."""
         with self._lock:
@@ -142,6 +147,17 @@ class LatestValueStore:
                 errors_by_topic={t: TopicErrors(e.count, e.last_reason, e.last_time) for t, e in self._errors.items()},
                 unbound_messages=self._unbound,
             )
+
+    def __deepcopy__(self, memo: dict) -> LatestValueStore:
+        """A copy with its own lock (replay keyframes copy the store)."""
+        import copy
+
+        other = LatestValueStore()
+        with self._lock:
+            for name, value in vars(self).items():
+                if name != "_lock":
+                    setattr(other, name, copy.deepcopy(value, memo))
+        return other
 
     def clear(self) -> None:
         """Forget every value and counter (a new layout or a new connection)."""

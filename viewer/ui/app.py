@@ -140,8 +140,8 @@ def _quit_on_signals(app: QApplication) -> None:
     tick.start(200)
 
 
-def run_gui(file: Path | None = None, broker: str | None = None) -> int:
-    """Open the main window (on ``file`` if given, live from ``broker`` if given) and run until closed."""
+def run_gui(file: Path | None = None, broker: str | None = None, recording: Path | None = None) -> int:
+    """Open the main window (on ``file`` if given, live from ``broker`` if given; replaying ``recording``)."""
     app = create_application()
     _install_excepthook()
     from viewer.ui.main_window import MainWindow
@@ -149,6 +149,10 @@ def run_gui(file: Path | None = None, broker: str | None = None) -> int:
     window = MainWindow(broker=broker)
     _quit_on_signals(app)
     window.show()
-    if file is not None:
+    if file is not None and recording is not None:
+        window.replay_on(file, recording)
+    elif file is not None:
         window.open_layout(file)
+    elif recording is not None:
+        window.open_recording(recording)
     return app.exec()

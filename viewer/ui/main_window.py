@@ -10,8 +10,8 @@ import logging
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QObject, QSize, Qt, Signal
+from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -28,12 +28,15 @@ from viewer import __version__
 from viewer.model.layout import Layout
 from viewer.scene.plant_scene import PlantScene
 from viewer.telemetry.mqtt_client import SettingsError
+from viewer.telemetry.recording import RecordingError, default_recordings_dir, layout_matches, quick_info
+from viewer.telemetry.replay import Replayer
 from viewer.ui.alarm_panel import AlarmPanel
 from viewer.ui.component_panel import ComponentPanel
 from viewer.ui.details_panel import DetailsPanel
 from viewer.ui.layout_loader import LayoutLoader, LoadedPlant
 from viewer.ui.plant_view import PlantView
 from viewer.ui.telemetry_controller import TelemetryController, settings_for
+from viewer.ui.timeline import ReplayControl, TimelinePanel
 
 APP_NAME = "twin-viewer"
 PLOT_INTERVAL_S = 0.25
@@ -80,6 +83,17 @@ class MainWindow(QMainWindow):
         self.alarm_dock = self._add_dock("Alarms", self.alarm_panel, Qt.DockWidgetArea.BottomDockWidgetArea,
                                          "alarmsDock")
 
+        self.timeline = TimelinePanel(self)
+        self.timeline.live_button.clicked.connect(self.leave_replay)
+        self.timeline_dock = self._add_dock("Replay", self.timeline, Qt.DockWidgetArea.BottomDockWidgetArea,
+                                            "timelineDock")
+        self.splitDockWidget(self.timeline_dock, self.alarm_dock, Qt.Orientation.Vertical)  # full width, on top
+        self.timeline_dock.hide()
+        self.replay: ReplayControl | None = None
+        self._pending_recording: Path | None = None
+        self._indexer: _Indexer | None = None
+        self.setAcceptDrops(True)
+
         self.resizeDocks([self.alarm_dock], [170], Qt.Orientation.Vertical)  # the 3D view keeps most of the height
 
         self.telemetry = TelemetryController(self.scene, self.view.update, self)
@@ -119,7 +133,7 @@ class MainWindow(QMainWindow):
         self.progress_bar.setMaximumWidth(220)
         self.progress_bar.setTextVisible(False)
         self.cancel_button = QPushButton("Cancel", self)
-        self.cancel_button.clicked.connect(self.loader.cancel)
+        self.cancel_button.clicked.connect(self._cancel_background)
         self.scene_label = QLabel(self)
         self.connection_label = QLabel("Telemetry off", self)
         self.rate_label = QLabel(self)
@@ -161,10 +175,17 @@ class MainWindow(QMainWindow):
         self.labels_action = self._action("Show &Labels", self.toggle_labels, "L", "Show or hide name labels")
         self.labels_action.setCheckable(True)
         self.about_action = self._action("&About", self.show_about)
+        self.open_recording_action = self._action("Open &Recording…", self.open_recording_dialog, "Ctrl+Shift+O",
+                                                  "Replay a recorded session")
+        self.record_action = self._action("Record", self.toggle_recording, "Ctrl+R",
+                                          "Record the live session to a file")
+        self.record_action.setCheckable(True)
 
         menus = self.menuBar()
         file_menu = menus.addMenu("&File")
         file_menu.addActions([self.open_action, self.reload_action])
+        file_menu.addSeparator()
+        file_menu.addActions([self.open_recording_action, self.record_action])
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         view_menu = menus.addMenu("&View")
@@ -186,6 +207,8 @@ class MainWindow(QMainWindow):
         toolbar.addActions([self.iso_action, self.top_action, self.fit_action, self.focus_action])
         toolbar.addSeparator()
         toolbar.addAction(self.labels_action)
+        toolbar.addSeparator()
+        toolbar.addActions([self.record_action, self.open_recording_action])
 
     def _update_enabled(self) -> None:
         has_plant = self.plant_layout is not None
@@ -193,6 +216,7 @@ class MainWindow(QMainWindow):
             action.setEnabled(has_plant)
         self.focus_action.setEnabled(self.selected is not None)
         self.clear_selection_action.setEnabled(self.selected is not None)
+        self.record_action.setEnabled(self.telemetry.running or self.telemetry.session is not None)
 
     # ----------------------------------------------------------------- status
     def status(self, text: str) -> None:
@@ -254,8 +278,15 @@ class MainWindow(QMainWindow):
         total = time.perf_counter() - getattr(self, "_load_started", time.perf_counter())
         note = f" ({len(geometry.problems)} drawn as placeholders)" if geometry.problems else ""
         self.status(f"Opened {loaded.path.name} in {total:.1f} s{note}")
+        if self.replay is not None:
+            self._end_replay()
+        if self._pending_recording is not None:
+            recording, self._pending_recording = self._pending_recording, None
+            self.telemetry.stop()
+            self._start_indexing(recording, None)
+        else:
+            self._start_telemetry(loaded)
         self._update_enabled()
-        self._start_telemetry(loaded)
         self.view.update()
         self.layout_loaded.emit(str(loaded.path))
 
@@ -274,6 +305,7 @@ class MainWindow(QMainWindow):
             return
         self.alarm_panel.set_manager(self.telemetry.alarms)
         self.connection_label.setText(f"Connecting to {settings.describe()}…")
+        self._update_enabled()
 
     def _on_alarms_changed(self) -> None:
         self.alarm_panel.set_manager(self.telemetry.alarms)
@@ -311,7 +343,7 @@ class MainWindow(QMainWindow):
                                    self.telemetry.anomaly_rows(self.selected))
             if now - self._last_plot >= PLOT_INTERVAL_S:  # a plot a few times a second is plenty
                 self._last_plot = now
-                self._refresh_plot(now)
+                self._refresh_plot(self.telemetry.now())  # recording time in a replay
 
     def _on_relearn(self) -> None:
         if self.selected is not None:
@@ -446,6 +478,167 @@ class MainWindow(QMainWindow):
         self.scene.set_labels_visible(self.labels_action.isChecked())
         self.view.update()
 
+    # ----------------------------------------------------------------- recording and replay
+    def toggle_recording(self) -> None:
+        """Start or stop recording the live session (to the recordings folder, named by layout and time)."""
+        if self.telemetry.session is not None:
+            session = self.telemetry.session
+            stats = self.telemetry.stop_recording()
+            self.record_action.setChecked(False)
+            self.record_action.setText("Record")
+            if stats is not None:
+                error = f" ({session.recorder.error})" if session.recorder.error else ""
+                dropped = f", {stats.dropped:,} dropped" if stats.dropped else ""
+                self.status(f"Saved recording {session.recorder.path} ({stats.messages:,} messages{dropped}){error}")
+            self._update_enabled()
+            return
+        if not self.telemetry.running or self.plant_layout is None:
+            self.record_action.setChecked(False)
+            self.status("Nothing to record: telemetry is off")
+            return
+        folder = default_recordings_dir()
+        name = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in self.plant_layout.name)[:40] or "session"
+        out = folder / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.mcap"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            self.telemetry.start_recording(out, self.layout_path)
+        except (OSError, RecordingError) as exc:
+            self.record_action.setChecked(False)
+            self.show_error("Cannot start recording.", [str(exc)])
+            return
+        self.record_action.setChecked(True)
+        self.record_action.setText("Stop recording")
+        self.status(f"Recording to {out}")
+
+    def open_recording_dialog(self) -> None:
+        """Ask for a recording and replay it."""
+        start = str(default_recordings_dir()) if default_recordings_dir().exists() else str(Path.cwd())
+        path, _ = QFileDialog.getOpenFileName(self, "Open recording", start, "Recordings (*.mcap);;All files (*)")
+        if path:
+            self.open_recording(Path(path))
+
+    def open_recording(self, path: Path | str) -> None:
+        """Replay a recording on its layout: the open plant if it is the recorded one, else the recorded file."""
+        path = Path(path)
+        try:
+            info = quick_info(path)
+        except RecordingError as exc:
+            self.show_error(f"{path.name} cannot be replayed.", [str(exc)])
+            return
+        if not info.complete:
+            self.show_error(f"{path.name} was cut off.", [f"{info.problem}.",
+                            f"Recover it first: twin-viewer recover {path.name} --out FIXED.mcap"])
+            return
+        current = self.plant_layout.to_dict() if self.plant_layout is not None else None
+        if current is not None and layout_matches(info, current) is None:
+            self._start_indexing(path, None)
+            return
+        recorded = Path(info.metadata.get("layout_path", "")) if info.metadata.get("layout_path") else None
+        if recorded is not None and not recorded.is_absolute():
+            recorded = (Path.cwd() / recorded)
+        if recorded is not None and recorded.is_file():
+            self._pending_recording = path
+            self.open_layout(recorded)
+            return
+        if current is not None:
+            self._start_indexing(path, layout_matches(info, current))
+            return
+        self.show_error(f"The layout of {path.name} is not available.",
+                        [f"It was recorded on {info.metadata.get('layout_name', 'an unnamed layout')} "
+                         f"({info.metadata.get('layout_path', 'path unknown')}).",
+                         "Open that layout, then the recording."])
+
+    def replay_on(self, layout_path: Path, recording: Path) -> None:
+        """Open ``layout_path``, then replay ``recording`` on it (``twin-viewer replay FILE --layout L``)."""
+        self._pending_recording = Path(recording)
+        self.open_layout(layout_path)
+
+    def _start_indexing(self, path: Path, note: str | None) -> None:
+        assert self.plant_layout is not None
+        self.telemetry.stop()
+        self.connection_label.setText("Replay")
+        self._end_replay()
+        indexer = _Indexer(Replayer(path, self.plant_layout), self)
+        indexer.progress.connect(lambda f: self._on_load_progress(f, f"Reading {path.name}…"))
+        indexer.done.connect(lambda: self._on_indexed(indexer, note))
+        indexer.failed.connect(lambda summary, details: (self._end_progress(), self.show_error(summary, details)))
+        self._indexer = indexer
+        self.progress_bar.setValue(0)
+        self.progress_bar.show()
+        self.cancel_button.show()
+        self.status(f"Reading {path.name}…")
+        indexer.start()
+
+    def _on_indexed(self, indexer: _Indexer, note: str | None) -> None:
+        if indexer is not self._indexer:
+            return
+        self._indexer = None
+        self._end_progress()
+        replayer = indexer.replayer
+        self.telemetry.attach_replay(self.plant_layout, replayer.pipeline)  # type: ignore[arg-type]
+        self.alarm_panel.set_manager(self.telemetry.alarms)
+        self.replay = ReplayControl(replayer, self.timeline, self._show_replayed, self)
+        self.replay.position_changed.connect(self._on_replay_moved)
+        self.timeline_dock.show()
+        self.replay.seek(replayer.start)
+        info = replayer.info
+        span = replayer.end - replayer.start
+        self.status(f"Replaying {replayer.path.name}: {info.messages:,} messages over {span / 60:,.1f} min"
+                    + (f" — note: {note}" if note else ""))
+        self.rate_label.setText("")
+        self.errors_label.setText("")
+        self.age_label.setText("")
+
+    def _show_replayed(self, result: object, t: float, seeked: bool) -> None:
+        self.telemetry.show_replayed(result, t, seeked)  # type: ignore[arg-type]
+        if seeked or getattr(result, "alarms_moved", False):
+            self._on_alarms_changed()
+
+    def _on_replay_moved(self, t: float) -> None:
+        self.connection_label.setText(f"Replay {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(t))}")
+        if self.selected is not None:
+            self.details.show_live(self.telemetry.live_values(self.selected),
+                                   self.telemetry.anomaly_rows(self.selected))
+            self._refresh_plot(t)
+
+    def leave_replay(self) -> None:
+        """Stop replaying and go back to the plant's live telemetry."""
+        self._end_replay()
+        if self.plant_layout is not None and self.layout_path is not None:
+            self.open_layout(self.layout_path)
+
+    def _end_replay(self) -> None:
+        if self.replay is not None:
+            self.replay.stop()
+            self.replay.deleteLater()
+            self.replay = None
+            self.telemetry.detach_replay()
+        self.timeline_dock.hide()
+
+    def _cancel_background(self) -> None:
+        self.loader.cancel()
+        if self._indexer is not None:
+            self._indexer.cancel.set()
+            self._indexer = None
+            self._end_progress()
+            self.status("Cancelled reading the recording")
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+        urls = event.mimeData().urls()
+        if urls and urls[0].toLocalFile().lower().endswith((".mcap", ".json")):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+        urls = event.mimeData().urls()
+        if not urls:
+            return
+        path = Path(urls[0].toLocalFile())
+        if path.suffix.lower() == ".mcap":
+            self.open_recording(path)
+        else:
+            self.open_layout(path)
+        event.acceptProposedAction()
+
     # ----------------------------------------------------------------- misc
     def show_about(self) -> None:
         """Version and purpose."""
@@ -456,6 +649,43 @@ class MainWindow(QMainWindow):
         """Stop background work, release the GL widget, then close."""
         self.loader.cancel()
         self.loader.wait(2.0)
+        if self._indexer is not None:
+            self._indexer.cancel.set()
+        self._end_replay()
         self.telemetry.stop()
         self.view.close()
         super().closeEvent(event)  # type: ignore[arg-type]
+
+
+class _Indexer(QObject):
+    """Reads a recording once (keyframes, markers) in a worker thread; signals arrive on the GUI thread."""
+
+    progress = Signal(float)
+    done = Signal()
+    failed = Signal(str, list)
+
+    def __init__(self, replayer: Replayer, parent: QObject | None = None) -> None:
+        import threading
+
+        super().__init__(parent)
+        self.replayer = replayer
+        self.cancel = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="recording-index", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.replayer.index(progress=self.progress.emit, cancelled=self.cancel.is_set)
+        except InterruptedError:
+            return
+        except RecordingError as exc:
+            self.failed.emit(f"{self.replayer.path.name} cannot be replayed.", [str(exc)])
+            return
+        except Exception as exc:
+            log.exception("reading %s", self.replayer.path)
+            self.failed.emit(f"{self.replayer.path.name} cannot be replayed.", [f"{type(exc).__name__}: {exc}"])
+            return
+        if not self.cancel.is_set():
+            self.done.emit()

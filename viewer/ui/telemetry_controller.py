@@ -20,33 +20,40 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from viewer.analytics.monitor import AnomalyMonitor
 from viewer.model.layout import Layout
 from viewer.scene.plant_scene import PlantScene
-from viewer.telemetry.alarms import AlarmManager
-from viewer.telemetry.bindings import BindingTable
 from viewer.telemetry.mqtt_client import ConnectionStatus, MqttSettings, SettingsError, TelemetryClient
-from viewer.telemetry.router import TelemetryRouter
-from viewer.telemetry.states import SEVERITY, RuleChange, StateEngine
-from viewer.telemetry.store import LatestValueStore, Sample
+from viewer.telemetry.pipeline import (  # noqa: F401 - names the UI and tests use from here
+    ANOMALY_SIGNAL,
+    HISTORY_SAMPLES,
+    JOINTS_SIGNAL,
+    StepResult,
+    TelemetryPipeline,
+)
+from viewer.telemetry.recording import RecorderStats
+from viewer.telemetry.session import SessionRecording
+from viewer.telemetry.store import Sample
 
 log = logging.getLogger(__name__)
 
 FRAME_MS = 33
-JOINTS_SIGNAL = "joints"
-ANOMALY_SIGNAL = "anomaly"
 INTERPOLATION_DELAY_S = 0.1
 BLINK_S = 0.5
-HISTORY_SAMPLES = 600  # per numeric signal, for the live plot (one per frame at most)
 
 
 class TelemetryController(QObject):
-    """Connects a layout to its broker and keeps the scene, alarms and status in step with the plant."""
+    """Connects a layout to its broker and keeps the scene, alarms and status in step with the plant.
+
+    The decoding, rules, alarms and anomaly scores live in a Qt-free :class:`TelemetryPipeline` (the replayer
+    drives the same one); this class adds the frame timer, the scene (colours, badges, blinking, robot poses)
+    and the status bar figures.
+    """
 
     alarms_changed = Signal()
     states_changed = Signal(dict)  # {component id: displayed state}
@@ -57,15 +64,10 @@ class TelemetryController(QObject):
         super().__init__(parent)
         self.scene = scene
         self.request_render = request_render
-        self.store = LatestValueStore()
-        self.alarms = AlarmManager()
+        self.pipeline = TelemetryPipeline(Layout(name=""))
         self.client: TelemetryClient | None = None
-        self.engine: StateEngine | None = None
         self.layout: Layout | None = None
         self.displayed: dict[str, str] = {}
-        self.history: dict[tuple[str, str], deque[tuple[float, float]]] = {}
-        self.units: dict[tuple[str, str], str] = {}
-        self._parents: dict[str, str] = {}
         self._blink_on = True
         self._last_blink = 0.0
         self._rate_window: deque[tuple[float, int]] = deque(maxlen=40)
@@ -79,44 +81,68 @@ class TelemetryController(QObject):
         self._shown_pose: dict[str, np.ndarray] = {}
         self.clamped: dict[str, np.ndarray] = {}
         self._robots: set[str] = set()
-        self.anomaly = AnomalyMonitor()
-        self._anomaly_state: dict[str, str] = {}
-        self._limits: dict[tuple[str | None, str], float] = {}
-        self._bindings: dict[int, Any] = {}
+        self.session: SessionRecording | None = None
+        self.replay_time: float | None = None
+
+    # The pipeline's parts, under the names the window and the tests use.
+    @property
+    def store(self) -> Any:
+        return self.pipeline.store
+
+    @property
+    def alarms(self) -> Any:
+        return self.pipeline.alarms
+
+    @property
+    def engine(self) -> Any:
+        return self.pipeline.engine
+
+    @property
+    def history(self) -> Any:
+        return self.pipeline.history
+
+    @property
+    def units(self) -> Any:
+        return self.pipeline.units
+
+    @property
+    def anomaly(self) -> Any:
+        return self.pipeline.anomaly
 
     # ----------------------------------------------------------------- life cycle
     def start(self, layout: Layout, settings: MqttSettings) -> None:
         """Subscribe to the layout's bindings on the broker. :class:`SettingsError` for unusable settings."""
         self.stop()
         self.layout = layout
-        self.store.clear()
-        self.alarms = AlarmManager()
-        self.history.clear()
+        self.pipeline = TelemetryPipeline(layout)
         self.displayed.clear()
-        table = BindingTable.from_layout(layout)
-        self.units = {}  # (component, signal) -> unit, filled from each sample's binding as values arrive
-        stale = float((layout.mqtt or {}).get("stale_after", 10.0))
-        self.engine = StateEngine(table.bindings, stale_after=stale)
-        self._bindings = {b.index: b for b in table.bindings}
-        self._parents = {c.id: c.parent for c in layout.components if c.parent}
         self._robots = set(self.scene.robot_ids())
-        self.anomaly = AnomalyMonitor(per_component={c.id: c.section("anomaly") for c in layout.components
-                                                     if c.section("anomaly")})
-        self._anomaly_state = {}
-        self._limits = {}
-        for b in table.bindings:  # a rule threshold is the natural limit for a failure horizon
-            for rule in b.rules:
-                if rule.get("state") in ("warning", "fault") and ("above" in rule or "below" in rule):
-                    self._limits.setdefault((b.component, b.signal), float(rule.get("above", rule.get("below"))))
         self._joint_samples.clear()
         self._shown_pose.clear()
         self.clamped.clear()
-        self.client = TelemetryClient(settings, TelemetryRouter(table, self.store))
+        self.client = TelemetryClient(settings, self.pipeline.router)
         self.client.start()
         self.timer.start()
 
+    def start_recording(self, out: Path, layout_path: Path | None) -> SessionRecording:
+        """Record the live session to ``out`` (RecordingError if the file cannot be created)."""
+        self.stop_recording()
+        broker = self.client.settings.describe() if self.client is not None else ""
+        session = SessionRecording(self.pipeline, out, layout_path=layout_path, broker=broker,
+                                   gaps=lambda: self.client.status().gaps if self.client else [])
+        self.session = session.start()
+        return session
+
+    def stop_recording(self) -> RecorderStats | None:
+        """Finish the recording, if one runs; its figures."""
+        if self.session is None:
+            return None
+        session, self.session = self.session, None
+        return session.stop()
+
     def stop(self) -> None:
         """Disconnect and stop updating; the scene keeps its normal colours."""
+        self.stop_recording()
         self.timer.stop()
         self._joint_samples.clear()
         if self.client is not None:
@@ -127,6 +153,37 @@ class TelemetryController(QObject):
                 self.scene.set_component_color(component, None)
         self.displayed.clear()
         self.scene.set_badges({})
+
+    def attach_replay(self, layout: Layout, pipeline: TelemetryPipeline) -> None:
+        """Show a replay's pipeline instead of live data (the replay's timer drives :meth:`show_replayed`)."""
+        self.stop()
+        self.layout = layout
+        self.pipeline = pipeline
+        self.replay_time = pipeline.store.stats().newest_received or 0.0
+        self._robots = set(self.scene.robot_ids())
+        self._joint_samples.clear()
+        self._shown_pose.clear()
+        self.clamped.clear()
+
+    def detach_replay(self) -> None:
+        """Leave replay: back to an idle pipeline (live telemetry starts again with :meth:`start`)."""
+        self.replay_time = None
+        self.stop()
+        self.layout = None
+        self.pipeline = TelemetryPipeline(Layout(name=""))
+
+    def show_replayed(self, step: StepResult, t: float, seeked: bool) -> None:
+        """Draw the replay at recording time ``t``; after a seek, robots jump to their pose at ``t``."""
+        self.replay_time = t
+        if seeked:
+            self._joint_samples.clear()
+            step.joint_samples = [(c, s) for (c, sig), s in self.store.latest_all().items()
+                                  if sig == JOINTS_SIGNAL]
+        self.show_step(step, t)
+
+    def now(self) -> float:
+        """Wall time when live; the recording's time when replaying."""
+        return self.replay_time if self.replay_time is not None else time.time()
 
     @property
     def running(self) -> bool:
@@ -142,96 +199,44 @@ class TelemetryController(QObject):
         """Drain, evaluate, recolour, animate; one repaint at most."""
         now = time.time()
         self.frames += 1
-        dirty = False
-        engine = self.engine
-        if engine is None:
+        if self.layout is None:
             return
-        changed_values: set[str] = set()
-        alarms_moved = False
-        for (component, signal), sample in self.store.drain().items():
-            changed_values.add(component)
-            if (component, signal) not in self.units and sample.binding in self._bindings:
-                self.units[(component, signal)] = self._bindings[sample.binding].unit or ""
-            value = sample.value
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                hist = self.history.get((component, signal))
-                if hist is None:
-                    hist = self.history[(component, signal)] = deque(maxlen=HISTORY_SAMPLES)
-                hist.append((sample.received, float(value)))
-            if signal == JOINTS_SIGNAL and component in self._robots:
-                self._add_joint_sample(component, sample)
-            self.anomaly.observe(component, signal, value, sample.received)
-            for change in engine.update(component, signal, value, sample.received, sample.binding):
-                if self.alarms.apply(change) is not None:
-                    alarms_moved = True
-        alarms_moved |= self._score_anomalies(now)
-        if self.alarms.expire_shelving(now):
-            alarms_moved = True
-        if self._joint_samples:
-            dirty |= self._animate_robots(now)
-        engine.refresh(now)
-        blink_toggled = now - self._last_blink >= BLINK_S
-        if blink_toggled:
-            self._blink_on = not self._blink_on
-            self._last_blink = now
-        if self._apply_states(blink_toggled or alarms_moved):
-            dirty = True
-        if alarms_moved:
-            self.alarms_changed.emit()
-        if changed_values:
-            self.values_changed.emit(changed_values)
+        self.show_step(self.pipeline.step(now), now)
+        if self.session is not None:
+            self.session.poll(now)
         self._rate_window.append((now, self.store.message_count()))
         if self.frames % 10 == 0:
             self.status_changed.emit(self.telemetry_status(now))
+
+    def show_step(self, step: StepResult, now: float) -> None:
+        """Bring the scene, the alarm list and the details up to date with one pipeline step."""
+        dirty = False
+        for component, sample in step.joint_samples:
+            if component in self._robots:
+                self._add_joint_sample(component, sample)
+        if self._joint_samples:
+            dirty |= self._animate_robots(now)
+        blink_toggled = now - self._last_blink >= BLINK_S or now < self._last_blink
+        if blink_toggled:
+            self._blink_on = not self._blink_on
+            self._last_blink = now
+        if self._apply_states(blink_toggled or step.alarms_moved):
+            dirty = True
+        if step.alarms_moved:
+            self.alarms_changed.emit()
+        if step.changed_values:
+            self.values_changed.emit(step.changed_values)
         if dirty:
             self.request_render()
 
     # ----------------------------------------------------------------- anomalies
-    def _score_anomalies(self, now: float) -> bool:
-        """Score components with new values; a warning turns them amber, an alarm red, both raise alarms."""
-        moved = False
-        for component, result in self.anomaly.step(now).items():
-            state = {"warning": "warning", "alarm": "fault"}.get(result.level, "normal")
-            previous = self._anomaly_state.get(component, "normal")
-            if state == previous:
-                continue
-            self._anomaly_state[component] = state
-            top = ", ".join(f"{s} {share:.0%}" for s, share in result.contributions.items()) or "several signals"
-            for index, level_state in ((0, "warning"), (1, "fault")):
-                active = SEVERITY[state] >= SEVERITY[level_state]
-                was = SEVERITY[previous] >= SEVERITY[level_state]
-                if active != was:
-                    message = f"Anomaly ({'unusual' if index == 0 else 'highly unusual'}): {top}"
-                    change = RuleChange(component, ANOMALY_SIGNAL, index, active, level_state, message,
-                                        round(result.score, 6), now)
-                    moved |= self.alarms.apply(change) is not None
-        return moved
-
     def retrain_anomaly(self, component: str) -> bool:
         """Learn normal for a component from the recent history of its scored signals."""
-        return self.anomaly.retrain(component, self.history)
+        return self.pipeline.retrain_anomaly(component)
 
     def anomaly_rows(self, component: str) -> list[tuple[str, str]]:
         """Explanation lines for the details panel: score and level, top signals, failure horizons."""
-        entry = self.anomaly.components.get(component)
-        if entry is None:
-            return []
-        result = entry.result
-        if result.level == "learning":
-            done = len(entry.scorer._buffer)
-            return [("anomaly", f"learning normal ({done}/{entry.scorer.config.learn_samples} samples)")]
-        rows = [("anomaly", f"{result.score:.4f} ({result.level})")]
-        if result.contributions:
-            rows.append(("why", ", ".join(f"{s} {share:.0%}" for s, share in result.contributions.items())))
-        for signal in entry.signals:
-            band = self.anomaly.normal_band(component, signal)
-            if band is not None:
-                rows.append((f"{signal} normal", f"{band[0]:.4g} to {band[1]:.4g}"))
-            limit = self._limits.get((component, signal))
-            if limit is not None:
-                horizon = self.anomaly.horizon(self.history.get((component, signal), ()), limit)
-                rows.append((f"{signal} horizon", horizon.describe(signal)))
-        return rows
+        return self.pipeline.anomaly_rows(component)
 
     # ----------------------------------------------------------------- robots
     def _add_joint_sample(self, component: str, sample: Sample) -> None:
@@ -270,19 +275,8 @@ class TelemetryController(QObject):
 
     def _apply_states(self, blink_step: bool) -> bool:
         """Component colours: the worst state of a component and its children; unacknowledged alarms blink."""
-        assert self.engine is not None
-        states: dict[str, str] = {}
-        merged = dict(self.engine.component_states)
-        for component, state in self._anomaly_state.items():  # anomaly levels colour like rule states
-            if SEVERITY[state] > SEVERITY.get(merged.get(component, "unknown"), 0):
-                merged[component] = state
-        for component, state in merged.items():
-            for target in self._with_ancestors(component):
-                if SEVERITY[state] > SEVERITY.get(states.get(target, "unknown"), 0):
-                    states[target] = state
-        unacked = {a.component for a in self.alarms.alarms.values() if a.needs_attention}
-        for a in list(unacked):
-            unacked.update(self._with_ancestors(a))
+        states = self.pipeline.component_states()
+        unacked = self.pipeline.unacknowledged()
         changed = {c: s for c, s in states.items() if self.displayed.get(c) != s}
         if not changed and not (blink_step and unacked):
             return False
@@ -299,21 +293,12 @@ class TelemetryController(QObject):
         self.displayed.update(states)
         if changed:
             # One badge per problem: a sensor's badge is left out where its machine shows the same one.
+            parents = self.pipeline.parents
             badges = {c: s for c, s in states.items() if s in ("warning", "fault", "stale")
-                      and not (self._parents.get(c) and states.get(self._parents[c]) == s)}
+                      and not (parents.get(c) and states.get(parents[c]) == s)}
             self.scene.set_badges(badges)
             self.states_changed.emit(dict(changed))
         return True
-
-    def _with_ancestors(self, component: str) -> list[str]:
-        chain = [component]
-        seen = {component}
-        parent = self._parents.get(component)
-        while parent is not None and parent not in seen:
-            chain.append(parent)
-            seen.add(parent)
-            parent = self._parents.get(parent)
-        return chain
 
     # ----------------------------------------------------------------- status
     def telemetry_status(self, now: float | None = None) -> dict[str, Any]:
@@ -338,19 +323,7 @@ class TelemetryController(QObject):
 
     def live_values(self, component: str) -> list[tuple[str, Any, str, float, str]]:
         """(signal, value, unit, age s, state) of a component, for the details panel."""
-        now = time.time()
-        rows = []
-        for signal, sample in sorted(self.store.signals_of(component).items()):
-            # The sample names its binding; the store may hold values the frame loop has not drained yet.
-            binding = self._bindings.get(sample.binding) if sample.binding is not None else None
-            unit = (binding.unit or "") if binding is not None else ""
-            state = self.engine.signal_state(component, signal) if self.engine else "unknown"
-            flags = self.clamped.get(component)
-            if signal == JOINTS_SIGNAL and flags is not None and flags.any():
-                # Out-of-limit joint values are drawn clamped; say which, so nobody trusts the pose blindly.
-                state = "out of limits: " + ", ".join(f"j{i + 1}" for i in np.flatnonzero(flags))
-            rows.append((signal, sample.value, unit, now - sample.received, state))
-        return rows
+        return self.pipeline.live_values(component, self.now(), self.clamped.get(component))
 
 
 def settings_for(layout: Layout, broker: str | None, base_dir: Any = None) -> MqttSettings | None:

@@ -1,0 +1,201 @@
+"""What one frame computes from the telemetry, without Qt: live and replay run this same code.
+
+``TelemetryPipeline`` owns the router (decoding), the latest-value store, the state
+rules, the alarm life cycle and the anomaly scoring of one layout. ``step(now)``
+drains what arrived since the last step (coalescing a burst per signal into its
+newest value), feeds the values to the rules, the alarms and the scorer, and says
+what changed. The viewer's frame timer calls it 30 times a second on live data; the
+replayer calls it at the same cadence of *recording* time, so a replay shows what
+the live session showed, and a seek rebuilds the same state.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from viewer.analytics.monitor import AnomalyMonitor
+from viewer.model.layout import Layout
+from viewer.telemetry.alarms import AlarmManager
+from viewer.telemetry.bindings import BindingTable
+from viewer.telemetry.router import TelemetryRouter
+from viewer.telemetry.states import SEVERITY, RuleChange, StateEngine
+from viewer.telemetry.store import LatestValueStore, Sample
+
+FRAME_S = 0.033  # the frame cadence, live and in replay
+JOINTS_SIGNAL = "joints"
+ANOMALY_SIGNAL = "anomaly"
+HISTORY_SAMPLES = 600  # per numeric signal, for the live plot (one per frame at most)
+
+
+@dataclass
+class StepResult:
+    """What one step changed."""
+
+    changed_values: set[str] = field(default_factory=set)  # components with new values
+    alarms_moved: bool = False
+    joint_samples: list[tuple[str, Sample]] = field(default_factory=list)
+
+
+class TelemetryPipeline:
+    """Decoding, latest values, state rules, alarms and anomaly scores of one layout (see the module docstring)."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        self.table = BindingTable.from_layout(layout)
+        self.store = LatestValueStore()
+        self.router = TelemetryRouter(self.table, self.store)
+        self.alarms = AlarmManager()
+        stale = float((layout.mqtt or {}).get("stale_after", 10.0))
+        self.engine = StateEngine(self.table.bindings, stale_after=stale)
+        self.bindings: dict[int, Any] = {b.index: b for b in self.table.bindings}
+        self.parents = {c.id: c.parent for c in layout.components if c.parent}
+        self.history: dict[tuple[str, str], deque[tuple[float, float]]] = {}
+        self.units: dict[tuple[str, str], str] = {}  # (component, signal) -> unit, filled as values arrive
+        self.anomaly = AnomalyMonitor(per_component={c.id: c.section("anomaly") for c in layout.components
+                                                     if c.section("anomaly")})
+        self.anomaly_state: dict[str, str] = {}
+        self.limits: dict[tuple[str | None, str], float] = {}
+        for b in self.table.bindings:  # a rule threshold is the natural limit for a failure horizon
+            for rule in b.rules:
+                if rule.get("state") in ("warning", "fault") and ("above" in rule or "below" in rule):
+                    self.limits.setdefault((b.component, b.signal), float(rule.get("above", rule.get("below"))))
+
+    def step(self, now: float) -> StepResult:
+        """Drain, evaluate rules, alarms and anomaly scores at time ``now``."""
+        out = StepResult()
+        engine = self.engine
+        for (component, signal), sample in self.store.drain().items():
+            out.changed_values.add(component)
+            if (component, signal) not in self.units and sample.binding in self.bindings:
+                self.units[(component, signal)] = self.bindings[sample.binding].unit or ""
+            value = sample.value
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                hist = self.history.get((component, signal))
+                if hist is None:
+                    hist = self.history[(component, signal)] = deque(maxlen=HISTORY_SAMPLES)
+                hist.append((sample.received, float(value)))
+            if signal == JOINTS_SIGNAL:
+                out.joint_samples.append((component, sample))
+            self.anomaly.observe(component, signal, value, sample.received)
+            for change in engine.update(component, signal, value, sample.received, sample.binding):
+                if self.alarms.apply(change) is not None:
+                    out.alarms_moved = True
+        out.alarms_moved |= self._score_anomalies(now)
+        if self.alarms.expire_shelving(now):
+            out.alarms_moved = True
+        engine.refresh(now)
+        return out
+
+    def _score_anomalies(self, now: float) -> bool:
+        """Score components with new values; a warning turns them amber, an alarm red, both raise alarms."""
+        moved = False
+        for component, result in self.anomaly.step(now).items():
+            state = {"warning": "warning", "alarm": "fault"}.get(result.level, "normal")
+            previous = self.anomaly_state.get(component, "normal")
+            if state == previous:
+                continue
+            self.anomaly_state[component] = state
+            top = ", ".join(f"{s} {share:.0%}" for s, share in result.contributions.items()) or "several signals"
+            for index, level_state in ((0, "warning"), (1, "fault")):
+                active = SEVERITY[state] >= SEVERITY[level_state]
+                was = SEVERITY[previous] >= SEVERITY[level_state]
+                if active != was:
+                    message = f"Anomaly ({'unusual' if index == 0 else 'highly unusual'}): {top}"
+                    change = RuleChange(component, ANOMALY_SIGNAL, index, active, level_state, message,
+                                        round(result.score, 6), now)
+                    moved |= self.alarms.apply(change) is not None
+        return moved
+
+    # ----------------------------------------------------------------- what the scene shows
+    def component_states(self) -> dict[str, str]:
+        """The worst state of each component and its children, anomaly levels included."""
+        states: dict[str, str] = {}
+        merged = dict(self.engine.component_states)
+        for component, state in self.anomaly_state.items():  # anomaly levels colour like rule states
+            if SEVERITY[state] > SEVERITY.get(merged.get(component, "unknown"), 0):
+                merged[component] = state
+        for component, state in merged.items():
+            for target in self.with_ancestors(component):
+                if SEVERITY[state] > SEVERITY.get(states.get(target, "unknown"), 0):
+                    states[target] = state
+        return states
+
+    def with_ancestors(self, component: str) -> list[str]:
+        chain = [component]
+        seen = {component}
+        parent = self.parents.get(component)
+        while parent is not None and parent not in seen:
+            chain.append(parent)
+            seen.add(parent)
+            parent = self.parents.get(parent)
+        return chain
+
+    def unacknowledged(self) -> set[str]:
+        """Components (and their ancestors) with an alarm that still needs the operator."""
+        unacked = {a.component for a in self.alarms.alarms.values() if a.needs_attention}
+        for a in list(unacked):
+            unacked.update(self.with_ancestors(a))
+        return unacked
+
+    def retrain_anomaly(self, component: str) -> bool:
+        """Learn normal for a component from the recent history of its scored signals."""
+        return self.anomaly.retrain(component, self.history)
+
+    def anomaly_rows(self, component: str) -> list[tuple[str, str]]:
+        """Explanation lines for the details panel: score and level, top signals, failure horizons."""
+        entry = self.anomaly.components.get(component)
+        if entry is None:
+            return []
+        result = entry.result
+        if result.level == "learning":
+            done = len(entry.scorer._buffer)
+            return [("anomaly", f"learning normal ({done}/{entry.scorer.config.learn_samples} samples)")]
+        rows = [("anomaly", f"{result.score:.4f} ({result.level})")]
+        if result.contributions:
+            rows.append(("why", ", ".join(f"{s} {share:.0%}" for s, share in result.contributions.items())))
+        for signal in entry.signals:
+            band = self.anomaly.normal_band(component, signal)
+            if band is not None:
+                rows.append((f"{signal} normal", f"{band[0]:.4g} to {band[1]:.4g}"))
+            limit = self.limits.get((component, signal))
+            if limit is not None:
+                horizon = self.anomaly.horizon(self.history.get((component, signal), ()), limit)
+                rows.append((f"{signal} horizon", horizon.describe(signal)))
+        return rows
+
+    def live_values(self, component: str, now: float | None = None,
+                    clamped: np.ndarray | None = None) -> list[tuple[str, Any, str, float, str]]:
+        """(signal, value, unit, age s, state) of a component, for the details panel."""
+        now = time.time() if now is None else now
+        rows = []
+        for signal, sample in sorted(self.store.signals_of(component).items()):
+            # The sample names its binding; the store may hold values the frame loop has not drained yet.
+            binding = self.bindings.get(sample.binding) if sample.binding is not None else None
+            unit = (binding.unit or "") if binding is not None else ""
+            state = self.engine.signal_state(component, signal)
+            if signal == JOINTS_SIGNAL and clamped is not None and clamped.any():
+                # Out-of-limit joint values are drawn clamped; say which, so nobody trusts the pose blindly.
+                state = "out of limits: " + ", ".join(f"j{i + 1}" for i in np.flatnonzero(clamped))
+            rows.append((signal, sample.value, unit, now - sample.received, state))
+        return rows
+
+    def snapshot(self) -> dict[str, Any]:
+        """A comparable summary of the state (tests and seek checks): states, alarms, latest values."""
+        return {
+            "states": self.component_states(),
+            "alarms": sorted((a.component, a.signal, a.state.value, a.severity, a.message)
+                             for a in self.alarms.alarms.values()),
+            "values": {f"{c}/{s}": _plain(v.value) for (c, s), v in sorted(self.store.latest_all().items())},
+            "anomaly": dict(sorted(self.anomaly_state.items())),
+        }
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value

@@ -1,0 +1,251 @@
+"""Replaying a recording through the live pipeline, with keyframes for fast seeking.
+
+Time in a replay is *recording* time. The pipeline steps at the live frame cadence
+(every ``FRAME_S`` of recording time, counted from the first message), with the
+messages received up to that instant routed first, so the states, alarms and anomaly
+scores follow the same sequence as in the live session, whatever the playback speed.
+Operator actions recorded in the session (acknowledge, shelve) are applied at their
+times, so the alarm list shows what the operator saw.
+
+Opening a recording plays it once from start to end without drawing (``index``),
+keeping a copy of the pipeline's state every ``keyframe_every`` seconds. A seek
+restores the nearest keyframe before the target and plays the few seconds up to it:
+the state after a seek is the state playback reaches at that instant (a test checks
+it). The plot history is not part of a keyframe: after a seek it starts at the keyframe.
+"""
+
+from __future__ import annotations
+
+import bisect
+import copy
+import json
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from viewer.model.layout import Layout
+from viewer.telemetry.pipeline import FRAME_S, StepResult, TelemetryPipeline
+from viewer.telemetry.recording import EVENTS_TOPIC, RecordedMessage, RecordingError, RecordingInfo, read_messages, scan
+
+KEYFRAME_EVERY_S = 2.0
+_STATE_PARTS = ("store", "engine", "alarms", "anomaly", "anomaly_state", "units")
+
+
+@dataclass
+class Marker:
+    """A point on the timeline worth jumping to."""
+
+    time: float
+    kind: str  # "alarm", "ack", "gap", "dropped", "mark"
+    text: str
+
+
+@dataclass
+class _Keyframe:
+    time: float  # the pipeline has stepped at this tick and not beyond
+    state: dict[str, Any]
+
+
+@dataclass
+class Replayer:
+    """Plays one recording into a :class:`TelemetryPipeline` (see the module docstring)."""
+
+    path: Path
+    layout: Layout
+    tick: float = FRAME_S
+    keyframe_every: float = KEYFRAME_EVERY_S
+    info: RecordingInfo | None = None
+    pipeline: TelemetryPipeline | None = None
+    markers: list[Marker] = field(default_factory=list)
+    position: float = 0.0  # recording time the pipeline has reached (a tick)
+    _keyframes: list[_Keyframe] = field(default_factory=list)
+    _pending: Iterator[RecordedMessage] | None = None
+    _next: RecordedMessage | None = None
+
+    # --- opening --------------------------------------------------------------------------------------
+    def index(self, progress: Callable[[float], None] | None = None,
+              cancelled: Callable[[], bool] | None = None) -> RecordingInfo:
+        """Read the recording once: its info, the timeline markers and the keyframes."""
+        self.info = scan(self.path, progress=None, cancelled=cancelled)
+        if not self.info.complete:
+            raise RecordingError(f"{self.path.name}: {self.info.problem}; recover it first "
+                                 f"(twin-viewer recover {self.path.name} --out FIXED.mcap)")
+        self.pipeline = TelemetryPipeline(self.layout)
+        self._keyframes = []
+        self.markers = []
+        start = self.start
+        self.position = start
+        self._keyframes.append(_Keyframe(start, self._copy_state()))
+        next_key = start + self.keyframe_every
+        span = max(self.end - start, 1e-9)
+
+        def at_tick(t: float) -> None:
+            nonlocal next_key
+            if t >= next_key:
+                self._keyframes.append(_Keyframe(t, self._copy_state()))
+                next_key = t + self.keyframe_every
+
+        for count, message in enumerate(read_messages(self.path), 1):
+            self._feed(message, record_markers=True, on_tick=at_tick)
+            if count % 5_000 == 0:
+                if progress is not None:
+                    progress(min((self.position - start) / span, 0.999))
+                if cancelled is not None and cancelled():
+                    raise InterruptedError("cancelled")
+        self._advance_ticks(self.end, at_tick)
+        self.markers.sort(key=lambda m: m.time)
+        if progress is not None:
+            progress(1.0)
+        self.seek(start)
+        return self.info
+
+    @property
+    def start(self) -> float:
+        return self.info.start if self.info else 0.0
+
+    @property
+    def end(self) -> float:
+        """The first tick at or after the last message: where playback stops."""
+        if not self.info:
+            return 0.0
+        last = self.tick_at_or_before(self.info.end)
+        return last if last >= self.info.end - 1e-9 else last + self.tick
+
+    # --- playing --------------------------------------------------------------------------------------
+    def tick_at_or_before(self, t: float) -> float:
+        """The last tick at or before ``t`` (ticks count from the first message)."""
+        n = math.floor((t - self.start) / self.tick + 1e-9)
+        return self.start + max(n, 0) * self.tick
+
+    def advance_to(self, t: float) -> StepResult:
+        """Play forward to recording time ``t``; what changed, merged over the ticks passed."""
+        assert self.pipeline is not None
+        merged = StepResult()
+        if self._pending is None:
+            self._pending = read_messages(self.path, start=self.position + 1e-9)
+            self._next = next(self._pending, None)
+        target = self.tick_at_or_before(min(t, self.end))
+        while self.position + self.tick <= target + 1e-9:
+            tick = self.position + self.tick
+            while self._next is not None and self._next.time <= tick:
+                self._route(self._next)
+                self._next = next(self._pending, None)
+            _merge(merged, self.pipeline.step(tick))
+            self.position = tick
+        return merged
+
+    def seek(self, t: float) -> StepResult:
+        """Show the state at recording time ``t``: restore the keyframe before it and play up to it."""
+        t = min(max(t, self.start), self.end)
+        i = bisect.bisect_right([k.time for k in self._keyframes], t) - 1
+        key = self._keyframes[max(i, 0)]
+        self._restore_state(key.state)
+        self.position = key.time
+        self._pending = None
+        self._next = None
+        result = self.advance_to(t)
+        result.changed_values |= {component for component, _ in self.pipeline.store.latest_all()}
+        result.alarms_moved = True
+        return result
+
+    def next_marker(self, after: float, kinds: tuple[str, ...] = ("alarm",)) -> Marker | None:
+        """The first marker of these kinds after ``after`` (jump to next alarm)."""
+        for marker in self.markers:
+            if marker.time > after + 1e-6 and marker.kind in kinds:
+                return marker
+        return None
+
+    # --- internals ------------------------------------------------------------------------------------
+    def _feed(self, message: RecordedMessage, record_markers: bool,
+              on_tick: Callable[[float], None]) -> None:
+        """Index pass: step the ticks before this message, then route it."""
+        self._advance_ticks(message.time, on_tick)
+        if record_markers and message.topic == EVENTS_TOPIC:
+            self._event_marker(message)
+        self._route(message)
+
+    def _advance_ticks(self, t: float, on_tick: Callable[[float], None]) -> None:
+        assert self.pipeline is not None
+        while self.position + self.tick < t - 1e-12:
+            tick = self.position + self.tick
+            result = self.pipeline.step(tick)
+            self.position = tick
+            if result.alarms_moved:
+                self._alarm_markers(tick)
+            on_tick(tick)
+
+    def _route(self, message: RecordedMessage) -> None:
+        assert self.pipeline is not None
+        if message.topic == EVENTS_TOPIC:
+            self._apply_event(message)
+        else:
+            self.pipeline.router.handle(message.topic, message.payload, message.time)
+
+    def _apply_event(self, message: RecordedMessage) -> None:
+        """Operator actions recorded live are replayed at their times (by alarm key: ids may differ)."""
+        try:
+            event = json.loads(message.payload)
+        except ValueError:
+            return
+        kind = event.get("kind")
+        if kind not in ("acknowledged", "shelved", "unshelved"):
+            return
+        alarms = self.pipeline.alarms  # type: ignore[union-attr]
+        key = (event.get("component"), event.get("signal"), event.get("rule"))
+        for alarm in alarms.alarms.values():
+            if alarm.key == key:
+                if kind == "acknowledged":
+                    alarms.acknowledge(alarm.id, message.time)
+                elif kind == "shelved":
+                    alarms.shelve(alarm.id, message.time, float(event.get("duration_s", 3600)))
+                else:
+                    alarms.unshelve(alarm.id, message.time)
+
+    def _alarm_markers(self, tick: float) -> None:
+        alarms = self.pipeline.alarms  # type: ignore[union-attr]
+        known = getattr(self, "_marked", None)
+        if known is None:
+            known = self._marked = set()
+        for event in alarms.history[-20:]:
+            ident = (event.time, event.alarm_id, event.kind)
+            if event.kind == "raised" and ident not in known:
+                known.add(ident)
+                self.markers.append(Marker(event.time, "alarm", f"{event.component}: {event.message}"))
+
+    def _event_marker(self, message: RecordedMessage) -> None:
+        try:
+            event = json.loads(message.payload)
+        except ValueError:
+            return
+        kind = event.get("kind", "")
+        if kind == "gap":
+            self.markers.append(Marker(message.time, "gap", f"connection lost: {event.get('reason', '')}"))
+        elif kind == "dropped":
+            self.markers.append(Marker(message.time, "dropped", f"{event.get('count')} messages not recorded "
+                                                                "(disk too slow)"))
+        elif kind == "mark":
+            self.markers.append(Marker(message.time, "mark", str(event.get("text", "mark"))))
+
+    def _copy_state(self) -> dict[str, Any]:
+        p = self.pipeline
+        state = {name: getattr(p, name) for name in _STATE_PARTS}
+        state["sparkplug"] = p.router.sparkplug  # type: ignore[union-attr]
+        return copy.deepcopy(state)
+
+    def _restore_state(self, state: dict[str, Any]) -> None:
+        p = self.pipeline
+        assert p is not None
+        fresh = copy.deepcopy(state)
+        for name in _STATE_PARTS:
+            setattr(p, name, fresh[name])
+        p.router.store = p.store
+        p.router.sparkplug = fresh["sparkplug"]
+        p.history.clear()
+
+
+def _merge(into: StepResult, step: StepResult) -> None:
+    into.changed_values |= step.changed_values
+    into.alarms_moved |= step.alarms_moved
+    into.joint_samples += step.joint_samples

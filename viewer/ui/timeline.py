@@ -1,0 +1,208 @@
+"""The replay timeline: play/pause, step, speed, loop, a scrubber with alarm markers, jump to the next alarm.
+
+``ReplayControl`` owns the :class:`Replayer` on the GUI side: a 30 Hz timer moves the
+playback position by the elapsed wall time times the speed, asks the replayer to play
+up to it and hands the result to the telemetry controller, which draws it exactly as
+it draws live data. Dragging the scrubber seeks (keyframe + a short replay).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QWidget,
+)
+
+from viewer.telemetry.replay import Marker, Replayer
+
+SPEEDS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0)
+MARKER_COLOURS = {"alarm": "#f2a900", "gap": "#8a9099", "dropped": "#ff6b6b", "mark": "#7fb2d9"}
+
+
+class TimelineBar(QWidget):
+    """The scrubber: a track, the markers, the playhead; click or drag to seek."""
+
+    seek_requested = Signal(float)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setMinimumHeight(26)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.start, self.end, self.position = 0.0, 1.0, 0.0
+        self.markers: list[Marker] = []
+        self.setMouseTracking(True)
+
+    def set_range(self, start: float, end: float, markers: list[Marker]) -> None:
+        self.start, self.end = start, max(end, start + 1e-6)
+        self.markers = markers
+        self.update()
+
+    def set_position(self, t: float) -> None:
+        self.position = t
+        self.update()
+
+    def _x(self, t: float) -> float:
+        return 6 + (self.width() - 12) * (t - self.start) / (self.end - self.start)
+
+    def _t(self, x: float) -> float:
+        return self.start + (x - 6) / max(self.width() - 12, 1) * (self.end - self.start)
+
+    def paintEvent(self, _event: QPaintEvent) -> None:  # noqa: N802 - Qt override
+        p = QPainter(self)
+        mid = self.height() / 2
+        p.fillRect(QRectF(6, mid - 2, self.width() - 12, 4), QColor("#4a5058"))
+        p.fillRect(QRectF(6, mid - 2, self._x(self.position) - 6, 4), QColor("#7fb2d9"))
+        for marker in self.markers:
+            p.setPen(QPen(QColor(MARKER_COLOURS.get(marker.kind, "#aab1b8")), 2))
+            x = self._x(marker.time)
+            p.drawLine(QPointF(x, 3), QPointF(x, mid - 4))
+        p.setPen(QPen(QColor("#e6e9ec"), 2))
+        x = self._x(self.position)
+        p.drawLine(QPointF(x, 2), QPointF(x, self.height() - 2))
+        p.end()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
+        self.seek_requested.emit(self._t(event.position().x()))
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
+        if event.buttons() & Qt.MouseButton.LeftButton:
+            self.seek_requested.emit(self._t(event.position().x()))
+        else:
+            near = [m for m in self.markers if abs(self._x(m.time) - event.position().x()) < 4]
+            self.setToolTip("\n".join(f"{time.strftime('%H:%M:%S', time.localtime(m.time))} {m.text}"
+                                      for m in near[:8]))
+
+
+class TimelinePanel(QWidget):
+    """Buttons, speed, loop and the scrubber."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(6, 2, 6, 2)
+        self.play_button = QPushButton("Play", self)
+        self.play_button.setCheckable(True)
+        self.back_button = QPushButton("−1 s", self)
+        self.step_button = QPushButton("+1 s", self)
+        self.speed = QComboBox(self)
+        for s in SPEEDS:
+            self.speed.addItem(f"{s:g}x", s)
+        self.speed.setCurrentIndex(SPEEDS.index(1.0))
+        self.loop = QCheckBox("Loop", self)
+        self.bar = TimelineBar(self)
+        self.next_alarm_button = QPushButton("Next alarm", self)
+        self.time_label = QLabel(self)
+        self.time_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.live_button = QPushButton("Back to live", self)
+        for w in (self.play_button, self.back_button, self.step_button, self.speed, self.loop):
+            row.addWidget(w)
+        row.addWidget(self.bar, 1)
+        for w in (self.next_alarm_button, self.time_label, self.live_button):
+            row.addWidget(w)
+
+
+class ReplayControl(QObject):
+    """Playback state and the frame timer for one replay (see the module docstring)."""
+
+    position_changed = Signal(float)
+    finished = Signal()
+
+    def __init__(self, replayer: Replayer, panel: TimelinePanel,
+                 show: Callable[[object, float, bool], None], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.replayer = replayer
+        self.panel = panel
+        self.show = show
+        self.speed = 1.0
+        self.timer = QTimer(self)
+        self.timer.setInterval(33)
+        self.timer.timeout.connect(self._on_tick)
+        self._last_wall = 0.0
+        panel.bar.set_range(replayer.start, replayer.end, replayer.markers)
+        panel.bar.seek_requested.connect(self.seek)
+        panel.play_button.toggled.connect(self.set_playing)
+        panel.back_button.clicked.connect(lambda: self.seek(self.position - 1.0))
+        panel.step_button.clicked.connect(lambda: self.step(1.0))
+        panel.speed.currentIndexChanged.connect(lambda i: self.set_speed(float(panel.speed.itemData(i))))
+        panel.next_alarm_button.clicked.connect(self.next_alarm)
+        self._update_label()
+
+    @property
+    def position(self) -> float:
+        return self.replayer.position
+
+    @property
+    def playing(self) -> bool:
+        return self.timer.isActive()
+
+    def set_playing(self, playing: bool) -> None:
+        if playing:
+            if self.position >= self.replayer.end - 1e-6:
+                self.seek(self.replayer.start)
+            self._last_wall = time.monotonic()
+            self.timer.start()
+        else:
+            self.timer.stop()
+        if self.panel.play_button.isChecked() != playing:
+            self.panel.play_button.setChecked(playing)
+        self.panel.play_button.setText("Pause" if playing else "Play")
+
+    def set_speed(self, speed: float) -> None:
+        self.speed = min(max(speed, 0.1), 100.0)
+
+    def seek(self, t: float) -> None:
+        result = self.replayer.seek(t)
+        self.show(result, self.position, True)
+        self._moved()
+
+    def step(self, seconds: float) -> None:
+        result = self.replayer.advance_to(self.position + seconds)
+        self.show(result, self.position, False)
+        self._moved()
+
+    def next_alarm(self) -> None:
+        marker = self.replayer.next_marker(self.position)
+        if marker is not None:
+            self.seek(marker.time)
+
+    def stop(self) -> None:
+        self.timer.stop()
+
+    def _on_tick(self) -> None:
+        now = time.monotonic()
+        elapsed, self._last_wall = now - self._last_wall, now
+        target = self.position + elapsed * self.speed
+        end = self.replayer.end
+        if target >= end:
+            result = self.replayer.advance_to(end)
+            self.show(result, self.position, False)
+            if self.panel.loop.isChecked():
+                self.seek(self.replayer.start)
+            else:
+                self.set_playing(False)
+                self.finished.emit()
+            self._moved()
+            return
+        result = self.replayer.advance_to(target)
+        self.show(result, self.position, False)
+        self._moved()
+
+    def _moved(self) -> None:
+        self.panel.bar.set_position(self.position)
+        self._update_label()
+        self.position_changed.emit(self.position)
+
+    def _update_label(self) -> None:
+        fmt = "%H:%M:%S"
+        self.panel.time_label.setText(f"{time.strftime(fmt, time.localtime(self.position))} / "
+                                      f"{time.strftime(fmt, time.localtime(self.replayer.end))}")

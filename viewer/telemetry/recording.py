@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -203,7 +204,7 @@ def _version() -> str:
 
 
 # ------------------------------------------------------------------------------------------------------------
-@dataclass
+@dataclass(slots=True)
 class RecordedMessage:
     topic: str
     payload: bytes
@@ -344,9 +345,13 @@ def _has_magic(path: Path) -> bool:
 
 def read_messages(path: Path | str, start: float | None = None, end: float | None = None) -> Iterator[RecordedMessage]:
     """Messages (events included) with start <= time <= end, in time order, using the index when there is one."""
+    path = Path(path)
+    fast = _chunk_plan(path, start, end)
+    if fast is not None:
+        yield from _read_chunks(path, *fast, start, end)
+        return
     from mcap.reader import make_reader
 
-    path = Path(path)
     with open(path, "rb") as f:
         reader = make_reader(f)
         kwargs = {}
@@ -356,6 +361,84 @@ def read_messages(path: Path | str, start: float | None = None, end: float | Non
             kwargs["ending_at"] = int(end * NS)
         for _schema, channel, message in reader.iter_messages(**kwargs):
             yield RecordedMessage(channel.topic, message.data, message.log_time / NS)
+
+
+def _chunk_plan(path: Path, start: float | None, end: float | None) -> tuple[list[Any], dict[int, str]] | None:
+    """The chunks to read, in order, when the file's chunks follow each other in time (ours always do);
+    None sends the caller to the mcap library's general reader (overlapping chunks, no summary)."""
+    from mcap.reader import make_reader
+
+    try:
+        with open(path, "rb") as f:
+            summary = make_reader(f).get_summary()
+    except Exception:  # no summary (cut off): the general reader reports it
+        return None
+    if summary is None or not summary.chunk_indexes:
+        return None
+    chunks = sorted(summary.chunk_indexes, key=lambda c: c.chunk_start_offset)
+    for a, b in itertools.pairwise(chunks):
+        if b.message_start_time < a.message_end_time:
+            return None
+    lo = None if start is None else int(start * NS)
+    hi = None if end is None else int(end * NS)
+    chunks = [c for c in chunks
+              if (lo is None or c.message_end_time >= lo) and (hi is None or c.message_start_time <= hi)]
+    return chunks, {cid: ch.topic for cid, ch in summary.channels.items()}
+
+
+def _read_chunks(path: Path, chunks: list[Any], topics: dict[int, str], start: float | None,
+                 end: float | None) -> Iterator[RecordedMessage]:
+    """Decompress each chunk and walk its records with struct: the replay's hot loop (the mcap library's
+    general reader spends ~6 µs a message ordering and copying; this ~1 µs)."""
+    import struct
+
+    import zstandard
+
+    unpack_from = struct.unpack_from
+    zstd = zstandard.ZstdDecompressor()
+    lo = -1 if start is None else int(start * NS)
+    hi = 1 << 63 if end is None else int(end * NS)
+    with open(path, "rb") as f:
+        for chunk in chunks:
+            f.seek(chunk.chunk_start_offset)
+            raw = f.read(chunk.chunk_length)
+            # opcode u8, record length u64, then: start u64, end u64, uncompressed size u64, crc u32,
+            # compression string (u32 length + bytes), records (u64 length + bytes)
+            pos = 9 + 28
+            (clen,) = unpack_from("<I", raw, pos)
+            compression = raw[pos + 4:pos + 4 + clen].decode()
+            pos += 4 + clen
+            (rlen,) = unpack_from("<Q", raw, pos)
+            body = raw[pos + 8:pos + 8 + rlen]
+            (usize,) = unpack_from("<Q", raw, 9 + 16)
+            if compression == "zstd":
+                body = zstd.decompress(body, max_output_size=usize)
+            elif compression == "lz4":
+                import lz4.frame
+
+                body = lz4.frame.decompress(body)
+            elif compression:
+                raise RecordingError(f"unknown chunk compression {compression!r}")
+            out: list[RecordedMessage] = []
+            i, n = 0, len(body)
+            ordered = True
+            last = -1
+            while i < n:
+                op = body[i]
+                (length,) = unpack_from("<Q", body, i + 1)
+                content = i + 9
+                if op == 0x05:  # Message: channel u16, sequence u32, log_time u64, publish_time u64, data
+                    channel, log_time = unpack_from("<H4xQ", body, content)
+                    if lo <= log_time <= hi:
+                        topic = topics.get(channel)
+                        if topic is not None:
+                            out.append(RecordedMessage(topic, body[content + 22:content + length], log_time / NS))
+                            ordered = ordered and log_time >= last
+                            last = log_time
+                i = content + length
+            if not ordered:
+                out.sort(key=lambda m: m.time)
+            yield from out
 
 
 def recover(broken: Path | str, fixed: Path | str) -> RecordingInfo:

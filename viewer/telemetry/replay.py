@@ -17,17 +17,23 @@ it). The plot history is not part of a keyframe: after a seek it starts at the k
 from __future__ import annotations
 
 import bisect
-import copy
 import json
 import math
+import pickle
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from viewer.model.layout import Layout
 from viewer.telemetry.pipeline import FRAME_S, StepResult, TelemetryPipeline
-from viewer.telemetry.recording import EVENTS_TOPIC, RecordedMessage, RecordingError, RecordingInfo, read_messages, scan
+from viewer.telemetry.recording import (
+    EVENTS_TOPIC,
+    RecordedMessage,
+    RecordingError,
+    RecordingInfo,
+    quick_info,
+    read_messages,
+)
 
 KEYFRAME_EVERY_S = 2.0
 _STATE_PARTS = ("store", "engine", "alarms", "anomaly", "anomaly_state", "units")
@@ -45,7 +51,7 @@ class Marker:
 @dataclass
 class _Keyframe:
     time: float  # the pipeline has stepped at this tick and not beyond
-    state: dict[str, Any]
+    state: bytes  # the pipeline's state, pickled in memory (see _copy_state)
 
 
 @dataclass
@@ -68,7 +74,7 @@ class Replayer:
     def index(self, progress: Callable[[float], None] | None = None,
               cancelled: Callable[[], bool] | None = None) -> RecordingInfo:
         """Read the recording once: its info, the timeline markers and the keyframes."""
-        self.info = scan(self.path, progress=None, cancelled=cancelled)
+        self.info = quick_info(self.path)  # the summary; a file without one is scanned (and refused below)
         if not self.info.complete:
             raise RecordingError(f"{self.path.name}: {self.info.problem}; recover it first "
                                  f"(twin-viewer recover {self.path.name} --out FIXED.mcap)")
@@ -80,21 +86,23 @@ class Replayer:
         self._keyframes.append(_Keyframe(start, self._copy_state()))
         next_key = start + self.keyframe_every
         span = max(self.end - start, 1e-9)
+        ticks = 0
 
         def at_tick(t: float) -> None:
-            nonlocal next_key
+            nonlocal next_key, ticks
             if t >= next_key:
                 self._keyframes.append(_Keyframe(t, self._copy_state()))
                 next_key = t + self.keyframe_every
-
-        for count, message in enumerate(read_messages(self.path), 1):
-            self._feed(message, record_markers=True, on_tick=at_tick)
-            if count % 5_000 == 0:
+            ticks += 1
+            if ticks % 300 == 0:
                 if progress is not None:
-                    progress(min((self.position - start) / span, 0.999))
+                    progress(min((t - start) / span, 0.999))
                 if cancelled is not None and cancelled():
                     raise InterruptedError("cancelled")
-        self._advance_ticks(self.end, at_tick)
+
+        self._pending = read_messages(self.path)
+        self._next = next(self._pending, None)
+        self._play(self.end, at_tick, markers=True, merged=None)
         self.markers.sort(key=lambda m: m.time)
         if progress is not None:
             progress(1.0)
@@ -121,20 +129,58 @@ class Replayer:
 
     def advance_to(self, t: float) -> StepResult:
         """Play forward to recording time ``t``; what changed, merged over the ticks passed."""
-        assert self.pipeline is not None
         merged = StepResult()
         if self._pending is None:
             self._pending = read_messages(self.path, start=self.position + 1e-9)
             self._next = next(self._pending, None)
+        self._play(t, None, markers=False, merged=merged)
+        return merged
+
+    def _play(self, t: float, on_tick: Callable[[float], None] | None, markers: bool,
+              merged: StepResult | None) -> None:
+        """Tick by tick up to ``t``: route the tick's messages, then step the pipeline at the tick."""
+        assert self.pipeline is not None and self._pending is not None
+        pipeline = self.pipeline
         target = self.tick_at_or_before(min(t, self.end))
+        pending = self._pending
         while self.position + self.tick <= target + 1e-9:
             tick = self.position + self.tick
-            while self._next is not None and self._next.time <= tick:
-                self._route(self._next)
-                self._next = next(self._pending, None)
-            _merge(merged, self.pipeline.step(tick))
+            batch = []
+            nxt = self._next
+            while nxt is not None and nxt.time <= tick:
+                batch.append(nxt)
+                nxt = next(pending, None)
+            self._next = nxt
+            if batch:
+                self._route_batch(batch, markers)
+            step = pipeline.step(tick)
             self.position = tick
-        return merged
+            if merged is not None:
+                _merge(merged, step)
+            if markers and step.alarms_moved:
+                self._alarm_markers(tick)
+            if on_tick is not None:
+                on_tick(tick)
+
+    def _route_batch(self, batch: list[RecordedMessage], markers: bool) -> None:
+        """One tick's messages. Like the live store, the frame only sees each signal's newest value, so only
+        the newest message per topic is decoded (the others are counted); Sparkplug B (stateful: sequence
+        numbers, aliases) and session events go through one by one, in order."""
+        newest: dict[str, int] = {}
+        for i, message in enumerate(batch):
+            newest[message.topic] = i
+        store = self.pipeline.store  # type: ignore[union-attr]
+        router = self.pipeline.router  # type: ignore[union-attr]
+        for i, message in enumerate(batch):
+            topic = message.topic
+            if topic == EVENTS_TOPIC:
+                if markers:
+                    self._event_marker(message)
+                self._apply_event(message)
+            elif newest[topic] == i or topic.startswith("spBv1.0/"):
+                router.handle(topic, message.payload, message.time)
+            else:
+                store.count_message(message.time)
 
     def seek(self, t: float) -> StepResult:
         """Show the state at recording time ``t``: restore the keyframe before it and play up to it."""
@@ -158,31 +204,6 @@ class Replayer:
         return None
 
     # --- internals ------------------------------------------------------------------------------------
-    def _feed(self, message: RecordedMessage, record_markers: bool,
-              on_tick: Callable[[float], None]) -> None:
-        """Index pass: step the ticks before this message, then route it."""
-        self._advance_ticks(message.time, on_tick)
-        if record_markers and message.topic == EVENTS_TOPIC:
-            self._event_marker(message)
-        self._route(message)
-
-    def _advance_ticks(self, t: float, on_tick: Callable[[float], None]) -> None:
-        assert self.pipeline is not None
-        while self.position + self.tick < t - 1e-12:
-            tick = self.position + self.tick
-            result = self.pipeline.step(tick)
-            self.position = tick
-            if result.alarms_moved:
-                self._alarm_markers(tick)
-            on_tick(tick)
-
-    def _route(self, message: RecordedMessage) -> None:
-        assert self.pipeline is not None
-        if message.topic == EVENTS_TOPIC:
-            self._apply_event(message)
-        else:
-            self.pipeline.router.handle(message.topic, message.payload, message.time)
-
     def _apply_event(self, message: RecordedMessage) -> None:
         """Operator actions recorded live are replayed at their times (by alarm key: ids may differ)."""
         try:
@@ -228,16 +249,18 @@ class Replayer:
         elif kind == "mark":
             self.markers.append(Marker(message.time, "mark", str(event.get("text", "mark"))))
 
-    def _copy_state(self) -> dict[str, Any]:
+    def _copy_state(self) -> bytes:
+        # pickle as a fast deep copy of our own in-memory objects (3-4x quicker than copy.deepcopy); these
+        # bytes never touch a file, and nothing read from a file is ever unpickled.
         p = self.pipeline
         state = {name: getattr(p, name) for name in _STATE_PARTS}
         state["sparkplug"] = p.router.sparkplug  # type: ignore[union-attr]
-        return copy.deepcopy(state)
+        return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
 
-    def _restore_state(self, state: dict[str, Any]) -> None:
+    def _restore_state(self, state: bytes) -> None:
         p = self.pipeline
         assert p is not None
-        fresh = copy.deepcopy(state)
+        fresh = pickle.loads(state)
         for name in _STATE_PARTS:
             setattr(p, name, fresh[name])
         p.router.store = p.store

@@ -148,16 +148,14 @@ class LatestValueStore:
                 unbound_messages=self._unbound,
             )
 
-    def __deepcopy__(self, memo: dict) -> LatestValueStore:
-        """A copy with its own lock (replay keyframes copy the store)."""
-        import copy
-
-        other = LatestValueStore()
+    def __getstate__(self) -> dict:
+        """Everything but the lock (replay keyframes copy the store)."""
         with self._lock:
-            for name, value in vars(self).items():
-                if name != "_lock":
-                    setattr(other, name, copy.deepcopy(value, memo))
-        return other
+            return {k: v for k, v in vars(self).items() if k != "_lock"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     def clear(self) -> None:
         """Forget every value and counter (a new layout or a new connection)."""

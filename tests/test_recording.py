@@ -125,9 +125,9 @@ def test_a_recorded_live_session_replays_with_the_same_colours_and_alarms_at_the
 
 
 def synthetic_recording(path: Path, layout_doc: dict | None = None, seconds: float = 60.0, rate: float = 50.0,
-                        chunk_bytes: int = 4096) -> int:
+                        chunk_bytes: int = 4096, layout_path: Path | None = None) -> int:
     """A recording with known content: ST20 toggles between running and fault, vibration ramps."""
-    recorder = Recorder(path, layout_doc=layout_doc, broker="test", chunk_bytes=chunk_bytes,
+    recorder = Recorder(path, layout_doc=layout_doc, layout_path=layout_path, broker="test", chunk_bytes=chunk_bytes,
                         encodings=lambda topic: "json" if topic.endswith("state") else "text",
                         queue_limit=10_000_000).start()
     t0 = 1_750_000_000.0

@@ -127,6 +127,11 @@ class Replayer:
         n = math.floor((t - self.start) / self.tick + 1e-9)
         return self.start + max(n, 0) * self.tick
 
+    def tick_at_or_after(self, t: float) -> float:
+        """The first tick at or after ``t``: where an event at ``t`` has been taken into account."""
+        before = self.tick_at_or_before(t)
+        return before if before >= t - 1e-9 else before + self.tick
+
     def advance_to(self, t: float) -> StepResult:
         """Play forward to recording time ``t``; what changed, merged over the ticks passed."""
         merged = StepResult()

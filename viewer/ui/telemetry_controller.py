@@ -278,6 +278,12 @@ class TelemetryController(QObject):
         states = self.pipeline.component_states()
         unacked = self.pipeline.unacknowledged()
         changed = {c: s for c, s in states.items() if self.displayed.get(c) != s}
+        gone = [c for c in self.displayed if c not in states]  # e.g. a replay sought back before any data
+        for component in gone:
+            if component in getattr(self.scene, "_index", {}):
+                self.scene.set_component_color(component, None)
+            del self.displayed[component]
+            changed[component] = "unknown"
         if not changed and not (blink_step and unacked):
             return False
         theme = self.scene.theme

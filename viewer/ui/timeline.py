@@ -173,7 +173,7 @@ class ReplayControl(QObject):
     def next_alarm(self) -> None:
         marker = self.replayer.next_marker(self.position)
         if marker is not None:
-            self.seek(marker.time)
+            self.seek(self.replayer.tick_at_or_after(marker.time))  # the frame that shows it
 
     def stop(self) -> None:
         self.timer.stop()

@@ -325,3 +325,46 @@ def _no_stray_threads():
     yield
     stray = [t for t in threading.enumerate() if t.name == "recorder" and t.name not in before and t.is_alive()]
     assert not stray
+
+
+def test_a_recording_carries_what_the_anomaly_scorer_had_learned_so_replay_scores_alike(tmp_path):
+    import numpy as np
+
+    from viewer.model.layout import Layout
+
+    layout = Layout.from_dict({"name": "pump", "components": [
+        {"id": "PUMP", "kind": "station", "position": [0, 0, 0], "anomaly": {"learn_samples": 60}}],
+        "mqtt": {"host": "127.0.0.1", "port": 1883},
+        "bindings": [{"topic": "p/current", "component": "PUMP", "signal": "current", "encoding": "number"},
+                     {"topic": "p/flow", "component": "PUMP", "signal": "flow", "encoding": "number"}]})
+    pipeline = TelemetryPipeline(layout)
+    rng = np.random.default_rng(2)
+    t = 1_750_000_000.0
+
+    def frame(current: float, flow: float) -> None:
+        nonlocal t
+        t += FRAME_S
+        pipeline.router.handle("p/current", f"{current:.4f}".encode(), t)
+        pipeline.router.handle("p/flow", f"{flow:.4f}".encode(), t)
+        pipeline.step(t + 0.001)
+
+    for _ in range(200):  # learned before the recording starts
+        flow = 50 + rng.normal(0, 2)
+        frame(10 + 0.2 * (flow - 50) + rng.normal(0, 0.1), flow)
+    assert not pipeline.anomaly.components["PUMP"].scorer.learning
+    out = tmp_path / "pump.mcap"
+    session = SessionRecording(pipeline, out).start()
+    for i in range(120):  # then the current drifts away from what flow explains
+        frame(10 + 0.05 * i + rng.normal(0, 0.1), 50 + rng.normal(0, 2))
+        session.poll(t)
+    session.stop()
+    live_alarms = [(e.component, e.message) for e in pipeline.alarms.history if e.kind == "raised"]
+    assert live_alarms and live_alarms[0][1].startswith("Anomaly")
+
+    replayer = Replayer(out, layout)
+    replayer.index()
+    replayer.advance_to(replayer.start + 2 * FRAME_S)
+    assert not replayer.pipeline.anomaly.components["PUMP"].scorer.learning  # no second learning period
+    replayer.advance_to(replayer.end)
+    replayed = [(e.component, e.message.split(":")[0]) for e in replayer.pipeline.alarms.history if e.kind == "raised"]
+    assert replayed[:1] == [(c, m.split(":")[0]) for c, m in live_alarms[:1]]

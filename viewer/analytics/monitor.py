@@ -100,6 +100,24 @@ class AnomalyMonitor:
             config = ScorerConfig(**{**config.__dict__, **overrides})
         self.components[component] = ComponentAnomaly(signals, ComponentScorer(signals, config))
 
+    # --- persistence ----------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """What each component's scorer has learned, as JSON-ready data (recordings carry it)."""
+        return {"components": {c: {"signals": e.signals, "scorer": e.scorer.state_dict()}
+                               for c, e in self.components.items()}}
+
+    def load_state(self, state: dict[str, Any]) -> int:
+        """Continue from :meth:`state_dict` output; returns how many components were restored."""
+        restored = 0
+        for component, entry in (state.get("components") or {}).items():
+            try:
+                scorer = ComponentScorer.from_state(entry["scorer"])
+            except (KeyError, TypeError, ValueError):
+                continue  # one unreadable entry does not cost the others
+            self.components[component] = ComponentAnomaly(list(entry["signals"]), scorer)
+            restored += 1
+        return restored
+
     # --- operator actions -----------------------------------------------------------------------------
     def reset(self, component: str) -> None:
         """Learn normal again from the next samples."""

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 EVENTS_TOPIC = "/twin-viewer/events"
 METADATA_NAME = "twin-viewer"
 LAYOUT_ATTACHMENT = "layout.json"
+ANOMALY_ATTACHMENT = "anomaly-state.json"  # what the scorers had learned when recording began
 CHUNK_BYTES = 512 * 1024
 FLUSH_EVERY_S = 1.0
 QUEUE_LIMIT = 200_000
@@ -68,8 +69,10 @@ class Recorder:
     def __init__(self, path: Path | str, *, layout_doc: dict[str, Any] | None = None,
                  layout_path: Path | str | None = None, broker: str = "",
                  encodings: Callable[[str], str] | None = None, queue_limit: int = QUEUE_LIMIT,
-                 chunk_bytes: int = CHUNK_BYTES, compression: str = "zstd") -> None:
+                 chunk_bytes: int = CHUNK_BYTES, compression: str = "zstd",
+                 attachments: dict[str, bytes] | None = None) -> None:
         self.path = Path(path)
+        self._attachments = attachments or {}
         self._layout_doc = layout_doc
         self._layout_path = str(layout_path) if layout_path else ""
         self._broker = broker
@@ -127,6 +130,9 @@ class Recorder:
             meta["layout_sha256"] = hashlib.sha256(text).hexdigest()
             self._writer.add_attachment(int(self.started_at * NS), int(self.started_at * NS), LAYOUT_ATTACHMENT,
                                         "application/json", text)
+        for name, data in self._attachments.items():
+            self._writer.add_attachment(int(self.started_at * NS), int(self.started_at * NS), name,
+                                        "application/json", data)
         self._writer.add_metadata(METADATA_NAME, meta)
         self._channels: dict[str, int] = {}
         self._thread = threading.Thread(target=self._run, name="recorder", daemon=True)
@@ -218,6 +224,7 @@ class RecordingInfo:
     path: Path
     metadata: dict[str, str] = field(default_factory=dict)
     layout_doc: dict[str, Any] | None = None
+    anomaly_state: dict[str, Any] | None = None
     start: float = 0.0
     end: float = 0.0
     messages: int = 0
@@ -278,6 +285,9 @@ def scan(path: Path | str, on_message: Callable[[str, bytes, float], None] | Non
                     info.layout_doc = json.loads(record.data)
                 except ValueError:
                     info.problem = "the embedded layout is not valid JSON"
+            elif isinstance(record, Attachment) and record.name == ANOMALY_ATTACHMENT:
+                with contextlib.suppress(ValueError):
+                    info.anomaly_state = json.loads(record.data)
             elif isinstance(record, (DataEnd, Footer)):
                 seen_end = True
     except InterruptedError:
@@ -324,6 +334,9 @@ def quick_info(path: Path | str) -> RecordingInfo:
                 if attachment.name == LAYOUT_ATTACHMENT:
                     with contextlib.suppress(ValueError):
                         info.layout_doc = json.loads(attachment.data)
+                elif attachment.name == ANOMALY_ATTACHMENT:
+                    with contextlib.suppress(ValueError):
+                        info.anomaly_state = json.loads(attachment.data)
             stats = summary.statistics
             info.messages = stats.message_count
             info.start, info.end = stats.message_start_time / NS, stats.message_end_time / NS

@@ -79,6 +79,8 @@ class Replayer:
             raise RecordingError(f"{self.path.name}: {self.info.problem}; recover it first "
                                  f"(twin-viewer recover {self.path.name} --out FIXED.mcap)")
         self.pipeline = TelemetryPipeline(self.layout)
+        if self.info.anomaly_state:  # the scorers start from what they had learned when recording began
+            self.pipeline.anomaly.load_state(self.info.anomaly_state)
         self._keyframes = []
         self.markers = []
         start = self.start

@@ -18,7 +18,7 @@ from typing import Any
 from viewer.model.layout import Layout
 from viewer.telemetry.bindings import topic_matches
 from viewer.telemetry.pipeline import FRAME_S, TelemetryPipeline
-from viewer.telemetry.recording import Recorder, RecorderStats, encoding_for
+from viewer.telemetry.recording import ANOMALY_ATTACHMENT, Recorder, RecorderStats, encoding_for
 
 
 class SessionRecording:
@@ -35,8 +35,9 @@ class SessionRecording:
                     return encoding_for(b.encoding)
             return "text"
 
+        learned = json.dumps(pipeline.anomaly.state_dict()).encode()  # replay scores from the same start
         self.recorder = Recorder(out, layout_doc=pipeline.layout.to_dict(), layout_path=layout_path,
-                                 broker=broker, encodings=encoding)
+                                 broker=broker, encodings=encoding, attachments={ANOMALY_ATTACHMENT: learned})
         self._gaps = gaps or (lambda: [])
         self._history_seen = len(pipeline.alarms.history)
         self._gaps_seen = 0

@@ -216,7 +216,10 @@ class MainWindow(QMainWindow):
             action.setEnabled(has_plant)
         self.focus_action.setEnabled(self.selected is not None)
         self.clear_selection_action.setEnabled(self.selected is not None)
-        self.record_action.setEnabled(self.telemetry.running or self.telemetry.session is not None)
+        recording = self.telemetry.session is not None
+        self.record_action.setEnabled(self.telemetry.running or recording)
+        self.record_action.setChecked(recording)
+        self.record_action.setText("Stop recording" if recording else "Record")
 
     # ----------------------------------------------------------------- status
     def status(self, text: str) -> None:
@@ -280,6 +283,11 @@ class MainWindow(QMainWindow):
         self.status(f"Opened {loaded.path.name} in {total:.1f} s{note}")
         if self.replay is not None:
             self._end_replay()
+        if self.telemetry.session is not None:  # a recording belongs to one layout: close it, say where it is
+            saved = self.telemetry.session.recorder.path
+            self.telemetry.stop_recording()
+            note = f"{note} — recording saved to {saved} (the layout changed)"
+            self.status(f"Opened {loaded.path.name} in {total:.1f} s{note}")
         if self._pending_recording is not None:
             recording, self._pending_recording = self._pending_recording, None
             self.telemetry.stop()

@@ -89,10 +89,12 @@ class AlarmManager:
     alarms: dict[tuple[str, str, int], Alarm] = field(default_factory=dict)
     history: list[AlarmEvent] = field(default_factory=list)
     max_history: int = 10_000
+    logged: int = 0  # events ever logged (the history keeps the newest max_history)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def _log(self, alarm: Alarm, kind: str, time: float) -> None:
         self.history.append(AlarmEvent(time, alarm.id, kind, alarm.component, alarm.severity, alarm.message))
+        self.logged += 1
         if len(self.history) > self.max_history:
             del self.history[: len(self.history) - self.max_history]
 

@@ -192,6 +192,8 @@ class TelemetryPipeline:
                              for a in self.alarms.alarms.values()),
             "values": {f"{c}/{s}": _plain(v.value) for (c, s), v in sorted(self.store.latest_all().items())},
             "anomaly": dict(sorted(self.anomaly_state.items())),
+            "alarm_history": [(e.time, e.kind, e.component, e.message) for e in self.alarms.history],
+            "alarms_logged": self.alarms.logged,
         }
 
 

@@ -23,6 +23,7 @@ import pickle
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from viewer.model.layout import Layout
 from viewer.telemetry.pipeline import FRAME_S, StepResult, TelemetryPipeline
@@ -69,6 +70,7 @@ class Replayer:
     _keyframes: list[_Keyframe] = field(default_factory=list)
     _pending: Iterator[RecordedMessage] | None = None
     _next: RecordedMessage | None = None
+    _alarm_log: list[Any] = field(default_factory=list)  # every alarm event of the recording, in order
 
     # --- opening --------------------------------------------------------------------------------------
     def index(self, progress: Callable[[float], None] | None = None,
@@ -82,6 +84,7 @@ class Replayer:
         if self.info.anomaly_state:  # the scorers start from what they had learned when recording began
             self.pipeline.anomaly.load_state(self.info.anomaly_state)
         self._keyframes = []
+        self._alarm_log = []
         self.markers = []
         start = self.start
         self.position = start
@@ -166,6 +169,11 @@ class Replayer:
                 _merge(merged, step)
             if markers and step.alarms_moved:
                 self._alarm_markers(tick)
+            if markers:  # the index pass keeps the whole alarm log once; keyframes only its length
+                alarms = pipeline.alarms
+                new = alarms.logged - len(self._alarm_log)
+                if new > 0:
+                    self._alarm_log.extend(alarms.history[-new:])
             if on_tick is not None:
                 on_tick(tick)
 
@@ -262,7 +270,11 @@ class Replayer:
         p = self.pipeline
         state = {name: getattr(p, name) for name in _STATE_PARTS}
         state["sparkplug"] = p.router.sparkplug  # type: ignore[union-attr]
-        return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+        history, p.alarms.history = p.alarms.history, []  # rebuilt from the alarm log on restore
+        try:
+            return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+        finally:
+            p.alarms.history = history
 
     def _restore_state(self, state: bytes) -> None:
         p = self.pipeline
@@ -272,6 +284,8 @@ class Replayer:
             setattr(p, name, fresh[name])
         p.router.store = p.store
         p.router.sparkplug = fresh["sparkplug"]
+        alarms = p.alarms
+        alarms.history = self._alarm_log[max(0, alarms.logged - alarms.max_history):alarms.logged]
         p.history.clear()
 
 

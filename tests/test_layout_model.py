@@ -912,15 +912,23 @@ def test_connect_refuses_links_the_file_could_not_hold(document: LayoutDocument,
     assert not document.is_dirty
 
 
-def test_an_invalid_edit_is_reported_and_save_refuses_it(document: LayoutDocument) -> None:
-    before = document.path.read_bytes()
+def test_an_invalid_edit_is_refused_with_the_reason_and_changes_nothing(document: LayoutDocument) -> None:
+    from viewer.model.document import EditRefusedError, SetSectionValue
+
+    before = document.layout.to_dict()
     document.push(ConnectComponents("R1", "ST20", share=0.7))
-    document.push(ConnectComponents("R1", "ST30", share=0.6))  # 0.7 + 0.6 of R1's parts: impossible
-    assert any("routing shares out of 'R1'" in p for p in document.problems())
-    with pytest.raises(LayoutError):
-        document.save()
-    assert document.path.read_bytes() == before
-    assert document.is_dirty
+    with pytest.raises(EditRefusedError, match="routing shares out of 'R1'"):
+        document.push(ConnectComponents("R1", "ST30", share=0.6))  # 0.7 + 0.6 of R1's parts: impossible
+    assert [f for f in document.layout.flow if f.source == "R1" and f.target == "ST30"] == []
+    with pytest.raises(EditRefusedError):
+        document.push(SetSectionValue("ST10", "sim", "cycle_time", {"dist": "lognormal", "mean": -5, "cv": 0.1}))
+    assert document.layout.component("ST10").section("sim")["cycle_time"]["mean"] == 95
+    with pytest.raises(EditRefusedError, match="outside the floor"):
+        document.push(MoveComponent("ST10", (500.0, 0.0, 0.0)))
+    assert list(document.layout.component("ST10").position) == before["components"][3]["position"]
+    document.undo()  # the one accepted edit
+    assert document.layout.to_dict() == before
+    assert not document.is_dirty
 
 
 def test_dirty_tracking(document: LayoutDocument, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ the editor and tests drive it directly.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,10 +30,19 @@ class DocumentEvents:
     history_changed: Signal = field(default_factory=Signal)  # ()
 
 
+class EditRefusedError(ValueError):
+    """An edit that would leave the layout invalid; the model is unchanged and the message says why."""
+
+
 class Command:
     """One undoable edit. ``text`` names it for the Edit menu ("Move Station 4")."""
 
     text = "Edit"
+    validate = True  # check the whole layout after the edit (moves check themselves: they come in bursts)
+
+    def merge(self, newer: Command) -> bool:
+        """Absorb ``newer`` (already applied) into this undo step; False when they are separate steps."""
+        return False
 
     def redo(self, doc: LayoutDocument) -> None:
         """Apply the edit."""
@@ -83,13 +93,141 @@ class SetComponentField(Command):
 
 
 class MoveComponent(SetComponentField):
-    """Move a component to a new floor position."""
+    """Move a component to a new floor position; conveyors it feeds or is fed by stretch to follow.
+
+    A conveyor runs between the component feeding it and the one it feeds: when either end moves, its length
+    changes by the change in distance between them and its centre follows the midpoint, so the simulation
+    (transit = length / speed) sees the move. Consecutive moves of one component during a drag merge into one
+    undo step.
+    """
+
+    validate = False
 
     def __init__(self, component_id: str, position: Vec3, display_name: str | None = None) -> None:
         pos = tuple(float(v) for v in position)
+        if not all(math.isfinite(v) for v in pos):
+            raise EditRefusedError("a position must be finite numbers")
         super().__init__(component_id, "position", pos, f"Move {display_name}" if display_name else None)
         if display_name is None:
             self.text = f"Move {component_id}"
+        self._follow: list[tuple[str, dict[str, Any], Vec3, dict[str, Any], Vec3]] = []
+        self.open = True  # still merging (the drag goes on)
+
+    def redo(self, doc: LayoutDocument) -> None:
+        """Apply the edit."""
+        _check_on_floor(doc.layout, self.value)
+        before = {c.id: tuple(c.position) for c in doc.layout.components}
+        super().redo(doc)
+        if not self._follow:
+            try:
+                self._follow = _conveyors_following(doc.layout, self.component_id, before)
+            except EditRefusedError:
+                super().undo(doc)  # refused: nothing moved
+                raise
+        for conveyor, _old_section, _old_pos, new_section, new_pos in self._follow:
+            comp = doc.layout.component(conveyor)
+            comp.sections["conveyor"] = dict(new_section)
+            comp.position = new_pos
+            doc.events.component_changed.emit(conveyor, "conveyor")
+
+    def undo(self, doc: LayoutDocument) -> None:
+        """Revert the edit."""
+        for conveyor, old_section, old_pos, _new_section, _new_pos in reversed(self._follow):
+            comp = doc.layout.component(conveyor)
+            comp.sections["conveyor"] = dict(old_section)
+            comp.position = old_pos
+            doc.events.component_changed.emit(conveyor, "conveyor")
+        super().undo(doc)
+
+    def merge(self, newer: Command) -> bool:
+        """A drag: keep the first position to undo to, take the newest one."""
+        if not (self.open and isinstance(newer, MoveComponent) and newer.component_id == self.component_id):
+            return False
+        self.value = newer.value
+        follow = {c: (old_s, old_p) for c, old_s, old_p, _ns, _np in self._follow}
+        self._follow = [(c, *follow.get(c, (old_s, old_p)), new_s, new_p)
+                        for c, old_s, old_p, new_s, new_p in newer._follow]
+        return True
+
+
+def _check_on_floor(layout: Layout, position: Vec3) -> None:
+    floor = layout.floor or {}
+    if "size" not in floor:
+        return
+    ox, oy = (floor.get("origin") or (0.0, 0.0))[:2]
+    w, d = floor["size"][:2]
+    x, y = position[0], position[1]
+    if not (ox <= x <= ox + w and oy <= y <= oy + d):
+        raise EditRefusedError(f"({x:.1f}, {y:.1f}) is outside the floor "
+                               f"({ox:g}..{ox + w:g} m by {oy:g}..{oy + d:g} m)")
+
+
+MIN_CONVEYOR_M = 0.3
+
+
+def _conveyors_following(layout: Layout, moved: str, before: dict[str, Vec3]) -> list:
+    """(conveyor, old section, old position, new section, new position) for conveyors between the moved
+    component and another one."""
+    out = []
+    feeders: dict[str, list[str]] = {}
+    targets: dict[str, list[str]] = {}
+    for link in layout.flow:
+        targets.setdefault(link.source, []).append(link.target)
+        feeders.setdefault(link.target, []).append(link.source)
+    for comp in layout.components:
+        if comp.kind != "conveyor" or "conveyor" not in comp.sections:
+            continue
+        ins, outs = feeders.get(comp.id, []), targets.get(comp.id, [])
+        if len(ins) != 1 or len(outs) != 1 or moved not in (ins[0], outs[0]):
+            continue
+        a0, b0 = before[ins[0]], before[outs[0]]
+        a1, b1 = layout.component(ins[0]).position, layout.component(outs[0]).position
+        old_gap = math.dist(a0[:2], b0[:2])
+        new_gap = math.dist(a1[:2], b1[:2])
+        section = dict(comp.sections["conveyor"])
+        length = float(section.get("length", 1.0))
+        new_length = length + (new_gap - old_gap)
+        if new_length < MIN_CONVEYOR_M:
+            raise EditRefusedError(f"{comp.display_name} would be {new_length:.2f} m long: move "
+                              f"{layout.component(moved).display_name} less close")
+        new_section = dict(section, length=round(new_length, 4))
+        shift = ((a1[0] - a0[0] + b1[0] - b0[0]) / 2, (a1[1] - a0[1] + b1[1] - b0[1]) / 2)
+        new_pos = (comp.position[0] + shift[0], comp.position[1] + shift[1], comp.position[2])
+        out.append((comp.id, section, tuple(comp.position), new_section, new_pos))
+    return out
+
+
+class SetSectionValue(Command):
+    """Set one value of a component's section (``sim.cycle_time``, ``buffer.capacity``...); None removes it."""
+
+    def __init__(self, component_id: str, section: str, key: str, value: Any, text: str | None = None) -> None:
+        self.component_id, self.section, self.key, self.value = component_id, section, key, value
+        self.old: Any = None
+        self.had = False
+        self.text = text or f"Change {section}.{key} of {component_id}"
+
+    def redo(self, doc: LayoutDocument) -> None:
+        """Apply the edit."""
+        comp = doc.layout.component(self.component_id)
+        section = comp.sections.setdefault(self.section, {})
+        self.had = self.key in section
+        self.old = section.get(self.key)
+        if self.value is None:
+            section.pop(self.key, None)
+        else:
+            section[self.key] = self.value
+        doc.events.component_changed.emit(self.component_id, self.section)
+
+    def undo(self, doc: LayoutDocument) -> None:
+        """Revert the edit."""
+        section = doc.layout.component(self.component_id).sections.setdefault(self.section, {})
+        if self.had:
+            section[self.key] = self.old
+        else:
+            section.pop(self.key, None)
+        if not section:
+            doc.layout.component(self.component_id).sections.pop(self.section, None)
+        doc.events.component_changed.emit(self.component_id, self.section)
 
 
 class AddComponent(Command):
@@ -192,6 +330,46 @@ class ConnectComponents(Command):
         doc.events.flow_changed.emit()
 
 
+class DisconnectComponents(Command):
+    """Remove a material-flow link."""
+
+    def __init__(self, source: str, target: str) -> None:
+        self.source, self.target = source, target
+        self.text = f"Disconnect {source} from {target}"
+        self._removed: tuple[int, FlowLink] | None = None
+
+    def redo(self, doc: LayoutDocument) -> None:
+        """Apply the edit."""
+        for i, link in enumerate(doc.layout.flow):
+            if (link.source, link.target) == (self.source, self.target):
+                self._removed = (i, doc.layout.flow.pop(i))
+                doc.events.flow_changed.emit()
+                return
+        raise EditRefusedError(f"{self.source!r} does not feed {self.target!r}")
+
+    def undo(self, doc: LayoutDocument) -> None:
+        """Revert the edit."""
+        assert self._removed is not None
+        doc.layout.flow.insert(*self._removed)
+        doc.events.flow_changed.emit()
+
+
+def duplicate_of(layout: Layout, component_id: str, offset: tuple[float, float] = (2.0, 0.0)) -> AddComponent:
+    """A command that adds a copy of a component beside it, with a fresh id ("ST10-2") and no flow links."""
+    comp = layout.component(component_id)
+    ids = set(layout.ids())
+    n = 2
+    while f"{component_id}-{n}" in ids:
+        n += 1
+    new_id = f"{component_id}-{n}"
+    copy = comp.copy(id=new_id, name=f"{comp.display_name} ({n})" if comp.name else "",
+                     position=(comp.position[0] + offset[0], comp.position[1] + offset[1], comp.position[2]),
+                     parent=None)
+    command = AddComponent(copy)
+    command.text = f"Duplicate {comp.display_name}"
+    return command
+
+
 class LayoutDocument:
     """A layout with its file path, undo history and change events."""
 
@@ -213,15 +391,41 @@ class LayoutDocument:
         """True when the layout differs from the file last saved or opened."""
         return self._clean_depth != len(self._undo)
 
-    def push(self, command: Command) -> None:
-        """Apply an edit and record it for undo."""
+    def push(self, command: Command, merge: bool = False) -> None:
+        """Apply an edit and record it for undo; :class:`EditRefusedError` (model unchanged) for an invalid one.
+
+        ``merge``: fold it into the previous step when that step accepts it (a drag in progress), unless the
+        previous step is where the file was last saved.
+        """
         was_dirty = self.is_dirty
-        command.redo(self)
+        try:
+            command.redo(self)
+        except (KeyError, ValueError) as exc:
+            if isinstance(exc, EditRefusedError):
+                raise
+            raise EditRefusedError(str(exc).strip("'\"")) from None
+        if command.validate:
+            problems = check_document(self.layout.to_dict())
+            if problems:
+                command.undo(self)
+                raise EditRefusedError("; ".join(str(p) for p in problems[:3]))
+        last = self._undo[-1] if self._undo else None
+        if merge and last is not None and self._clean_depth != len(self._undo) and last.merge(command):
+            self._redo.clear()
+            self._after_change(was_dirty)
+            return
+        if self._undo and isinstance(self._undo[-1], MoveComponent):
+            self._undo[-1].open = False  # a different edit ends a drag
         self._undo.append(command)
         if self._clean_depth is not None and self._clean_depth > len(self._undo) - 1:
             self._clean_depth = None  # the saved state was on the discarded redo branch
         self._redo.clear()
         self._after_change(was_dirty)
+
+    def end_merge(self) -> None:
+        """The drag is over: the next move is a new undo step."""
+        if self._undo and isinstance(self._undo[-1], MoveComponent):
+            self._undo[-1].open = False
 
     def undo(self) -> None:
         """Revert the newest edit, if any."""

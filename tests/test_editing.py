@@ -1,0 +1,134 @@
+"""Editing the layout model: drags merge into one undo step, conveyors follow, the simulation sees moves."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+
+from viewer.model.document import (
+    ConnectComponents,
+    DisconnectComponents,
+    EditRefusedError,
+    LayoutDocument,
+    MoveComponent,
+    RemoveComponent,
+    SetSectionValue,
+    duplicate_of,
+)
+from viewer.model.layout_io import load_layout
+
+
+@pytest.fixture
+def document(tmp_path: Path, demo_layout_path: Path) -> LayoutDocument:
+    folder = tmp_path / "plant"
+    shutil.copytree(demo_layout_path.parent, folder)
+    path = folder / demo_layout_path.name
+    return LayoutDocument(load_layout(path), path)
+
+
+def test_a_drag_is_one_undo_step_and_a_new_drag_another(document):
+    start = tuple(document.layout.component("ST20").position)
+    for x in (16.0, 16.5, 17.0, 17.5):
+        document.push(MoveComponent("ST20", (x, 4.0, 0.0)), merge=True)
+    document.end_merge()
+    document.push(MoveComponent("ST20", (18.0, 4.0, 0.0)), merge=True)
+    assert document.layout.component("ST20").position == (18.0, 4.0, 0.0)
+    document.undo()
+    assert document.layout.component("ST20").position == (17.5, 4.0, 0.0)
+    assert document.undo_text.startswith("Move")
+    document.undo()
+    assert tuple(document.layout.component("ST20").position) == start
+    assert not document.is_dirty
+
+
+def line_with_conveyor(tmp_path: Path) -> LayoutDocument:
+    doc = {"format": "twin-viewer-layout", "version": 1, "name": "belt",
+           "floor": {"origin": [-5, -5], "size": [40, 10]}, "components": [
+               {"id": "IN", "kind": "source", "position": [-2, 0, 0]},
+               {"id": "A", "kind": "station", "position": [0, 0, 0],
+                "sim": {"cycle_time": {"dist": "deterministic", "mean": 60}}},
+               {"id": "CV", "kind": "conveyor", "position": [2.5, 0, 0],
+                "conveyor": {"length": 3.0, "speed": 0.1, "capacity": 20}},
+               {"id": "B", "kind": "station", "position": [5, 0, 0],
+                "sim": {"cycle_time": {"dist": "deterministic", "mean": 10}}},
+               {"id": "OUT", "kind": "sink", "position": [8, 0, 0]}],
+           "flow": [{"from": "IN", "to": "A"}, {"from": "A", "to": "CV"}, {"from": "CV", "to": "B"},
+                    {"from": "B", "to": "OUT"}]}
+    path = tmp_path / "belt.json"
+    path.write_text(json.dumps(doc))
+    return LayoutDocument(load_layout(path), path)
+
+
+def test_moving_a_station_along_its_conveyor_changes_the_simulated_transit_time(tmp_path):
+    from viewer.sim.engine import simulate
+    from viewer.sim.model import model_from_layout
+
+    document = line_with_conveyor(tmp_path)
+
+    def lead_time() -> float:
+        result = simulate(model_from_layout(document.layout), 3_600.0, 0)
+        return min(result.lead_times)  # the first part meets no queue: A + transit + B
+
+    assert lead_time() == pytest.approx(60 + 3.0 / 0.1 + 10)
+    # B moves 3 m further away: the gap the conveyor spans doubles, so does its length and transit time.
+    document.push(MoveComponent("B", (8.0, 0.0, 0.0)))
+    assert document.layout.component("CV").section("conveyor")["length"] == pytest.approx(6.0)
+    assert document.layout.component("CV").position[0] == pytest.approx(4.0)  # it follows the midpoint
+    assert lead_time() == pytest.approx(60 + 6.0 / 0.1 + 10)
+    document.undo()
+    assert document.layout.component("CV").section("conveyor")["length"] == pytest.approx(3.0)
+    assert lead_time() == pytest.approx(60 + 3.0 / 0.1 + 10)
+    with pytest.raises(EditRefusedError, match="long"):
+        document.push(MoveComponent("B", (0.2, 0.0, 0.0)))  # would squash the conveyor to nothing
+    assert document.layout.component("B").position == (5.0, 0.0, 0.0)
+
+
+def test_removing_the_buffer_lowers_simulated_throughput(document):
+    from viewer.sim.model import model_from_layout
+    from viewer.sim.runner import run
+
+    before = run(model_from_layout(document.layout), hours=8, replications=6, seed=1, workers=1)
+    document.push(SetSectionValue("B1", "buffer", "capacity", 0))
+    after = run(model_from_layout(document.layout), hours=8, replications=6, seed=1, workers=1)
+    # Without the buffer between the CNCs and deburring, every stop of one starves or blocks the other.
+    assert after.throughput_per_hour.mean < before.throughput_per_hour.mean
+
+
+def test_fifty_random_edits_undone_give_back_the_file_byte_for_byte(document):
+    document.save()  # the file as the viewer writes it (the demo's source file writes 0 where we write 0.0)
+    original = document.path.read_bytes()
+    rng = random.Random(4)
+    ids = [c.id for c in document.layout.components if c.kind in ("station", "buffer", "robot")]
+    done = 0
+    while done < 50:
+        kind = rng.choice(["move", "param", "dup", "link", "unlink", "delete"])
+        cid = rng.choice([i for i in ids if i in document.layout.ids()])
+        try:
+            if kind == "move":
+                x, y = rng.uniform(0, 45), rng.uniform(-6, 6)
+                document.push(MoveComponent(cid, (round(x, 2), round(y, 2), 0.0)))
+            elif kind == "param":
+                document.push(SetSectionValue(cid, "sim", "mttr", rng.choice([300, 600, 900])))
+            elif kind == "dup":
+                document.push(duplicate_of(document.layout, cid))
+            elif kind == "link":
+                document.push(ConnectComponents(cid, rng.choice(ids)))
+            elif kind == "unlink":
+                links = [f for f in document.layout.flow if f.source == cid]
+                if not links:
+                    continue
+                document.push(DisconnectComponents(links[0].source, links[0].target))
+            else:
+                document.push(RemoveComponent(cid))
+        except EditRefusedError:
+            continue  # refused edits change nothing and are not counted
+        done += 1
+    assert document.is_dirty
+    while document.undo_text is not None:
+        document.undo()
+    document.save()
+    assert document.path.read_bytes() == original

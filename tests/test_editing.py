@@ -132,3 +132,41 @@ def test_fifty_random_edits_undone_give_back_the_file_byte_for_byte(document):
         document.undo()
     document.save()
     assert document.path.read_bytes() == original
+
+
+def test_checks_flag_overlap_reach_flow_and_clearance_and_the_demo_plant_is_clean(document, tmp_path, capsys):
+    from viewer.cli import main
+    from viewer.model.checks import check_layout, footprints_from_geometry
+    from viewer.model.geometry import build_plant_geometry
+
+    def problems() -> dict[str, list]:
+        geometry = build_plant_geometry(document.layout, document.base_dir, strict=False)
+        found: dict[str, list] = {}
+        for p in check_layout(document.layout, footprints_from_geometry(geometry)):
+            found.setdefault(p.code, []).append(p)
+        return found
+
+    assert not [p for ps in problems().values() for p in ps if p.severity == "error"]
+    st30 = document.layout.component("ST30").position
+    document.push(MoveComponent("ST70", (st30[0] + 0.3, st30[1], 0.0)))  # on top of the washer
+    found = problems()
+    assert any(set(p.components) == {"ST70", "ST30"} for p in found["overlap"])
+    document.undo()
+    r1 = document.layout.component("R1").position
+    document.push(MoveComponent("R1", (r1[0] + 4.0, r1[1], 0.0)))  # the robot walks away from its CNCs
+    reach = problems()["robot-reach"]
+    assert {p.components for p in reach} >= {("R1", "ST10"), ("R1", "ST11")}
+    document.undo()
+    document.push(DisconnectComponents("ST90", "R3"))
+    assert "no-flow-path" in problems()
+    document.undo()
+    document.push(duplicate_of(document.layout, "ST20", offset=(0.0, 4.0)))
+    assert any(p.components == ("ST20-2",) for p in problems()["not-connected"])
+    # Headless, for CI: exit 1 on an error, JSON on request.
+    assert main(["check", str(document.path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["errors"] == 0
+    document.push(MoveComponent("ST70", (st30[0] + 0.3, st30[1], 0.0)))
+    document.save(tmp_path / "plant" / "bad.json")
+    assert main(["check", str(tmp_path / "plant" / "bad.json")]) == 1
+    assert "overlap" in capsys.readouterr().out

@@ -21,7 +21,7 @@ from pathlib import Path
 from viewer import __version__
 
 SUBCOMMANDS = ("render", "validate", "demo", "simulate-plant", "score", "nab", "simulate", "optimise",
-               "record", "replay", "recover", "import")
+               "record", "replay", "recover", "import", "check")
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -129,6 +129,11 @@ def _sub_parser() -> argparse.ArgumentParser:
     imp.add_argument("log", type=Path)
     imp.add_argument("--out", type=Path, required=True)
     imp.add_argument("--layout", type=Path, help="layout to embed in the recording")
+
+    check = subs.add_parser("check", help="check a layout for overlaps, reach, flow and clearance problems; "
+                                          "exit 1 on an error")
+    check.add_argument("layout", type=Path)
+    check.add_argument("--json", action="store_true", help="print the problems as JSON")
 
     validate = subs.add_parser("validate", help="check a layout file and its meshes; exit 1 if it has problems")
     validate.add_argument("layout", type=Path)
@@ -376,6 +381,32 @@ def _cmd_import(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_check(args: argparse.Namespace) -> int:
+    import json
+
+    from viewer.model.checks import check_layout, footprints_from_geometry
+    from viewer.model.errors import LayoutError, MeshError
+    from viewer.model.geometry import build_plant_geometry
+    from viewer.model.layout_io import load_layout
+
+    try:
+        layout = load_layout(args.layout)
+        geometry = build_plant_geometry(layout, args.layout.parent, strict=False)
+    except (LayoutError, MeshError) as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_PROBLEMS
+    problems = check_layout(layout, footprints_from_geometry(geometry))
+    errors = [p for p in problems if p.severity == "error"]
+    if args.json:
+        print(json.dumps({"layout": str(args.layout), "errors": len(errors),
+                          "problems": [p.to_dict() for p in problems]}))
+    else:
+        for p in problems:
+            print(f"{p.severity:7} {p.code:18} {p.message}")
+        print(f"{args.layout.name}: {len(errors)} error(s), {len(problems) - len(errors)} warning(s)")
+    return EXIT_PROBLEMS if errors else EXIT_OK
+
+
 def _finite_or_none(value: object) -> object:
     """NaN and infinities as JSON null (strict JSON has no NaN)."""
     import math
@@ -525,7 +556,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if is_sub:
         commands = {"render": _cmd_render, "validate": _cmd_validate, "demo": _cmd_demo, "score": _cmd_score,
                     "simulate": _cmd_simulate, "optimise": _cmd_optimise,
-                    "record": _cmd_record, "replay": _cmd_replay, "recover": _cmd_recover, "import": _cmd_import}
+                    "record": _cmd_record, "replay": _cmd_replay, "recover": _cmd_recover, "import": _cmd_import,
+                    "check": _cmd_check}
         return commands[args.command](args)
     if not _has_display():
         return EXIT_USAGE

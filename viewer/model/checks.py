@@ -1,0 +1,208 @@
+"""Layout checks a planner needs while editing (and CI runs headless: ``twin-viewer check``).
+
+Each :class:`LayoutProblem` names the components at fault, so a click selects them:
+
+- **overlap** (error): two pieces of equipment whose floor footprints overlap (flow neighbours may touch;
+  children overlap their parents by design);
+- **off the floor** (error): a footprint outside the floor;
+- **no flow path** (error): the material flow has sources and sinks but no path from one to the other;
+- **not connected** (warning): a station, robot, buffer or conveyor that no flow link touches;
+- **robot reach** (error): a robot feeds or is fed by equipment whose footprint is beyond its reach
+  (``robot.reach``, else the reach of its kinematic chain with the joint limits);
+- **walkway clearance** (warning): an AGV path passing closer than ``AGV_CLEARANCE_M`` to equipment.
+
+Footprints come from the plant geometry (mesh bounds), as ``{id: (xmin, xmax, ymin, ymax)}``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from viewer.model.layout import Layout
+
+EQUIPMENT = ("station", "robot", "buffer", "conveyor", "source", "sink")
+FLOW_KINDS = ("station", "robot", "buffer", "conveyor")
+OVERLAP_TOLERANCE_M = 0.05  # footprints may touch
+AGV_CLEARANCE_M = 0.3
+
+Footprint = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class LayoutProblem:
+    severity: str  # "error" or "warning"
+    code: str
+    components: tuple[str, ...]
+    message: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {"severity": self.severity, "code": self.code, "components": list(self.components),
+                "message": self.message}
+
+
+def footprints_from_geometry(geometry: object) -> dict[str, Footprint]:
+    """Each component's floor footprint from the built plant geometry."""
+    out = {}
+    for i, cid in enumerate(geometry.component_ids):  # type: ignore[attr-defined]
+        b = geometry.bounds[i]  # type: ignore[attr-defined]
+        out[cid] = (float(b[0]), float(b[1]), float(b[2]), float(b[3]))
+    return out
+
+
+def check_layout(layout: Layout, footprints: Mapping[str, Footprint]) -> list[LayoutProblem]:
+    """Every problem found, errors first."""
+    problems: list[LayoutProblem] = []
+    problems += _overlaps(layout, footprints)
+    problems += _off_floor(layout, footprints)
+    problems += _flow(layout)
+    problems += _reach(layout, footprints)
+    problems += _walkways(layout, footprints)
+    problems.sort(key=lambda p: (p.severity != "error", p.code, p.components))
+    return problems
+
+
+def _names(layout: Layout) -> dict[str, str]:
+    return {c.id: c.display_name for c in layout.components}
+
+
+def _overlaps(layout: Layout, footprints: Mapping[str, Footprint]) -> list[LayoutProblem]:
+    names = _names(layout)
+    neighbours = {(f.source, f.target) for f in layout.flow} | {(f.target, f.source) for f in layout.flow}
+    parents = {c.id: c.parent for c in layout.components}
+    items = [(c.id, footprints[c.id]) for c in layout.components if c.kind in EQUIPMENT and c.id in footprints]
+    items.sort(key=lambda item: item[1][0])
+    out = []
+    for i, (a, fa) in enumerate(items):  # sweep along x: only boxes that start before this one ends
+        for b, fb in items[i + 1:]:
+            if fb[0] >= fa[1] - OVERLAP_TOLERANCE_M:
+                break
+            if (a, b) in neighbours or parents.get(a) == b or parents.get(b) == a:
+                continue
+            dx = min(fa[1], fb[1]) - max(fa[0], fb[0])
+            dy = min(fa[3], fb[3]) - max(fa[2], fb[2])
+            if dx > OVERLAP_TOLERANCE_M and dy > OVERLAP_TOLERANCE_M:
+                out.append(LayoutProblem("error", "overlap", (a, b),
+                                         f"{names[a]} and {names[b]} overlap ({dx:.2f} m x {dy:.2f} m)"))
+    return out
+
+
+def _off_floor(layout: Layout, footprints: Mapping[str, Footprint]) -> list[LayoutProblem]:
+    floor = layout.floor or {}
+    if "size" not in floor:
+        return []
+    ox, oy = (floor.get("origin") or (0.0, 0.0))[:2]
+    w, d = floor["size"][:2]
+    out = []
+    for comp in layout.components:
+        fp = footprints.get(comp.id)
+        if comp.kind not in EQUIPMENT or fp is None:
+            continue
+        if fp[0] < ox - 1e-6 or fp[1] > ox + w + 1e-6 or fp[2] < oy - 1e-6 or fp[3] > oy + d + 1e-6:
+            out.append(LayoutProblem("error", "off-floor", (comp.id,), f"{comp.display_name} is partly off the floor"))
+    return out
+
+
+def _flow(layout: Layout) -> list[LayoutProblem]:
+    linked = {f.source for f in layout.flow} | {f.target for f in layout.flow}
+    out = [LayoutProblem("warning", "not-connected", (c.id,), f"{c.display_name} is not connected to the flow")
+           for c in layout.components if c.kind in FLOW_KINDS and c.id not in linked and c.parent is None]
+    kinds = {c.id: c.kind for c in layout.components}
+    sources = [c for c in linked if kinds.get(c) == "source"]
+    sinks = {c for c in linked if kinds.get(c) == "sink"}
+    if sources and sinks:
+        nxt: dict[str, list[str]] = {}
+        for f in layout.flow:
+            nxt.setdefault(f.source, []).append(f.target)
+        seen, todo = set(sources), list(sources)
+        while todo:
+            for t in nxt.get(todo.pop(), []):
+                if t not in seen:
+                    seen.add(t)
+                    todo.append(t)
+        if not seen & sinks:
+            out.append(LayoutProblem("error", "no-flow-path", tuple(sorted(sources)),
+                                     "no path in the material flow leads from a source to a sink"))
+    elif layout.flow:
+        missing = "source" if not sources else "sink"
+        out.append(LayoutProblem("error", "no-flow-path", (), f"the material flow has no {missing}"))
+    return out
+
+
+def robot_reach(comp: object) -> float | None:
+    """The horizontal reach of a robot: ``robot.reach``, else sampled from its kinematic chain and limits."""
+    section = comp.section("robot")  # type: ignore[attr-defined]
+    if "reach" in section:
+        return float(section["reach"])
+    try:
+        import numpy as np
+
+        from viewer.model.kinematics import arm6_chain
+
+        chain = arm6_chain()
+        rng = np.random.default_rng(0)
+        lo, hi = chain.lower, chain.upper
+        q = rng.uniform(lo, hi, size=(2000, len(lo)))
+        tips = chain.forward_batch(q)[:, -1, :3, 3]
+        return float(np.hypot(tips[:, 0], tips[:, 1]).max())
+    except Exception:  # no usable chain: no reach check for this robot
+        return None
+
+
+def _distance_to_box(x: float, y: float, fp: Footprint) -> float:
+    dx = max(fp[0] - x, 0.0, x - fp[1])
+    dy = max(fp[2] - y, 0.0, y - fp[3])
+    return math.hypot(dx, dy)
+
+
+def _reach(layout: Layout, footprints: Mapping[str, Footprint]) -> list[LayoutProblem]:
+    out = []
+    names = _names(layout)
+    for comp in layout.components:
+        if comp.kind != "robot":
+            continue
+        reach = robot_reach(comp)
+        if reach is None:
+            continue
+        served = {f.target for f in layout.flow if f.source == comp.id} | \
+                 {f.source for f in layout.flow if f.target == comp.id}
+        x, y = comp.position[0], comp.position[1]
+        for other in sorted(served):
+            fp = footprints.get(other)
+            if fp is None:
+                continue
+            gap = _distance_to_box(x, y, fp)
+            if gap > reach:
+                out.append(LayoutProblem("error", "robot-reach", (comp.id, other),
+                                         f"{names[comp.id]} cannot reach {names[other]}: {gap:.2f} m away, "
+                                         f"reach {reach:.2f} m"))
+    return out
+
+
+def _segment_box_distance(a: tuple[float, float], b: tuple[float, float], fp: Footprint) -> float:
+    steps = max(2, int(math.dist(a, b) / 0.1))
+    return min(_distance_to_box(a[0] + (b[0] - a[0]) * k / steps, a[1] + (b[1] - a[1]) * k / steps, fp)
+               for k in range(steps + 1))
+
+
+def _walkways(layout: Layout, footprints: Mapping[str, Footprint]) -> list[LayoutProblem]:
+    out = []
+    equipment = [(c.id, c.display_name, footprints[c.id]) for c in layout.components
+                 if c.kind in EQUIPMENT and c.kind != "conveyor" and c.id in footprints]
+    for comp in layout.components:
+        if comp.kind != "agv-path":
+            continue
+        path = comp.section("path")
+        points = [(comp.position[0] + p[0], comp.position[1] + p[1]) for p in path.get("points", [])]
+        if path.get("closed") and len(points) > 2:
+            points.append(points[0])
+        for a, b in itertools.pairwise(points):
+            for cid, name, fp in equipment:
+                gap = _segment_box_distance(a, b, fp)
+                if gap < AGV_CLEARANCE_M:
+                    out.append(LayoutProblem("warning", "walkway-clearance", (comp.id, cid),
+                                             f"{comp.display_name} passes {gap:.2f} m from {name} "
+                                             f"(clearance {AGV_CLEARANCE_M} m)"))
+    return list({p.components: p for p in out}.values())

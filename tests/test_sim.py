@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import time
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
@@ -438,3 +439,39 @@ def test_optimise_command_reports_and_saves_the_best_layout(tmp_path, capsys):
     changed = [c.id for c in best.components if c.sections != original.component(c.id).sections]
     assert len(changed) == 1  # one extra server bought with the whole budget
     assert main(["optimise", str(layout), "--budget", "5", "--save", str(tmp_path / "elsewhere.json")]) == 2
+
+
+def test_the_job_runner_delivers_only_the_newest_request_and_cancels_in_flight():
+    import threading as th
+
+    from viewer.sim.jobs import SimRequest, SimulationJobRunner
+
+    got: list = []
+    arrived = th.Event()
+
+    def on_result(generation, result):
+        got.append((generation, result))
+        arrived.set()
+
+    def line_of(cycle: float) -> SimModel:
+        return line(Node("IN", "source"), Node("M", "station", cycle=D.fixed(cycle)), Node("OUT", "sink"))
+
+    runner = SimulationJobRunner(on_result)
+    try:
+        slow = SimRequest(line_of(0.05), hours=200, replications=2)  # minutes of work
+        runner.submit(slow)
+        runner.submit(SimRequest(line_of(30), hours=1, replications=2))  # waits, then is replaced
+        time.sleep(3)  # the slow run is now stale and long: the next request stops it
+        newest = runner.submit(SimRequest(line_of(60), hours=1, replications=2))
+        assert arrived.wait(60)
+        assert len(got) == 1 and got[0][0] == newest
+        assert got[0][1].throughput_per_hour.mean == pytest.approx(60, abs=1)  # one part a minute
+        arrived.clear()
+        runner.submit(slow)
+        runner.cancel()  # the long run is stopped, nothing is delivered
+        assert not arrived.wait(1.0) and not runner.busy
+        bad = runner.submit(SimRequest(SimModel([Node("IN", "source")]), hours=1, replications=2))
+        assert arrived.wait(60)
+        assert got[-1][0] == bad and "SimModelError" in got[-1][1]  # errors come back as text
+    finally:
+        runner.close()

@@ -1,0 +1,149 @@
+"""One simulation job runner in a worker process: the newest request wins, a stale run is cancelled.
+
+The editor asks for a rerun after every edit. Requests never queue up: while a run is
+in flight, only the newest request waits, and a run that is already stale and has
+taken longer than ``STALE_AFTER_S`` is stopped (the worker process is ended and
+started again) so the newest starts at once; a short stale run is let finish, which
+costs less than a new process. A result is delivered only if no newer request came.
+``cancel()`` ends a run in flight the same way, so a long simulation of a big layout
+never holds up the planner. The UI thread never
+simulates: results arrive through ``on_result(generation, report_or_error)`` on a
+reader thread, which the UI turns into a signal.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from viewer.sim.model import SimModel
+
+STALE_AFTER_S = 0.5
+
+
+@dataclass
+class SimRequest:
+    model: SimModel
+    hours: float = 8.0
+    replications: int = 10
+    seed: int = 1
+
+
+def _worker(conn: Any) -> None:
+    """The worker process: simulate what arrives, send the report back."""
+    from viewer.sim.runner import run
+
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message is None:
+            return
+        generation, request = message
+        try:
+            report = run(request.model, request.hours, request.replications, request.seed, workers=1)
+            conn.send((generation, report))
+        except Exception as exc:  # sent to the editor, which shows it
+            conn.send((generation, f"{type(exc).__name__}: {exc}"))
+
+
+class SimulationJobRunner:
+    """See the module docstring."""
+
+    def __init__(self, on_result: Callable[[int, Any], None]) -> None:
+        self.on_result = on_result
+        self._lock = threading.Lock()
+        self._process: Any = None
+        self._conn: Any = None
+        self._reader: threading.Thread | None = None
+        self._generation = 0
+        self._in_flight: int | None = None
+        self._started = 0.0
+        self._waiting: tuple[int, SimRequest] | None = None
+
+    def submit(self, request: SimRequest) -> int:
+        """Ask for a run; returns its generation (results for older generations are never delivered)."""
+        with self._lock:
+            self._generation += 1
+            generation = self._generation
+            if self._in_flight is not None and time.monotonic() - self._started > STALE_AFTER_S:
+                self._stop_process()  # a long stale run: stop it rather than wait
+                self._in_flight = None
+            if self._in_flight is None:
+                self._waiting = None  # anything still waiting is older than this
+                self._start(generation, request)
+            else:
+                self._waiting = (generation, request)  # replaces any older waiting request
+        return generation
+
+    @property
+    def busy(self) -> bool:
+        return self._in_flight is not None
+
+    def cancel(self) -> None:
+        """Stop the run in flight (the worker process is ended) and forget the waiting one."""
+        with self._lock:
+            self._waiting = None
+            self._generation += 1
+            if self._in_flight is not None:
+                self._stop_process()
+                self._in_flight = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._waiting = None
+            self._stop_process()
+
+    # --- internals ------------------------------------------------------------------------------------
+    def _ensure_process(self) -> None:
+        if self._process is not None and self._process.is_alive():
+            return
+        ctx = multiprocessing.get_context("spawn")  # the viewer has Qt and VTK threads: never fork it
+        parent, child = ctx.Pipe()
+        self._process = ctx.Process(target=_worker, args=(child,), name="simulation-worker", daemon=True)
+        self._process.start()
+        child.close()
+        self._conn = parent
+        self._reader = threading.Thread(target=self._read, args=(parent, self._process), name="simulation-results",
+                                        daemon=True)
+        self._reader.start()
+
+    def _start(self, generation: int, request: SimRequest) -> None:
+        self._ensure_process()
+        self._in_flight = generation
+        self._started = time.monotonic()
+        self._conn.send((generation, request))
+
+    def _stop_process(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.join(2)
+            self._process = None
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _read(self, conn: Any, process: Any) -> None:
+        while True:
+            try:
+                generation, result = conn.recv()
+            except (EOFError, OSError):
+                return  # the process was stopped (cancel) or died
+            deliver = False
+            with self._lock:
+                if process is not self._process:
+                    return
+                self._in_flight = None
+                latest = self._generation
+                if self._waiting is not None:
+                    waiting_generation, request = self._waiting
+                    self._waiting = None
+                    self._start(waiting_generation, request)
+                deliver = generation == latest
+            if deliver:
+                self.on_result(generation, result)

@@ -729,25 +729,32 @@ def test_move_component_undo_redo(document: LayoutDocument) -> None:
     assert document.layout.component("ST10").position == (7.0, 3.5, 0.0)
     assert document.undo_text == "Move ST10 CNC milling A"
     assert document.redo_text is None
-    assert events == [("component_changed", "ST10", "position"), ("dirty_changed", True), ("history_changed",)]
+    # The machine's vibration sensor (its child) moves with it, by the same offset.
+    assert document.layout.component("S-ST10-VIB").position == (6.2, 3.0, 1.1)
+    assert events == [("component_changed", "ST10", "position"), ("component_changed", "S-ST10-VIB", "position"),
+                      ("dirty_changed", True), ("history_changed",)]
 
     events.clear()
     document.undo()
     assert document.layout.component("ST10").position == before
+    assert document.layout.component("S-ST10-VIB").position == (5.2, 2.0, 1.1)
     assert document.undo_text is None
     assert document.redo_text == "Move ST10 CNC milling A"
-    assert events == [("component_changed", "ST10", "position"), ("dirty_changed", False), ("history_changed",)]
+    assert events == [("component_changed", "S-ST10-VIB", "position"), ("component_changed", "ST10", "position"),
+                      ("dirty_changed", False), ("history_changed",)]
 
     events.clear()
     document.redo()
     assert document.layout.component("ST10").position == (7.0, 3.5, 0.0)
-    assert events == [("component_changed", "ST10", "position"), ("dirty_changed", True), ("history_changed",)]
+    assert events == [("component_changed", "ST10", "position"), ("component_changed", "S-ST10-VIB", "position"),
+                      ("dirty_changed", True), ("history_changed",)]
 
     events.clear()
     document.redo()  # nothing to redo: no change, no events
     document.undo()
     document.undo()  # nothing more to undo
-    assert events == [("component_changed", "ST10", "position"), ("dirty_changed", False), ("history_changed",)]
+    assert events == [("component_changed", "S-ST10-VIB", "position"), ("component_changed", "ST10", "position"),
+                      ("dirty_changed", False), ("history_changed",)]
 
 
 def test_set_component_field_for_fields_and_sections(document: LayoutDocument) -> None:
@@ -976,11 +983,12 @@ def test_a_typical_session_emits_exactly_these_events(document: LayoutDocument) 
     document.save()
     document.undo()
     document.redo()
+    child = ("component_changed", "S-ST30-TEMP", "position")  # the bath's sensor moves with it
     assert events == [
-        ("component_changed", "ST30", "position"), ("dirty_changed", True), ("history_changed",),
+        ("component_changed", "ST30", "position"), child, ("dirty_changed", True), ("history_changed",),
         ("dirty_changed", False), ("history_changed",),
-        ("component_changed", "ST30", "position"), ("dirty_changed", True), ("history_changed",),
-        ("component_changed", "ST30", "position"), ("dirty_changed", False), ("history_changed",),
+        child, ("component_changed", "ST30", "position"), ("dirty_changed", True), ("history_changed",),
+        ("component_changed", "ST30", "position"), child, ("dirty_changed", False), ("history_changed",),
     ]
 
 

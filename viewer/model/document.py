@@ -126,17 +126,19 @@ class MoveComponent(SetComponentField):
                 raise
         for conveyor, _old_section, _old_pos, new_section, new_pos in self._follow:
             comp = doc.layout.component(conveyor)
-            comp.sections["conveyor"] = dict(new_section)
+            if new_section is not None:
+                comp.sections["conveyor"] = dict(new_section)
             comp.position = new_pos
-            doc.events.component_changed.emit(conveyor, "conveyor")
+            doc.events.component_changed.emit(conveyor, "conveyor" if new_section is not None else "position")
 
     def undo(self, doc: LayoutDocument) -> None:
         """Revert the edit."""
         for conveyor, old_section, old_pos, _new_section, _new_pos in reversed(self._follow):
             comp = doc.layout.component(conveyor)
-            comp.sections["conveyor"] = dict(old_section)
+            if old_section is not None:
+                comp.sections["conveyor"] = dict(old_section)
             comp.position = old_pos
-            doc.events.component_changed.emit(conveyor, "conveyor")
+            doc.events.component_changed.emit(conveyor, "conveyor" if old_section is not None else "position")
         super().undo(doc)
 
     def merge(self, newer: Command) -> bool:
@@ -166,8 +168,8 @@ MIN_CONVEYOR_M = 0.3
 
 
 def _conveyors_following(layout: Layout, moved: str, before: dict[str, Vec3]) -> list:
-    """(conveyor, old section, old position, new section, new position) for conveyors between the moved
-    component and another one."""
+    """(component, old conveyor section, old position, new section, new position) for conveyors between the
+    moved component and another one, then for its children (section None: they only move)."""
     out = []
     feeders: dict[str, list[str]] = {}
     targets: dict[str, list[str]] = {}
@@ -194,6 +196,17 @@ def _conveyors_following(layout: Layout, moved: str, before: dict[str, Vec3]) ->
         shift = ((a1[0] - a0[0] + b1[0] - b0[0]) / 2, (a1[1] - a0[1] + b1[1] - b0[1]) / 2)
         new_pos = (comp.position[0] + shift[0], comp.position[1] + shift[1], comp.position[2])
         out.append((comp.id, section, tuple(comp.position), new_section, new_pos))
+    # Children (a machine's sensors) move with their parent, by the same offset.
+    was, now = before[moved], layout.component(moved).position
+    delta = (now[0] - was[0], now[1] - was[1], now[2] - was[2])
+    todo = [moved]
+    while todo:
+        parent = todo.pop()
+        for child in layout.components:
+            if child.parent == parent and child.id != moved:
+                old = tuple(child.position)
+                out.append((child.id, None, old, None, (old[0] + delta[0], old[1] + delta[1], old[2] + delta[2])))
+                todo.append(child.id)
     return out
 
 

@@ -546,6 +546,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from viewer.telemetry.virtual_plant import main as simulate_plant
 
         return simulate_plant(argv[1:])
+    if argv and argv[0] == "_sim-worker":  # the editor's simulation worker process (not for people)
+        from viewer.sim.jobs import worker_main
+
+        return worker_main()
     if argv and argv[0] == "nab":
         from viewer.analytics.nab import main_nab
 

@@ -38,6 +38,8 @@ class PlantScene:
         self.layout: Layout | None = None
         self.geometry: PlantGeometry | None = None
         self.selected: str | None = None
+        self.bottleneck: str | None = None
+        self._vertex_ranges: dict[str, tuple[int, int]] = {}
         self.labels_visible = True
         self._index: dict[str, int] = {}
         self._mesh: pv.PolyData | None = None
@@ -51,8 +53,10 @@ class PlantScene:
         plotter.set_background(theme.background_bottom, top=theme.background_top)
 
     # ----------------------------------------------------------------- building
-    def show(self, layout: Layout, geometry: PlantGeometry, *, labels: bool | None = None) -> None:
-        """Replace whatever is shown with this plant."""
+    def show(self, layout: Layout, geometry: PlantGeometry, *, labels: bool | None = None,
+             keep_camera: bool = False) -> None:
+        """Replace whatever is shown with this plant (``keep_camera``: an edit redrawn, not a new plant)."""
+        camera = self.plotter.camera_position if keep_camera else None
         self.clear()
         self.layout = layout
         self.geometry = geometry
@@ -82,7 +86,11 @@ class PlantScene:
         if labels is None:
             labels = self._count_labelled() <= MAX_AUTO_LABELS
         self.set_labels_visible(labels)
-        self.view_iso()
+        self._vertex_ranges: dict[str, tuple[int, int]] = {}
+        if camera is not None:
+            self.plotter.camera_position = camera
+        else:
+            self.view_iso()
 
     def clear(self) -> None:
         """Remove every actor this scene added."""
@@ -278,6 +286,62 @@ class PlantScene:
         if cell < 0 or self._picker.GetActor() is not self._actors.get("plant"):
             return None
         return self.geometry.component_ids[int(self.geometry.face_component[cell])]
+
+    # ----------------------------------------------------------------- editing
+    def floor_point(self, x: float, y: float) -> tuple[float, float] | None:
+        """Where the view ray through display pixel (x, y) meets the floor (z = 0); None above the horizon."""
+        renderer = self.plotter.renderer
+        ends = []
+        for depth in (0.0, 1.0):
+            renderer.SetDisplayPoint(x, y, depth)
+            renderer.DisplayToWorld()
+            wx, wy, wz, w = renderer.GetWorldPoint()
+            ends.append(np.array([wx, wy, wz]) / (w or 1.0))
+        near, far = ends
+        dz = far[2] - near[2]
+        if abs(dz) < 1e-12:
+            return None
+        t = -near[2] / dz
+        if t < 0:
+            return None
+        hit = near + t * (far - near)
+        return float(hit[0]), float(hit[1])
+
+    def translate_component(self, component_id: str, delta: tuple[float, float, float]) -> None:
+        """Move a component's drawing by ``delta`` (a drag in progress; the full redraw comes after)."""
+        if self.geometry is None or self._mesh is None or component_id not in self._index:
+            return
+        i = self._index[component_id]
+        span = self._vertex_ranges.get(component_id)
+        if span is None:
+            start, stop = self.geometry.face_ranges[i]
+            faces = self.geometry.faces[start:stop]
+            span = (int(faces.min()), int(faces.max()) + 1) if len(faces) else (0, 0)
+            self._vertex_ranges[component_id] = span
+        d = np.asarray(delta, dtype=float)
+        self._points[span[0]:span[1]] += d
+        self._mesh.GetPoints().Modified()
+        self.geometry.bounds[i][[0, 1]] += d[0]
+        self.geometry.bounds[i][[2, 3]] += d[1]
+        rig = self.geometry.rigs.get(component_id)
+        if rig is not None:
+            rig.world[:3, 3] += d  # telemetry poses stay where the robot now stands
+        if self.selected == component_id:
+            self.select(component_id)
+
+    def set_bottleneck(self, component_id: str | None) -> None:
+        """Outline the simulated bottleneck (information, so a calm lilac, not an alarm colour)."""
+        if "bottleneck" in self._actors:
+            self.plotter.remove_actor(self._actors.pop("bottleneck"), render=False)
+        self.bottleneck = component_id
+        if component_id is None or self.geometry is None or component_id not in self._index:
+            return
+        b = np.array(self.geometry.bounds[self._index[component_id]], dtype=float)
+        b[[0, 2, 4]] -= 0.2
+        b[[1, 3, 5]] += 0.2
+        self._actors["bottleneck"] = self.plotter.add_mesh(
+            pv.Box(bounds=tuple(b)).outline(), color="#b9a6d6", line_width=2.0, lighting=False, pickable=False,
+            name="bottleneck", reset_camera=False, render=False)
 
     # ----------------------------------------------------------------- camera
     def _bounds_of(self, component_id: str | None) -> np.ndarray:

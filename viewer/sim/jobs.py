@@ -13,7 +13,10 @@ reader thread, which the UI turns into a signal.
 
 from __future__ import annotations
 
-import multiprocessing
+import pickle
+import struct
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -33,23 +36,47 @@ class SimRequest:
     seed: int = 1
 
 
-def _worker(conn: Any) -> None:
-    """The worker process: simulate what arrives, send the report back."""
+def _send(stream: Any, obj: Any) -> None:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(struct.pack("<Q", len(data)) + data)
+    stream.flush()
+
+
+def _receive(stream: Any) -> Any:
+    head = stream.read(8)
+    if len(head) < 8:
+        raise EOFError
+    (size,) = struct.unpack("<Q", head)
+    data = stream.read(size)
+    if len(data) < size:
+        raise EOFError
+    # Messages between the viewer and its own worker process over a private pipe; never from a file.
+    return pickle.loads(data)
+
+
+def worker_main() -> int:
+    """The worker process (``twin-viewer _sim-worker``): simulate what arrives on stdin, reply on stdout."""
     from viewer.sim.runner import run
 
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing else may write into the reply channel
     while True:
         try:
-            message = conn.recv()
+            generation, request = _receive(stdin)
         except (EOFError, OSError):
-            return
-        if message is None:
-            return
-        generation, request = message
+            return 0
         try:
             report = run(request.model, request.hours, request.replications, request.seed, workers=1)
-            conn.send((generation, report))
+            _send(stdout, (generation, report))
         except Exception as exc:  # sent to the editor, which shows it
-            conn.send((generation, f"{type(exc).__name__}: {exc}"))
+            _send(stdout, (generation, f"{type(exc).__name__}: {exc}"))
+
+
+def worker_command() -> list[str]:
+    """How to start the worker: this interpreter (or the bundled app) with the hidden subcommand."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, "_sim-worker"]
+    return [sys.executable, "-m", "viewer", "_sim-worker"]
 
 
 class SimulationJobRunner:
@@ -101,15 +128,13 @@ class SimulationJobRunner:
 
     # --- internals ------------------------------------------------------------------------------------
     def _ensure_process(self) -> None:
-        if self._process is not None and self._process.is_alive():
+        if self._process is not None and self._process.poll() is None:
             return
-        ctx = multiprocessing.get_context("spawn")  # the viewer has Qt and VTK threads: never fork it
-        parent, child = ctx.Pipe()
-        self._process = ctx.Process(target=_worker, args=(child,), name="simulation-worker", daemon=True)
-        self._process.start()
-        child.close()
-        self._conn = parent
-        self._reader = threading.Thread(target=self._read, args=(parent, self._process), name="simulation-results",
+        # A fresh interpreter, not a fork: the viewer has Qt and VTK threads a fork would copy half-alive.
+        self._process = subprocess.Popen(worker_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=subprocess.DEVNULL)
+        self._conn = self._process.stdin
+        self._reader = threading.Thread(target=self._read, args=(self._process,), name="simulation-results",
                                         daemon=True)
         self._reader.start()
 
@@ -117,22 +142,26 @@ class SimulationJobRunner:
         self._ensure_process()
         self._in_flight = generation
         self._started = time.monotonic()
-        self._conn.send((generation, request))
+        try:
+            _send(self._conn, (generation, request))
+        except OSError:  # the worker died: start again once
+            self._stop_process()
+            self._ensure_process()
+            _send(self._conn, (generation, request))
 
     def _stop_process(self) -> None:
         if self._process is not None:
-            self._process.terminate()
-            self._process.join(2)
+            self._process.kill()
+            self._process.wait(5)
             self._process = None
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        self._conn = None
 
-    def _read(self, conn: Any, process: Any) -> None:
+    def _read(self, process: Any) -> None:
+        stream = process.stdout
         while True:
             try:
-                generation, result = conn.recv()
-            except (EOFError, OSError):
+                generation, result = _receive(stream)
+            except (EOFError, OSError, pickle.UnpicklingError):
                 return  # the process was stopped (cancel) or died
             deliver = False
             with self._lock:

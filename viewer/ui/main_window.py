@@ -33,6 +33,7 @@ from viewer.telemetry.replay import Replayer
 from viewer.ui.alarm_panel import AlarmPanel
 from viewer.ui.component_panel import ComponentPanel
 from viewer.ui.details_panel import DetailsPanel
+from viewer.ui.editor import EditorPanel, LayoutEditor
 from viewer.ui.layout_loader import LayoutLoader, LoadedPlant
 from viewer.ui.plant_view import PlantView
 from viewer.ui.telemetry_controller import TelemetryController, settings_for
@@ -93,6 +94,16 @@ class MainWindow(QMainWindow):
         self._pending_recording: Path | None = None
         self._indexer: _Indexer | None = None
         self.setAcceptDrops(True)
+        self.editor_panel = EditorPanel(self)
+        self.editor_dock = self._add_dock("Layout editor", self.editor_panel, Qt.DockWidgetArea.RightDockWidgetArea,
+                                          "editorDock")
+        self.editor_dock.hide()
+        self.editor = LayoutEditor(self, self.editor_panel)
+        self.editor.message.connect(self.status)
+        self.editor.changed.connect(self._on_edit_history)
+        self.editor_panel.problem_selected.connect(self._on_component_activated)
+        self.view.drag_moved.connect(self.editor.drag_to)
+        self.view.drag_finished.connect(self.editor.drag_end)
 
         self.resizeDocks([self.alarm_dock], [170], Qt.Orientation.Vertical)  # the 3D view keeps most of the height
 
@@ -180,14 +191,26 @@ class MainWindow(QMainWindow):
         self.record_action = self._action("Record", self.toggle_recording, "Ctrl+R",
                                           "Record the live session to a file")
         self.record_action.setCheckable(True)
+        self.edit_action = self._action("&Edit Layout", self.toggle_edit_mode, "Ctrl+E",
+                                        "Move, add and connect equipment; KPIs rerun after every edit")
+        self.edit_action.setCheckable(True)
+        self.undo_action = self._action("&Undo", self.editor.undo, QKeySequence.StandardKey.Undo, "Undo the last edit")
+        self.redo_action = self._action("&Redo", self.editor.redo, "Ctrl+Shift+Z", "Redo the edit undone")
+        self.save_action = self._action("&Save", self.save_layout, QKeySequence.StandardKey.Save, "Save the layout")
+        self.save_as_action = self._action("Save &As…", self.save_layout_as, "Ctrl+Shift+S",
+                                           "Save the layout to a new file")
 
         menus = self.menuBar()
         file_menu = menus.addMenu("&File")
-        file_menu.addActions([self.open_action, self.reload_action])
+        file_menu.addActions([self.open_action, self.reload_action, self.save_action, self.save_as_action])
         file_menu.addSeparator()
         file_menu.addActions([self.open_recording_action, self.record_action])
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
+        edit_menu = menus.addMenu("&Edit")
+        edit_menu.addActions([self.undo_action, self.redo_action])
+        edit_menu.addSeparator()
+        edit_menu.addAction(self.edit_action)
         view_menu = menus.addMenu("&View")
         view_menu.addActions([self.iso_action, self.top_action, self.fit_action, self.focus_action])
         view_menu.addSeparator()
@@ -209,6 +232,8 @@ class MainWindow(QMainWindow):
         toolbar.addAction(self.labels_action)
         toolbar.addSeparator()
         toolbar.addActions([self.record_action, self.open_recording_action])
+        toolbar.addSeparator()
+        toolbar.addAction(self.edit_action)
 
     def _update_enabled(self) -> None:
         has_plant = self.plant_layout is not None
@@ -216,6 +241,16 @@ class MainWindow(QMainWindow):
             action.setEnabled(has_plant)
         self.focus_action.setEnabled(self.selected is not None)
         self.clear_selection_action.setEnabled(self.selected is not None)
+        editing = self.editor.document is not None
+        self.edit_action.setEnabled(has_plant)
+        self.undo_action.setEnabled(editing and self.editor.document.undo_text is not None)
+        self.redo_action.setEnabled(editing and self.editor.document.redo_text is not None)
+        self.undo_action.setText(f"&Undo {self.editor.document.undo_text}" if self.undo_action.isEnabled()
+                                 else "&Undo")
+        self.redo_action.setText(f"&Redo {self.editor.document.redo_text}" if self.redo_action.isEnabled()
+                                 else "&Redo")
+        self.save_action.setEnabled(editing and self.editor.dirty)
+        self.save_as_action.setEnabled(editing)
         recording = self.telemetry.session is not None
         self.record_action.setEnabled(self.telemetry.running or recording)
         self.record_action.setChecked(recording)
@@ -236,6 +271,8 @@ class MainWindow(QMainWindow):
 
     def open_layout(self, path: Path | str) -> None:
         """Load a layout in the background; what is shown stays until the new plant is ready."""
+        if not self._unsaved_changes_resolved():
+            return
         path = Path(path)
         self._load_started = time.perf_counter()
         self.progress_bar.setValue(0)
@@ -271,6 +308,9 @@ class MainWindow(QMainWindow):
         self.layout_path = loaded.path
         self.plant_layout = loaded.layout
         self._geometry = loaded.geometry
+        self.editor.document = None  # a new plant: edits start from its file
+        if self.edit_action.isChecked():
+            self.editor.attach(loaded.layout, loaded.path, loaded.geometry)
         self.selected = None
         self.labels_action.setChecked(self.scene.labels_visible)
         self.components.set_layout(loaded.layout)
@@ -409,6 +449,76 @@ class MainWindow(QMainWindow):
         box.open()
 
     # ----------------------------------------------------------------- selection
+    def _on_edit_history(self) -> None:
+        if self.plant_layout is not None:
+            mark = " *" if self.editor.dirty else ""
+            self.setWindowTitle(f"{self.plant_layout.name}{mark} — {APP_NAME}")
+        self._update_enabled()
+
+    def toggle_edit_mode(self) -> None:
+        """Enter or leave edit mode (edits are kept when leaving; Save writes them)."""
+        on = self.edit_action.isChecked() and self.plant_layout is not None
+        self.edit_action.setChecked(on)
+        if on and self.editor.document is None:
+            assert self.layout_path is not None
+            self.editor.attach(self.plant_layout, self.layout_path, self._geometry)
+        self.view.drag_probe = self.editor.drag_probe if on else None
+        self.editor_dock.setVisible(on)
+        if on:
+            self.editor.show_selection(self.selected)
+            self.status("Edit mode: drag equipment on the floor (Shift: no snapping); KPIs follow every edit")
+        else:
+            self.scene.set_bottleneck(None)
+            self.view.update()
+            self.status("Edit mode off" + (" (unsaved changes: Ctrl+S saves them)" if self.editor.dirty else ""))
+        self._update_enabled()
+
+    def show_edited_plant(self, layout: Layout, geometry: object) -> None:
+        """Draw the edited plant, keeping the camera, the selection and the live colours."""
+        self.plant_layout = layout
+        self._geometry = geometry
+        selected = self.selected if self.selected in geometry.component_ids else None  # type: ignore[attr-defined]
+        self.scene.show(layout, geometry, labels=self.scene.labels_visible, keep_camera=True)  # type: ignore[arg-type]
+        self.telemetry.displayed.clear()  # recolour from the live states on the next frame
+        self.components.set_layout(layout)
+        self.selected = None
+        self.select_component(selected)
+
+    def save_layout(self) -> bool:
+        """Write the edited layout to its file."""
+        return self.editor.save()
+
+    def save_layout_as(self) -> bool:
+        """Write the edited layout to a new file beside the original (mesh paths stay relative)."""
+        if self.editor.document is None:
+            return False
+        start = str(self.layout_path.parent) if self.layout_path else str(Path.cwd())
+        path, _ = QFileDialog.getSaveFileName(self, "Save layout as", start, "Layout files (*.json)")
+        if not path:
+            return False
+        saved = self.editor.save(Path(path))
+        if saved:
+            self.layout_path = Path(path)
+        return saved
+
+    def _unsaved_changes_resolved(self) -> bool:
+        """Ask what to do with unsaved edits; False = the user cancelled."""
+        if not self.editor.dirty:
+            return True
+        box = QMessageBox(QMessageBox.Icon.Warning, "Unsaved changes",
+                          f"{self.plant_layout.name if self.plant_layout else 'The layout'} has unsaved changes.",
+                          QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+                          | QMessageBox.StandardButton.Cancel, self)
+        box.setDefaultButton(QMessageBox.StandardButton.Save)
+        self.unsaved_prompt = box  # tests answer it
+        answer = box.exec()
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save_layout()
+        if answer == QMessageBox.StandardButton.Discard:
+            self.editor.document = None
+            return True
+        return False
+
     def select_component(self, component_id: str | None) -> None:
         """Select a component (or none) in the scene, the tree and the details panel."""
         if component_id == self.selected:
@@ -425,6 +535,8 @@ class MainWindow(QMainWindow):
         self._refresh_plot(time.time())
         if comp is not None:
             self.status(f"Selected {comp.display_name} ({comp.kind})")
+        if self.edit_action.isChecked():
+            self.editor.show_selection(component_id)
         self._update_enabled()
         self.view.update()
         self.selection_changed.emit(component_id)
@@ -654,7 +766,11 @@ class MainWindow(QMainWindow):
                           f"<b>{APP_NAME}</b> {__version__}<br>3D digital-twin viewer for factory control rooms.")
 
     def closeEvent(self, event: object) -> None:  # noqa: N802 - Qt override
-        """Stop background work, release the GL widget, then close."""
+        """Offer to save edits, stop background work, release the GL widget, then close."""
+        if not self._unsaved_changes_resolved():
+            event.ignore()  # type: ignore[attr-defined]
+            return
+        self.editor.close()
         self.loader.cancel()
         self.loader.wait(2.0)
         if self._indexer is not None:

@@ -17,9 +17,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QPoint, QTimer, Signal
+from PySide6.QtCore import QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QMouseEvent
 from PySide6.QtWidgets import QWidget
 from pyvistaqt import QtInteractor
@@ -34,11 +35,17 @@ class PlantView(QtInteractor):
     clicked = Signal(float, float)  # VTK display coordinates (origin bottom-left, device pixels)
     hovered = Signal(float, float, QPoint)  # VTK display coordinates, and the global position for a tooltip
     frame_drawn = Signal(float)  # time.time() when a frame finished drawing (latency measurements)
+    drag_moved = Signal(float, float, bool)  # edit mode: display coordinates, Shift held (no snapping)
+    drag_finished = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent, auto_update=False, multi_samples=0)
         self._painting = False
         self._press: QPoint | None = None
+        self._dragging = False
+        # Edit mode: called with display (x, y) on a left press; True = a component is there and is being
+        # moved, so VTK must not turn the camera.
+        self.drag_probe: Callable[[float, float], bool] | None = None
         self.renders = 0  # frames actually drawn (benchmarks and tests read it)
         interactor = self.ren_win.GetInteractor()
         interactor.EnableRenderOff()
@@ -111,7 +118,11 @@ class PlantView(QtInteractor):
         self.update()
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
-        """Restart the hover timer (no buttons held) and pass the move on to VTK."""
+        """Restart the hover timer (no buttons held) and pass the move on to VTK (or drag, in edit mode)."""
+        if self._dragging:
+            x, y = self._display(event)
+            self.drag_moved.emit(x, y, bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier))
+            return
         if not event.buttons():
             self._hover_pos = event.position().toPoint()
             self._hover_timer.start()
@@ -131,14 +142,28 @@ class PlantView(QtInteractor):
         dpr = self.devicePixelRatioF()
         self.hovered.emit(pos.x() * dpr, (self.height() - pos.y() - 1) * dpr, self.mapToGlobal(pos))
 
+    def _display(self, event: QMouseEvent) -> tuple[float, float]:
+        pos = event.position().toPoint()
+        dpr = self.devicePixelRatioF()
+        return pos.x() * dpr, (self.height() - pos.y() - 1) * dpr
+
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
-        """Remember where a left press started, to tell a click from a drag."""
+        """Remember where a left press started, to tell a click from a drag; in edit mode a press on a
+        component starts moving it (``drag_probe`` says whether one is there) instead of turning the view."""
         if event.button().name == "LeftButton":
             self._press = event.position().toPoint()
+            if self.drag_probe is not None and self.drag_probe(*self._display(event)):
+                self._dragging = True
+                return
         super().mousePressEvent(event)
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
         """A left release near the press point is a click: emit it in VTK display coordinates."""
+        if self._dragging:
+            self._dragging = False
+            self._press = None
+            self.drag_finished.emit()
+            return
         super().mouseReleaseEvent(event)
         if event.button().name != "LeftButton" or self._press is None:
             return

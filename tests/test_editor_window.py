@@ -1,0 +1,128 @@
+"""The layout editor in the real window: drag with the mouse, undo, save, KPIs rerun, problems, unsaved prompt."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from PySide6.QtCore import QPoint, Qt, QTimer
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QMessageBox
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def editing(qtbot, tmp_path, demo_layout_path):
+    from viewer.ui.app import create_application
+    from viewer.ui.main_window import MainWindow
+
+    folder = tmp_path / "plant"
+    shutil.copytree(demo_layout_path.parent, folder)
+    path = folder / demo_layout_path.name
+    doc = json.loads(path.read_text())
+    doc.pop("mqtt", None)  # no broker: editing works offline
+    doc["bindings"] = []
+    path.write_text(json.dumps(doc, indent=2))
+    create_application()
+    win = MainWindow()
+    win.resize(1280, 800)
+    # Not qtbot.addWidget: pytest-qt would close it before this fixture's teardown marks the edits as
+    # handled, and the unsaved-changes prompt would wait for an answer nobody gives.
+    win.show()
+    qtbot.waitExposed(win)
+    with qtbot.waitSignal(win.layout_loaded, timeout=30_000):
+        win.open_layout(path)
+    win.edit_action.trigger()
+    qtbot.waitUntil(lambda: win.editor.report is not None, timeout=60_000)  # first KPIs from the worker
+    yield win, path
+    if win.editor.document is not None:
+        win.editor.document._clean_depth = len(win.editor.document._undo)  # no prompt at teardown
+    win.close()
+
+
+def widget_point(win, world):
+    x, y = win.scene.project(world)
+    dpr = win.view.devicePixelRatioF()
+    return QPoint(round(x / dpr), round(win.view.height() - 1 - y / dpr))
+
+
+def test_dragging_a_station_moves_it_snapped_undo_restores_and_save_writes_it(editing, qtbot):
+    win, path = editing
+    start = tuple(win.plant_layout.component("ST20").position)
+    press = widget_point(win, (start[0], start[1], 0.6))
+    assert win.scene.pick(*win.scene.project((start[0], start[1], 0.6))) in ("ST20", None)
+    target = widget_point(win, (start[0] + 1.0, start[1] - 3.0, 0.0))
+    qtbot.mousePress(win.view, Qt.MouseButton.LeftButton, pos=press)
+    for i in range(1, 6):
+        qtbot.mouseMove(win.view, press + (target - press) * i / 5)
+    qtbot.mouseRelease(win.view, Qt.MouseButton.LeftButton, pos=target)
+    moved = win.editor.document.layout.component("ST20").position
+    assert moved != start
+    assert moved[0] % 0.5 == pytest.approx(0) and moved[1] % 0.5 == pytest.approx(0)  # snapped to the grid
+    assert win.editor.document.undo_text.startswith("Move ST20")
+    assert win.undo_action.text().startswith("&Undo Move ST20")
+    assert win.windowTitle().endswith("* — twin-viewer")
+    # Shortcuts need an active window, which a bare Xvfb has not: trigger the actions, check their keys.
+    assert win.undo_action.shortcut().matches(QKeySequence(QKeySequence.StandardKey.Undo)) \
+        == QKeySequence.SequenceMatch.ExactMatch
+    win.undo_action.trigger()  # one drag, one undo step
+    assert tuple(win.editor.document.layout.component("ST20").position) == start
+    assert not win.editor.dirty
+    win.redo_action.trigger()
+    assert win.editor.document.layout.component("ST20").position == moved
+    win.save_action.trigger()
+    saved = json.loads(path.read_text())
+    st20 = next(c for c in saved["components"] if c["id"] == "ST20")
+    assert tuple(st20["position"]) == moved
+    assert not win.editor.dirty and "*" not in win.windowTitle()
+
+
+def test_an_edit_reruns_the_kpis_off_the_gui_thread_and_an_overlap_is_listed(editing, qtbot):
+    from viewer.model.document import MoveComponent, SetSectionValue
+
+    win, _path = editing
+    before = win.editor.report
+    assert win.editor.panel.throughput.text().startswith("Throughput")
+    assert win.scene.bottleneck == before.bottleneck
+    # No buffer between the CNCs and deburring: the line loses throughput, and the panel says so.
+    win.editor.push(SetSectionValue("B1", "buffer", "capacity", 0))
+    qtbot.waitUntil(lambda: win.editor.report is not before, timeout=60_000)
+    after = win.editor.report
+    assert after.throughput_per_hour.mean < before.throughput_per_hour.mean
+    assert "against the saved layout" in win.editor.panel.delta.text()
+    assert win.editor.panel.delta.text().startswith("-")
+    # Put a machine on top of another: the problems list names both, and clicking it selects one.
+    st30 = win.editor.document.layout.component("ST30").position
+    win.editor.push(MoveComponent("ST70", (st30[0] + 0.5, st30[1], 0.0)))
+    win.editor._redraw()
+    qtbot.waitUntil(lambda: any(p.code == "overlap" for p in win.editor.problems), timeout=30_000)
+    items = [win.editor_panel.problems.item(i) for i in range(win.editor_panel.problems.count())]
+    overlap = next(i for i in items if "overlap" in i.text() and "ST70" in i.text() and "ST30" in i.text())
+    win.editor_panel.problems.itemClicked.emit(overlap)
+    assert win.selected in ("ST70", "ST30")
+    # A refused edit says why and changes nothing.
+    assert not win.editor.push(MoveComponent("ST70", (900.0, 0.0, 0.0)))
+    assert "outside the floor" in win.status_label.text()
+
+
+def test_closing_with_unsaved_changes_asks_first(editing, qtbot):
+    from viewer.model.document import MoveComponent
+
+    win, _path = editing
+    win.editor.push(MoveComponent("ST20", (20.0, 3.0, 0.0)))
+    answers = [QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Discard]
+
+    def answer():
+        box = getattr(win, "unsaved_prompt", None)
+        if box is not None and box.isVisible():
+            box.done(answers.pop(0))
+        else:
+            QTimer.singleShot(50, answer)
+
+    QTimer.singleShot(50, answer)
+    assert not win.close()  # Cancel: the window stays, the edit too
+    assert win.isVisible() and win.editor.dirty
+    QTimer.singleShot(50, answer)
+    assert win.close()  # Discard

@@ -1,0 +1,466 @@
+"""Edit mode: drag equipment on the floor, edit positions, undo/redo, save; KPIs rerun after every edit.
+
+``LayoutEditor`` wires a Qt-free :class:`LayoutDocument` (the commands, undo, dirty state)
+to the window: the 3D view only issues commands (a drag is a stream of merged moves,
+snapped to the floor grid unless Shift is held) and listens to the document's change
+events. After each edit a debounced rerun goes to the :class:`SimulationJobRunner`
+(another process; the newest edit wins), the checks run on the current footprints, and
+the panel shows throughput with its interval, the change against the layout as last
+saved, per-station utilisation, line OEE and the bottleneck (outlined in the scene).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import threading
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QPainter, QPaintEvent
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from viewer.model.checks import LayoutProblem, check_layout, footprints_from_geometry
+from viewer.model.document import (
+    EditRefusedError,
+    LayoutDocument,
+    MoveComponent,
+    RemoveComponent,
+    SetComponentField,
+    duplicate_of,
+)
+from viewer.model.geometry import build_plant_geometry
+from viewer.sim.jobs import SimRequest, SimulationJobRunner
+from viewer.sim.model import SimModelError, model_from_layout
+from viewer.sim.runner import SimReport
+
+SNAP_M = 0.5
+RERUN_DELAY_MS = 250
+KPI_HOURS = 8.0
+KPI_REPLICATIONS = 10
+STATE_COLOURS = (("working", "#8d949c"), ("setup", "#6f7780"), ("blocked", "#7fb2d9"), ("starved", "#4a5058"),
+                 ("down", "#b9a6d6"))  # calm: the KPI bars are information, not alarms
+
+
+class UtilisationBars(QWidget):
+    """One stacked bar per station: working / setup / blocked / starved / down."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.rows: list[tuple[str, dict[str, float], bool]] = []
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Minimum)
+
+    def set_rows(self, rows: list[tuple[str, dict[str, float], bool]]) -> None:
+        self.rows = rows
+        self.setMinimumHeight(16 * len(rows) + 20)
+        self.update()
+
+    def paintEvent(self, _event: QPaintEvent) -> None:  # noqa: N802 - Qt override
+        p = QPainter(self)
+        label_w = 64
+        width = max(self.width() - label_w - 8, 10)
+        for i, (name, split, bottleneck) in enumerate(self.rows):
+            y = 2 + i * 16
+            p.setPen(QColor("#e6e9ec" if bottleneck else "#aab1b8"))
+            p.drawText(QRectF(0, y, label_w - 4, 14), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                       name)
+            x = float(label_w)
+            for key, colour in STATE_COLOURS:
+                w = width * max(split.get(key, 0.0), 0.0)
+                p.fillRect(QRectF(x, y + 2, w, 10), QColor(colour))
+                x += w
+        y = 4 + len(self.rows) * 16
+        x = float(label_w)
+        for key, colour in STATE_COLOURS:
+            p.fillRect(QRectF(x, y + 3, 8, 8), QColor(colour))
+            p.setPen(QColor("#aab1b8"))
+            p.drawText(QRectF(x + 11, y, 60, 14), Qt.AlignmentFlag.AlignVCenter, key)
+            x += 66
+        p.end()
+
+
+class EditorPanel(QWidget):
+    """KPIs, the selected component's position, and the problems list."""
+
+    problem_selected = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        box = QVBoxLayout(self)
+        self.throughput = QLabel("—", self)
+        self.throughput.setStyleSheet("font-size: 15px; font-weight: bold")
+        self.delta = QLabel(self)
+        self.delta.setWordWrap(True)
+        self.oee = QLabel(self)
+        self.bottleneck = QLabel(self)
+        self.sim_status = QLabel("", self)
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.hide()
+        for label in (self.throughput, self.delta, self.oee, self.bottleneck):
+            label.setTextFormat(Qt.TextFormat.PlainText)
+            box.addWidget(label)
+        row = QHBoxLayout()
+        row.addWidget(self.sim_status, 1)
+        row.addWidget(self.cancel_button)
+        box.addLayout(row)
+        self.bars = UtilisationBars(self)
+        box.addWidget(self.bars)
+        form = QFormLayout()
+        self.x = QDoubleSpinBox(self)
+        self.y = QDoubleSpinBox(self)
+        for spin in (self.x, self.y):
+            spin.setRange(-10_000, 10_000)
+            spin.setDecimals(2)
+            spin.setSingleStep(SNAP_M)
+            spin.setSuffix(" m")
+            spin.setKeyboardTracking(False)
+        self.rotation = QComboBox(self)
+        for angle in (0, 90, 180, 270):
+            self.rotation.addItem(f"{angle}°", angle)
+        form.addRow("X", self.x)
+        form.addRow("Y", self.y)
+        form.addRow("Rotation", self.rotation)
+        box.addLayout(form)
+        buttons = QHBoxLayout()
+        self.duplicate_button = QPushButton("Duplicate", self)
+        self.delete_button = QPushButton("Delete", self)
+        buttons.addWidget(self.duplicate_button)
+        buttons.addWidget(self.delete_button)
+        box.addLayout(buttons)
+        box.addWidget(QLabel("Problems", self))
+        self.problems = QListWidget(self)
+        self.problems.itemClicked.connect(self._on_problem)
+        box.addWidget(self.problems, 1)
+
+    def set_problems(self, problems: list[LayoutProblem]) -> None:
+        self.problems.clear()
+        for p in problems:
+            item = QListWidgetItem(f"{'Error' if p.severity == 'error' else 'Warning'}: {p.message}")
+            item.setData(Qt.ItemDataRole.UserRole, p.components[0] if p.components else "")
+            item.setForeground(QColor("#f2a900" if p.severity == "error" else "#aab1b8"))
+            self.problems.addItem(item)
+        if not problems:
+            self.problems.addItem("No problems found")
+
+    def _on_problem(self, item: QListWidgetItem) -> None:
+        component = item.data(Qt.ItemDataRole.UserRole)
+        if component:
+            self.problem_selected.emit(component)
+
+
+class LayoutEditor(QObject):
+    """Edit mode for one window (see the module docstring)."""
+
+    kpis_updated = Signal(object)  # SimReport
+    message = Signal(str)  # for the status bar
+    changed = Signal()  # dirty state or undo history moved
+    _result = Signal(int, object)  # from the job runner's reader thread
+    _rebuilt = Signal(int, object)  # geometry built in the background
+
+    def __init__(self, window: Any, panel: EditorPanel) -> None:
+        super().__init__(window)
+        self.window = window
+        self.panel = panel
+        self.document: LayoutDocument | None = None
+        self.report: SimReport | None = None
+        self.baseline: SimReport | None = None
+        self.problems: list[LayoutProblem] = []
+        self.runner = SimulationJobRunner(lambda gen, result: self._result.emit(gen, result))
+        self._result.connect(self._on_result)
+        self._rebuilt.connect(self._on_rebuilt)
+        self._rerun = QTimer(self)
+        self._rerun.setSingleShot(True)
+        self._rerun.setInterval(RERUN_DELAY_MS)
+        self._rerun.timeout.connect(self.rerun)
+        self._generation = 0
+        self._build_generation = 0
+        self._drag: tuple[str, float, float] | None = None  # component, grab offset x, y
+        self._footprints: dict[str, tuple[float, float, float, float]] = {}
+        self._baseline_pending = False
+        self._updating_fields = False
+        panel.cancel_button.clicked.connect(self.cancel)
+        panel.x.valueChanged.connect(self._on_position_field)
+        panel.y.valueChanged.connect(self._on_position_field)
+        panel.rotation.currentIndexChanged.connect(self._on_rotation_field)
+        panel.duplicate_button.clicked.connect(self.duplicate_selected)
+        panel.delete_button.clicked.connect(self.delete_selected)
+
+    # --- life cycle -----------------------------------------------------------------------------------
+    def attach(self, layout: Any, path: Path, geometry: Any) -> None:
+        """Edit this plant (the one the window shows)."""
+        self.document = LayoutDocument(layout, path)
+        self.baseline = None
+        self.report = None
+        self._footprints = footprints_from_geometry(geometry)
+        events = self.document.events
+        for signal in (events.component_added, events.component_removed, events.component_changed,
+                       events.flow_changed):
+            signal.connect(lambda *_args: self._edited())
+        events.dirty_changed.connect(lambda *_args: self.changed.emit())
+        events.history_changed.connect(lambda *_args: self.changed.emit())
+        self._baseline_pending = True
+        self.run_checks()
+        self.rerun()
+
+    def close(self) -> None:
+        self.runner.close()
+
+    @property
+    def dirty(self) -> bool:
+        return self.document is not None and self.document.is_dirty
+
+    # --- commands -------------------------------------------------------------------------------------
+    def push(self, command: Any, merge: bool = False) -> bool:
+        """Apply an edit; a refused one is reported in the status bar and changes nothing."""
+        if self.document is None:
+            return False
+        try:
+            self.document.push(command, merge=merge)
+        except EditRefusedError as exc:
+            self.message.emit(f"Not done: {exc}")
+            return False
+        return True
+
+    def undo(self) -> None:
+        if self.document is not None and self.document.undo_text:
+            text = self.document.undo_text
+            self.document.undo()
+            self._redraw()
+            self.message.emit(f"Undid {text}")
+
+    def redo(self) -> None:
+        if self.document is not None and self.document.redo_text:
+            text = self.document.redo_text
+            self.document.redo()
+            self._redraw()
+            self.message.emit(f"Redid {text}")
+
+    def save(self, path: Path | None = None) -> bool:
+        if self.document is None:
+            return False
+        try:
+            self.document.save(path)
+        except Exception as exc:  # the file keeps what it had; say why
+            self.message.emit(f"Not saved: {exc}")
+            return False
+        self.baseline = self.report  # the saved layout is the new reference for deltas
+        self._show_report()
+        self.message.emit(f"Saved {self.document.path}")
+        return True
+
+    def duplicate_selected(self) -> None:
+        selected = self.window.selected
+        if self.document is not None and selected and self.push(duplicate_of(self.document.layout, selected)):
+            self._redraw()
+
+    def delete_selected(self) -> None:
+        selected = self.window.selected
+        if selected and self.push(RemoveComponent(selected)):
+            self.window.select_component(None)
+            self._redraw()
+
+    # --- dragging -------------------------------------------------------------------------------------
+    def drag_probe(self, x: float, y: float) -> bool:
+        """A left press in edit mode: start moving the component under the pointer, if any."""
+        if self.document is None:
+            return False
+        component = self.window.scene.pick(x, y)
+        if component is None:
+            return False
+        comp = self.document.layout.component(component)
+        while comp.parent:  # a sensor drags its machine
+            comp = self.document.layout.component(comp.parent)
+        hit = self.window.scene.floor_point(x, y)
+        if hit is None:
+            return False
+        self._drag = (comp.id, hit[0] - comp.position[0], hit[1] - comp.position[1])
+        self.window.select_component(comp.id)
+        return True
+
+    def drag_to(self, x: float, y: float, free: bool) -> None:
+        if self._drag is None or self.document is None:
+            return
+        component, ox, oy = self._drag
+        hit = self.window.scene.floor_point(x, y)
+        if hit is None:
+            return
+        nx, ny = hit[0] - ox, hit[1] - oy
+        if not free:
+            nx, ny = round(nx / SNAP_M) * SNAP_M, round(ny / SNAP_M) * SNAP_M
+        comp = self.document.layout.component(component)
+        old = tuple(comp.position)
+        if math.isclose(nx, old[0]) and math.isclose(ny, old[1]):
+            return
+        moved_before = {c.id: tuple(c.position) for c in self.document.layout.components}
+        if self.push(MoveComponent(component, (nx, ny, old[2]), comp.display_name), merge=True):
+            for c in self.document.layout.components:  # the moved one, its sensors, conveyors' centres
+                was = moved_before.get(c.id)
+                if was is not None and tuple(c.position) != was:
+                    delta = (c.position[0] - was[0], c.position[1] - was[1], c.position[2] - was[2])
+                    self.window.scene.translate_component(c.id, delta)
+                    fp = self._footprints.get(c.id)
+                    if fp is not None:
+                        self._footprints[c.id] = (fp[0] + delta[0], fp[1] + delta[0], fp[2] + delta[1],
+                                                  fp[3] + delta[1])
+            self.window.view.update()
+            self.show_selection(component)
+
+    def drag_end(self) -> None:
+        if self._drag is None or self.document is None:
+            return
+        self._drag = None
+        self.document.end_merge()
+        self._redraw()
+
+    # --- fields ---------------------------------------------------------------------------------------
+    def show_selection(self, component_id: str | None) -> None:
+        self._updating_fields = True
+        try:
+            enabled = self.document is not None and component_id is not None
+            for w in (self.panel.x, self.panel.y, self.panel.rotation, self.panel.duplicate_button,
+                      self.panel.delete_button):
+                w.setEnabled(enabled)
+            if enabled:
+                comp = self.document.layout.component(component_id)  # type: ignore[union-attr]
+                self.panel.x.setValue(comp.position[0])
+                self.panel.y.setValue(comp.position[1])
+                angle = round(comp.rotation[2]) % 360
+                index = self.panel.rotation.findData(angle)
+                if index < 0:
+                    self.panel.rotation.addItem(f"{angle}°", angle)
+                    index = self.panel.rotation.count() - 1
+                self.panel.rotation.setCurrentIndex(index)
+        finally:
+            self._updating_fields = False
+
+    def _on_position_field(self) -> None:
+        selected = self.window.selected
+        if self._updating_fields or self.document is None or not selected:
+            return
+        comp = self.document.layout.component(selected)
+        target = (self.panel.x.value(), self.panel.y.value(), comp.position[2])
+        if target[:2] != tuple(comp.position[:2]) and self.push(MoveComponent(selected, target, comp.display_name)):
+            self._redraw()
+        self.show_selection(selected)
+
+    def _on_rotation_field(self) -> None:
+        selected = self.window.selected
+        if self._updating_fields or self.document is None or not selected:
+            return
+        comp = self.document.layout.component(selected)
+        angle = float(self.panel.rotation.currentData())
+        rotation = (comp.rotation[0], comp.rotation[1], angle)
+        if rotation != tuple(comp.rotation) and self.push(
+                SetComponentField(selected, "rotation", rotation, f"Rotate {comp.display_name}")):
+            self._redraw()
+
+    # --- background work ------------------------------------------------------------------------------
+    def _edited(self) -> None:
+        self._rerun.start()  # debounced: a burst of edits costs one rerun
+
+    def _redraw(self) -> None:
+        """Rebuild the plant drawing from the edited layout, in a worker thread; the camera stays."""
+        if self.document is None:
+            return
+        self._build_generation += 1
+        generation = self._build_generation
+        layout = copy.deepcopy(self.document.layout)  # the worker must not see later edits half-made
+        base = self.document.base_dir
+
+        def build() -> None:
+            try:
+                geometry = build_plant_geometry(layout, base, self.window.loader.library, strict=False)
+            except Exception as exc:  # shown, the old drawing stays
+                geometry = exc
+            self._rebuilt.emit(generation, (layout, geometry))
+
+        threading.Thread(target=build, name="edit-redraw", daemon=True).start()
+
+    def _on_rebuilt(self, generation: int, payload: Any) -> None:
+        if generation != self._build_generation or self.document is None:
+            return
+        _layout, geometry = payload
+        if isinstance(geometry, Exception):
+            self.message.emit(f"Cannot draw the edited plant: {geometry}")
+            return
+        self.window.show_edited_plant(self.document.layout, geometry)
+        self._footprints = footprints_from_geometry(geometry)
+        self.run_checks()
+        if self.report is not None and self.report.bottleneck:
+            self.window.scene.set_bottleneck(self.report.bottleneck)
+        self.window.view.update()
+
+    def run_checks(self) -> None:
+        if self.document is None:
+            return
+        self.problems = check_layout(self.document.layout, self._footprints)
+        self.panel.set_problems(self.problems)
+
+    def rerun(self) -> None:
+        """Simulate the current layout in the worker process (the newest edit wins)."""
+        if self.document is None:
+            return
+        self.run_checks()
+        try:
+            model = model_from_layout(self.document.layout)
+        except SimModelError as exc:
+            self.panel.sim_status.setText("Cannot simulate: " + "; ".join(f"{w}: {m}" for w, m in exc.problems[:3]))
+            self.panel.cancel_button.hide()
+            return
+        self._generation = self.runner.submit(SimRequest(model, KPI_HOURS, KPI_REPLICATIONS, seed=1))
+        self.panel.sim_status.setText(f"Simulating {KPI_REPLICATIONS} x {KPI_HOURS:g} h…")
+        self.panel.cancel_button.show()
+
+    def cancel(self) -> None:
+        self.runner.cancel()
+        self.panel.cancel_button.hide()
+        self.panel.sim_status.setText("Simulation cancelled; KPIs are from before the last edit")
+
+    def _on_result(self, generation: int, result: Any) -> None:
+        self.panel.cancel_button.hide()
+        if isinstance(result, str):
+            self.panel.sim_status.setText(f"Simulation failed: {result}")
+            return
+        self.report = result
+        if self._baseline_pending or (self.document is not None and not self.document.is_dirty):
+            self.baseline = result
+            self._baseline_pending = False
+        self._show_report()
+        self.window.scene.set_bottleneck(result.bottleneck)
+        self.window.view.update()
+        self.kpis_updated.emit(result)
+
+    def _show_report(self) -> None:
+        r = self.report
+        if r is None:
+            return
+        tp = r.throughput_per_hour
+        self.panel.throughput.setText(f"Throughput {tp.mean:,.1f} parts/h (95 % CI {tp.low:,.1f} to {tp.high:,.1f})")
+        base = self.baseline
+        if base is None or base is r:
+            self.panel.delta.setText("As saved")
+        else:
+            b = base.throughput_per_hour
+            diff = tp.mean - b.mean
+            overlap = tp.low <= b.high and b.low <= tp.high
+            verdict = "within noise (the intervals overlap)" if overlap else "a real change (no overlap)"
+            self.panel.delta.setText(f"{diff:+,.1f} parts/h against the saved layout: {verdict}")
+        self.panel.oee.setText(f"Line OEE {r.line_oee.mean:.0%}")
+        self.panel.bottleneck.setText(f"Bottleneck {r.bottleneck or '—'}")
+        self.panel.sim_status.setText(f"Up to date ({r.replications} x {r.hours:g} h, {r.wall_s * 1000:,.0f} ms)")
+        self.panel.bars.set_rows([(s.id, {"working": s.working, "setup": s.setup, "blocked": s.blocked,
+                                          "starved": s.starved, "down": s.down}, s.id == r.bottleneck)
+                                  for s in r.stations])

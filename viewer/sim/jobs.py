@@ -26,6 +26,8 @@ from typing import Any
 from viewer.sim.model import SimModel
 
 STALE_AFTER_S = 0.5
+EDITOR_HOURS = 8.0  # what the editor's KPIs simulate after each edit
+EDITOR_REPLICATIONS = 10
 
 
 @dataclass
@@ -92,6 +94,7 @@ class SimulationJobRunner:
         self._in_flight: int | None = None
         self._started = 0.0
         self._waiting: tuple[int, SimRequest] | None = None
+        self.completed = 0  # runs the worker finished (delivered or superseded)
 
     def submit(self, request: SimRequest) -> int:
         """Ask for a run; returns its generation (results for older generations are never delivered)."""
@@ -168,6 +171,7 @@ class SimulationJobRunner:
                 if process is not self._process:
                     return
                 self._in_flight = None
+                self.completed += 1
                 latest = self._generation
                 if self._waiting is not None:
                     waiting_generation, request = self._waiting

@@ -43,14 +43,14 @@ from viewer.model.document import (
     duplicate_of,
 )
 from viewer.model.geometry import build_plant_geometry
+from viewer.sim.jobs import EDITOR_HOURS as KPI_HOURS
+from viewer.sim.jobs import EDITOR_REPLICATIONS as KPI_REPLICATIONS
 from viewer.sim.jobs import SimRequest, SimulationJobRunner
 from viewer.sim.model import SimModelError, model_from_layout
 from viewer.sim.runner import SimReport
 
 SNAP_M = 0.5
 RERUN_DELAY_MS = 250
-KPI_HOURS = 8.0
-KPI_REPLICATIONS = 10
 STATE_COLOURS = (("working", "#8d949c"), ("setup", "#6f7780"), ("blocked", "#7fb2d9"), ("starved", "#4a5058"),
                  ("down", "#b9a6d6"))  # calm: the KPI bars are information, not alarms
 

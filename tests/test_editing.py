@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import shutil
@@ -170,3 +171,58 @@ def test_checks_flag_overlap_reach_flow_and_clearance_and_the_demo_plant_is_clea
     document.save(tmp_path / "plant" / "bad.json")
     assert main(["check", str(tmp_path / "plant" / "bad.json")]) == 1
     assert "overlap" in capsys.readouterr().out
+
+
+def agv_layout(tmp_path: Path, b_x: float, fleet: int) -> LayoutDocument:
+    doc = {"format": "twin-viewer-layout", "version": 1, "name": "agv", "floor": {"origin": [-5, -5], "size": [60, 10]},
+           "components": [
+               {"id": "IN", "kind": "source", "position": [-2, 0, 0]},
+               {"id": "A", "kind": "station", "position": [0, 0, 0],
+                "sim": {"cycle_time": {"dist": "deterministic", "mean": 10}}},
+               {"id": "B", "kind": "station", "position": [b_x, 0, 0],
+                "sim": {"cycle_time": {"dist": "deterministic", "mean": 10}}},
+               {"id": "OUT", "kind": "sink", "position": [b_x + 2, 0, 0]},
+               {"id": "AGV", "kind": "agv-path", "position": [0, 0, 0],
+                "path": {"points": [[0, -1], [50, -1]], "speed": 1.0, "fleet": fleet, "load_time": 5}}],
+           "flow": [{"from": "IN", "to": "A"}, {"from": "A", "to": "B"}, {"from": "B", "to": "OUT"}]}
+    path = tmp_path / f"agv-{b_x}-{fleet}.json"
+    path.write_text(json.dumps(doc))
+    return LayoutDocument(load_layout(path), path)
+
+
+def test_far_stations_are_served_by_agvs_whose_fleet_and_travel_set_the_throughput(tmp_path):
+    from viewer.sim.model import model_from_layout
+    from viewer.sim.runner import run
+
+    def throughput(b_x: float, fleet: int) -> float:
+        model = model_from_layout(agv_layout(tmp_path, b_x, fleet).layout)
+        assert any(n.kind == "transport" for n in model.nodes)  # A and B are 20+ m apart: by AGV
+        return run(model, hours=10, replications=2, seed=1, workers=1).throughput_per_hour.mean
+
+    # A -> B along the path: 1 m leg + 20 m + 1 m leg = 22 s at 1 m/s. One AGV: load 5, drive 22, unload 5,
+    # drive back empty 22 = 54 s a part, far slower than either 10 s station.
+    assert throughput(20, 1) == pytest.approx(3600 / 54, rel=0.02)
+    # Two AGVs: a vehicle is sent when a part is ready, so A (blocked until it is loaded) needs 10 s of work
+    # + 22 s for the empty trip from B + 5 s loading = 37 s a part, and the second AGV sits idle part of the
+    # time: 3600 / 37, not twice 3600 / 54. Taking one AGV away (2 -> 1) costs a third of the output.
+    assert throughput(20, 2) == pytest.approx(3600 / 37, rel=0.02)
+    assert throughput(30, 1) == pytest.approx(3600 / 74, rel=0.02)  # B 10 m further: 20 s more a round trip
+    # The report says transport is what limits the line: one AGV busy all the time, two at 54 s of every 74 s.
+    one = run(model_from_layout(agv_layout(tmp_path, 20, 1).layout), hours=10, replications=2, seed=1, workers=1)
+    two = run(model_from_layout(agv_layout(tmp_path, 20, 2).layout), hours=10, replications=2, seed=1, workers=1)
+    assert one.agv_utilisation > 0.97 and any("AGV fleet" in n for n in one.notes)
+    assert two.agv_utilisation == pytest.approx(54 / 74, abs=0.02)
+
+
+def test_near_stations_hand_over_directly_and_a_missing_agv_path_is_reported(tmp_path, demo_layout_path):
+    from viewer.sim.model import SimModelError, model_from_layout
+
+    demo = model_from_layout(load_layout(demo_layout_path))
+    assert not any(n.kind == "transport" for n in demo.nodes)  # every direct link there is under 6 m
+    document = agv_layout(tmp_path, 20, 1)
+    document.push(RemoveComponent("AGV"))
+    # Without AGV paths a far link is handed over directly (and the checks warn); asked for, it is an error.
+    assert not any(n.kind == "transport" for n in model_from_layout(document.layout).nodes)
+    document.layout.flow[1] = dataclasses.replace(document.layout.flow[1], transport="agv")
+    with pytest.raises(SimModelError, match="no AGV path"):
+        model_from_layout(document.layout)

@@ -9,7 +9,9 @@ Each :class:`LayoutProblem` names the components at fault, so a click selects th
 - **not connected** (warning): a station, robot, buffer or conveyor that no flow link touches;
 - **robot reach** (error): a robot feeds or is fed by equipment whose footprint is beyond its reach
   (``robot.reach``, else the reach of its kinematic chain with the joint limits);
-- **walkway clearance** (warning): an AGV path passing closer than ``AGV_CLEARANCE_M`` to equipment.
+- **walkway clearance** (warning): an AGV path passing closer than ``AGV_CLEARANCE_M`` to equipment;
+- **no transport** (warning): a direct flow link between equipment more than ``FAR_HANDOVER_M`` apart in a
+  layout without AGV paths (the simulation would hand parts over instantly).
 
 Footprints come from the plant geometry (mesh bounds), as ``{id: (xmin, xmax, ymin, ymax)}``.
 """
@@ -27,6 +29,7 @@ EQUIPMENT = ("station", "robot", "buffer", "conveyor", "source", "sink")
 FLOW_KINDS = ("station", "robot", "buffer", "conveyor")
 OVERLAP_TOLERANCE_M = 0.05  # footprints may touch
 AGV_CLEARANCE_M = 0.3
+FAR_HANDOVER_M = 6.0  # as viewer.sim.model.AGV_AUTO_M: beyond this a link needs a conveyor or AGVs
 
 Footprint = tuple[float, float, float, float]
 
@@ -128,6 +131,17 @@ def _flow(layout: Layout) -> list[LayoutProblem]:
     elif layout.flow:
         missing = "source" if not sources else "sink"
         out.append(LayoutProblem("error", "no-flow-path", (), f"the material flow has no {missing}"))
+    if not any(c.kind == "agv-path" for c in layout.components):
+        by_id = {c.id: c for c in layout.components}
+        for f in layout.flow:
+            a, b = by_id.get(f.source), by_id.get(f.target)
+            if a is None or b is None or "conveyor" in (a.kind, b.kind) or f.transport == "direct":
+                continue
+            gap = math.dist(a.position[:2], b.position[:2])
+            if gap > FAR_HANDOVER_M:
+                out.append(LayoutProblem("warning", "no-transport", (a.id, b.id),
+                                         f"{a.display_name} feeds {b.display_name} {gap:.1f} m away with no "
+                                         "conveyor or AGV path between them"))
     return out
 
 

@@ -139,18 +139,21 @@ class FlowLink:
     source: str
     target: str
     share: float | None = None
+    transport: str | None = None  # "direct" or "agv"; None = decided by distance (see viewer.sim.model)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FlowLink:
         """Build from a schema-valid JSON object."""
         share = data.get("share")
-        return cls(data["from"], data["to"], float(share) if share is not None else None)
+        return cls(data["from"], data["to"], float(share) if share is not None else None, data.get("transport"))
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object written to a layout file."""
         out: dict[str, Any] = {"from": self.source, "to": self.target}
         if self.share is not None:
             out["share"] = self.share
+        if self.transport is not None:
+            out["transport"] = self.transport
         return out
 
 

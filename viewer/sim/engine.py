@@ -27,7 +27,7 @@ import numpy as np
 
 from viewer.sim.model import Distribution, SimModel, spread_distribution
 
-COMPLETE, CONVEYOR, FAIL, REPAIR, SHIFT_OFF, SHIFT_ON, WARMUP, ARRIVAL = range(8)
+COMPLETE, CONVEYOR, FAIL, REPAIR, SHIFT_OFF, SHIFT_ON, WARMUP, ARRIVAL, PICKUP, DROP = range(10)
 BLOCK = 512  # random draws fetched per refill
 UNBOUNDED = 1 << 60
 
@@ -85,6 +85,8 @@ class ReplicationResult:
     stations: dict[int, StationStats] = field(default_factory=dict)
     events: int = 0
     operations: int = 0  # station cycles completed in the whole run (speed figures)
+    agv_busy: float = 0.0  # vehicle-seconds the AGVs spent on transport jobs (empty trip, load, loaded trip)
+    agv_fleet: int = 0
     planned_fraction: float = 1.0
 
     @property
@@ -144,12 +146,15 @@ def simulate(model: SimModel, duration: float, seed: int | np.random.SeedSequenc
     kind = [nd.kind for nd in nodes]
     is_station = [k == "station" for k in kind]
     is_conveyor = [k == "conveyor" for k in kind]
+    is_transport = [k == "transport" for k in kind]
     cap = [UNBOUNDED] * n
     for i, nd in enumerate(nodes):
         if nd.kind == "station":
             cap[i] = nd.servers
         elif nd.kind in ("buffer", "conveyor") and nd.capacity is not None:
             cap[i] = nd.capacity
+        elif nd.kind == "transport":
+            cap[i] = 0  # nothing waits in a transport: the part stays at its source until an AGV picks it up
     held = [0] * n
     ready: list[deque] = [deque() for _ in range(n)]  # (part, target or -1) ready to leave
     waiting: list[list[int]] = [[] for _ in range(n)]  # nodes blocked for room in this node, in order
@@ -179,6 +184,19 @@ def simulate(model: SimModel, duration: float, seed: int | np.random.SeedSequenc
             repair[i] = Stream(spread_distribution(nd.repair_dist, nd.mttr), g[4])
         if nd.interarrival is not None:
             arrival[i] = Stream(nd.interarrival, g[2])
+    # AGVs: requests (source node, transport node) in order; the nearest free vehicle takes the oldest,
+    # drives there empty, loads, drives, and unloads when the destination has room (it waits there if not).
+    fleet = model.agv
+    transport_dest = [targets[i][0] if is_transport[i] else -1 for i in range(n)]
+    reserved = [0] * n  # places promised to AGVs waiting to unload (counted as taken for everyone else)
+    unloading: list[deque] = [deque() for _ in range(n)]  # (vehicle, part) waiting for room, per node
+    requested = [False] * n
+    agv_queue: deque = deque()
+    first_stop = next((nd.source for nd in nodes if nd.kind == "transport"), 0)
+    agv_loc = [first_stop] * (fleet.size if fleet else 0)
+    agv_free = list(range(fleet.size if fleet else 0))
+    agv_since = [0.0] * (fleet.size if fleet else 0)
+    agv_busy = 0.0
     scrap_p = [nd.scrap for nd in nodes]
     rework_p = [nd.rework for nd in nodes]
     batch = [nd.batch_size for nd in nodes]
@@ -350,8 +368,9 @@ def simulate(model: SimModel, duration: float, seed: int | np.random.SeedSequenc
             if d < 0:
                 best, best_fill = -1, 2.0
                 for t in targets[i]:
-                    if held[t] < cap[t]:
-                        fill = held[t] / cap[t] if cap[t] < UNBOUNDED else 0.0
+                    room_at = transport_dest[t] if is_transport[t] else t  # by AGV: room at its destination
+                    if held[room_at] + reserved[room_at] < cap[room_at]:
+                        fill = held[room_at] / cap[room_at] if cap[room_at] < UNBOUNDED else 0.0
                         if fill < best_fill:
                             best, best_fill = t, fill
                 if best < 0:
@@ -361,7 +380,13 @@ def simulate(model: SimModel, duration: float, seed: int | np.random.SeedSequenc
                             waiting[t].append(i)
                     break
                 d = best
-            elif held[d] >= cap[d]:
+            if is_transport[d]:
+                if not requested[i]:  # the part waits here for an AGV (blocking this node meanwhile)
+                    requested[i] = True
+                    agv_queue.append((i, d))
+                    dispatch()
+                break
+            if held[d] + reserved[d] >= cap[d]:
                 if i not in waiting_set[d]:
                     waiting_set[d].add(i)
                     waiting[d].append(i)
@@ -385,7 +410,34 @@ def simulate(model: SimModel, duration: float, seed: int | np.random.SeedSequenc
         if is_conveyor[i] and not accumulating[i]:
             belt_state(i)
 
+    def dispatch() -> None:
+        """Send free AGVs to the oldest requests whose destination has room."""
+        nonlocal seq
+        while agv_free and agv_queue:
+            a, t = agv_queue.popleft()
+            vehicle = min(agv_free, key=lambda v, a=a: fleet.seconds(agv_loc[v], a))  # type: ignore[union-attr]
+            agv_free.remove(vehicle)
+            agv_since[vehicle] = now
+            seq += 1
+            due = now + fleet.seconds(agv_loc[vehicle], a) + fleet.load_time  # type: ignore[union-attr]
+            heapq.heappush(heap, (due, seq, PICKUP, t, vehicle, a))
+
+    def unload(b: int, vehicle: int, part: float, work: list[int]) -> None:
+        """The AGV puts its part down at ``b`` and is free again."""
+        nonlocal agv_busy
+        if now > warmup:
+            agv_busy += now - max(agv_since[vehicle], warmup)
+        agv_loc[vehicle] = b
+        agv_free.append(vehicle)
+        accept(b, part, work)
+
     def room_freed(i: int, work: list[int]) -> None:
+        while unloading[i] and held[i] < cap[i]:  # an AGV waiting at this node unloads first
+            vehicle, part = unloading[i].popleft()
+            reserved[i] -= 1
+            unload(i, vehicle, part, work)
+        if agv_queue:
+            dispatch()
         if waiting[i]:
             waiters = waiting[i]
             waiting[i] = []
@@ -523,6 +575,39 @@ def simulate(model: SimModel, duration: float, seed: int | np.random.SeedSequenc
                     continue
             ready[i].append((job, pick(i)))
             settle(i)
+        elif ev == PICKUP:  # i: transport node, job: vehicle, epoch: the node it picks up from
+            a, vehicle = epoch, job
+            requested[a] = False
+            if kind[a] == "source" and arrival[a] is None and not ready[a]:
+                raw_route[a] = -2  # raw material leaves on the AGV: from now on it is work in progress
+                wip_area += wip * (now - wip_t)
+                wip_t = now
+                wip += 1
+                part = now
+            else:
+                part, _d = ready[a].popleft()
+                occupancy(a, -1)
+                if is_station[a]:
+                    account(a)
+                    n_block[a] -= 1
+            b = transport_dest[i]
+            seq += 1
+            heapq.heappush(heap, (now + fleet.seconds(a, b) + fleet.load_time, seq, DROP, i, vehicle, part))  # type: ignore[union-attr]
+            work = [a]
+            room_freed(a, work)
+            while work:
+                push_out(work.pop(), work)
+        elif ev == DROP:  # i: transport node, job: vehicle, epoch: the part
+            b, vehicle = transport_dest[i], job
+            if held[b] + reserved[b] >= cap[b]:
+                reserved[b] += 1  # the AGV waits here with the part; the next free place is its
+                unloading[b].append((vehicle, epoch))
+                continue
+            work = []
+            unload(b, vehicle, epoch, work)
+            while work:
+                push_out(work.pop(), work)
+            dispatch()
         elif ev == ARRIVAL:
             wip_area += wip * (now - wip_t)
             wip_t = now
@@ -589,4 +674,9 @@ def simulate(model: SimModel, duration: float, seed: int | np.random.SeedSequenc
     result.stations = stats
     result.events = events
     result.operations = operations
+    for vehicle in range(len(agv_loc)):
+        if vehicle not in agv_free and duration > warmup:
+            agv_busy += duration - max(agv_since[vehicle], warmup)
+    result.agv_busy = agv_busy
+    result.agv_fleet = len(agv_loc)
     return result

@@ -32,6 +32,7 @@ import numpy as np
 
 DIST_KINDS = ("deterministic", "exponential", "normal", "lognormal", "uniform", "triangular", "gamma", "empirical")
 SIM_KINDS = ("source", "station", "buffer", "conveyor", "sink")
+AGV_AUTO_M = 6.0  # a direct link between components farther apart than this goes by AGV (when there are AGVs)
 DEFAULT_CONVEYOR_SPEED = 0.25  # m/s, a typical roller conveyor
 DEFAULT_PITCH_M = 0.5  # a part every half metre when a conveyor states no capacity
 DEFAULT_BATCH = 50  # parts between setups when a station has a setup time and no batch size
@@ -149,6 +150,7 @@ class Node:
     transit: float = 0.0  # conveyors: seconds from entry to the end
     accumulating: bool = True  # conveyors: False = the whole belt stops while the part at its end waits
     outputs: list[tuple[int, float | None]] = field(default_factory=list)  # (node index, share)
+    source: int = -1  # transports: the node the AGV picks up from
 
     @property
     def ideal_cycle(self) -> float:
@@ -168,12 +170,25 @@ class Calendar:
 
 
 @dataclass
+class AgvFleet:
+    """The AGVs carrying parts along the AGV paths; travel times between the stops they serve."""
+
+    size: int
+    load_time: float  # s to load, and again to unload
+    travel: dict[tuple[int, int], float] = field(default_factory=dict)  # (node, node) -> s along the paths
+
+    def seconds(self, a: int, b: int) -> float:
+        return 0.0 if a == b else self.travel[(a, b)]
+
+
+@dataclass
 class SimModel:
     """Nodes in a list; links by index. Plain data: it crosses process boundaries for parallel replications."""
 
     nodes: list[Node]
     calendar: Calendar | None = None
     warmup: float = 0.0  # s removed from the statistics at the start of each run
+    agv: AgvFleet | None = None
 
     def index(self, node_id: str) -> int:
         for i, node in enumerate(self.nodes):
@@ -280,8 +295,9 @@ def model_from_layout(layout: Any, hours_hint: float | None = None) -> SimModel:
     if problems:
         raise SimModelError(problems)
     model = SimModel(nodes)
-    for link in layout.flow:
-        model.link(link.source, link.target, link.share)
+    _link_with_transport(model, layout, by_id, problems)
+    if problems:
+        raise SimModelError(problems)
     settings = getattr(layout, "simulation", None) or {}
     model.warmup = float(settings.get("warmup", 0.0))
     cal = settings.get("calendar")
@@ -290,6 +306,51 @@ def model_from_layout(layout: Any, hours_hint: float | None = None) -> SimModel:
                                   [(float(a), float(b)) for a, b in cal.get("working", [])])
     model.check()
     return model
+
+
+def _link_with_transport(model: SimModel, layout: Any, by_id: dict[str, Any], problems: list) -> None:
+    """Add the flow links; a link that goes by AGV gets a transport node in between and the fleet its
+    travel times (see the README: a link goes by AGV when it says so, or when its ends are more than
+    ``AGV_AUTO_M`` apart, neither is a conveyor and the layout has AGV paths)."""
+    from viewer.sim.agv import PathNetwork
+
+    network = PathNetwork.from_layout(layout)
+    stops: dict[str, int] = {}
+    transports: list[int] = []
+    for link in layout.flow:
+        a, b = by_id[link.source], by_id[link.target]
+        far = math.dist(a.position[:2], b.position[:2]) > AGV_AUTO_M and "conveyor" not in (a.kind, b.kind)
+        by_agv = link.transport == "agv" or (link.transport is None and far and network is not None)
+        if not by_agv:
+            model.link(link.source, link.target, link.share)
+            continue
+        if network is None:
+            problems.append((f"{link.source} -> {link.target}", "goes by AGV but the layout has no AGV path"))
+            continue
+        node = Node(f"AGV {link.source}->{link.target}", "transport", f"AGV {a.display_name} to {b.display_name}")
+        node.source = model.index(link.source)
+        model.nodes.append(node)
+        model.link(link.source, node.id, link.share)
+        model.link(node.id, link.target)
+        transports.append(len(model.nodes) - 1)
+        for comp in (a, b):
+            if comp.id not in stops:
+                stops[comp.id] = network.join((comp.position[0], comp.position[1]))
+    if not transports or network is None:
+        return
+    if network.fleet < 1:
+        problems.append(("AGV paths", "links go by AGV but the fleet is 0 (path.fleet)"))
+        return
+    fleet = AgvFleet(network.fleet, network.load_time)
+    ids = list(stops)
+    for x in ids:
+        for y in ids:
+            metres = network.distance(stops[x], stops[y])
+            if not math.isfinite(metres):
+                problems.append((f"{x} -> {y}", "the AGV paths do not connect them"))
+                return
+            fleet.travel[(model.index(x), model.index(y))] = metres / network.speed
+    model.agv = fleet
 
 
 def _node_from_component(comp: Any) -> Node:

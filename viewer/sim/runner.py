@@ -123,6 +123,7 @@ class SimReport:
     bottleneck: str | None
     events: int
     operations: int
+    agv_utilisation: float | None = None  # share of the AGV fleet's time spent on transport jobs
     wall_s: float = 0.0
     notes: list[str] = field(default_factory=list)
 
@@ -143,7 +144,8 @@ class SimReport:
                  f"p90 {self.lead_time_percentiles_s.get('p90', math.nan) / 60:,.1f}, "
                  f"p99 {self.lead_time_percentiles_s.get('p99', math.nan) / 60:,.1f} min)",
                  f"Line OEE    {self.line_oee.mean:.1%}",
-                 f"Bottleneck  {self.bottleneck or '-'}",
+                 f"Bottleneck  {self.bottleneck or '-'}"
+                 + (f"   AGV fleet busy {self.agv_utilisation:.0%}" if self.agv_utilisation is not None else ""),
                  "",
                  f"{'station':<10} {'work':>6} {'setup':>6} {'block':>6} {'starve':>6} {'down':>6} "
                  f"{'avail':>6} {'perf':>6} {'qual':>6} {'OEE':>6} {'act.per':>8} {'bottl.':>6}"]
@@ -304,10 +306,16 @@ def summarise(model: SimModel, hours: float, seed: int, results: list[Replicatio
         notes.append("some replications produced nothing: check the flow, the horizon and the warm-up")
     if model.warmup == 0:
         notes.append("no warm-up: the statistics include the empty line filling up (set simulation.warmup)")
+    agv_utilisation = None
+    if model.agv is not None and results:
+        agv_utilisation = float(np.mean([r.agv_busy / (r.agv_fleet * r.horizon) for r in results
+                                         if r.agv_fleet and r.horizon > 0]))
+        if agv_utilisation > 0.9:
+            notes.append(f"the AGV fleet is busy {agv_utilisation:.0%} of the time: transport limits the line")
     return SimReport(hours, model.warmup, len(results), seed, Estimate.of(per_h), Estimate.of(scrap_h),
                      Estimate.of(wip), Estimate.of(lead), percentiles, max(little, default=0.0), buffers, fill,
                      stations, Estimate.of(line_oee), bottleneck, sum(r.events for r in results),
-                     sum(r.operations for r in results), notes=notes)
+                     sum(r.operations for r in results), agv_utilisation, notes=notes)
 
 
 def visit_ratios(model: SimModel) -> np.ndarray:

@@ -126,3 +126,26 @@ def test_closing_with_unsaved_changes_asks_first(editing, qtbot):
     assert win.isVisible() and win.editor.dirty
     QTimer.singleShot(50, answer)
     assert win.close()  # Discard
+
+
+def test_the_property_fields_edit_the_simulation_parameters_with_undo(editing, qtbot):
+    win, _path = editing
+    win.select_component("ST60")
+    fields = win.editor.property_fields
+    assert {"mean", "cv", "servers", "mtbf", "mttr", "scrap"} <= set(fields)
+    before = win.editor.report
+    fields["servers"].setValue(2)  # a second leak tester: the bottleneck gets help
+    assert win.editor.document.layout.component("ST60").section("sim")["servers"] == 2
+    assert win.editor.document.undo_text == "Change servers of ST60 Leak test"
+    qtbot.waitUntil(lambda: win.editor.report is not before, timeout=60_000)
+    assert win.editor.report.throughput_per_hour.mean > before.throughput_per_hour.mean
+    qtbot.wait(50)  # the fields are rebuilt after the edit
+    win.editor.property_fields["mean"].setValue(-1)  # the spin box cannot go below 0: nothing happens
+    assert win.editor.document.layout.component("ST60").section("sim")["cycle_time"]["mean"] == 50
+    win.select_component("B2")
+    win.editor.property_fields["capacity"].setValue(3)
+    assert win.editor.document.layout.component("B2").section("buffer")["capacity"] == 3
+    win.undo_action.trigger()
+    win.undo_action.trigger()
+    assert win.editor.document.layout.component("ST60").section("sim").get("servers", 1) == 1
+    assert win.editor.document.layout.component("B2").section("buffer")["capacity"] == 8

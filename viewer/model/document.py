@@ -367,6 +367,26 @@ class DisconnectComponents(Command):
         doc.events.flow_changed.emit()
 
 
+class ReplaceLink(Command):
+    """Change a flow link's routing share or transport (same ends)."""
+
+    def __init__(self, old: FlowLink, new: FlowLink) -> None:
+        if (old.source, old.target) != (new.source, new.target):
+            raise EditRefusedError("a link keeps its ends: disconnect and connect to move it")
+        self.old, self.new = old, new
+        self.text = f"Change the link {old.source} to {old.target}"
+
+    def redo(self, doc: LayoutDocument) -> None:
+        """Apply the edit."""
+        doc.layout.flow[doc.layout.flow.index(self.old)] = self.new
+        doc.events.flow_changed.emit()
+
+    def undo(self, doc: LayoutDocument) -> None:
+        """Revert the edit."""
+        doc.layout.flow[doc.layout.flow.index(self.new)] = self.old
+        doc.events.flow_changed.emit()
+
+
 def duplicate_of(layout: Layout, component_id: str, offset: tuple[float, float] = (2.0, 0.0)) -> AddComponent:
     """A command that adds a copy of a component beside it, with a fresh id ("ST10-2") and no flow links."""
     comp = layout.component(component_id)

@@ -25,6 +25,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from viewer.model.durations import section_problem
 from viewer.model.errors import LayoutError, MeshError, Problem
 from viewer.model.layout import Layout
 
@@ -166,6 +167,13 @@ def _semantic_problems(doc: dict[str, Any]) -> list[Problem]:
         target = binding.get("component")
         if target and not target.startswith("{") and target not in known:
             problems.append(Problem(f"$.bindings[{i}].component", f"no component with id {target!r}"))
+    for i, comp in enumerate(doc.get("components", [])):
+        for key in ("cycle_time", "setup_time", "interarrival"):
+            section = (comp.get("sim") or {}).get(key)
+            if isinstance(section, dict):
+                problem = section_problem(section)
+                if problem:
+                    problems.append(Problem(f"$.components[{i}].sim.{key}", problem))
     calendar = doc.get("simulation", {}).get("calendar")
     if calendar:
         period = float(calendar.get("period", 86400.0))

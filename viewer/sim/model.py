@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from viewer.model.durations import duration_problem
+
 DIST_KINDS = ("deterministic", "exponential", "normal", "lognormal", "uniform", "triangular", "gamma", "empirical")
 SIM_KINDS = ("source", "station", "buffer", "conveyor", "sink")
 AGV_AUTO_M = 6.0  # a direct link between components farther apart than this goes by AGV (when there are AGVs)
@@ -80,20 +82,9 @@ class Distribution:
 
     def check(self) -> None:
         """ValueError unless the parameters describe a proper non-negative duration."""
-        values = (self.mean, self.cv, self.low, self.high, self.mode, *self.values)
-        if not all(math.isfinite(v) and v >= 0 for v in values):
-            raise ValueError("durations and their parameters must be finite and >= 0")
-        if self.kind in ("deterministic", "exponential", "normal", "lognormal", "gamma") and self.mean <= 0 \
-                and self.kind != "deterministic":
-            raise ValueError(f"a {self.kind} duration needs a mean > 0")
-        if self.kind in ("lognormal", "gamma") and self.cv <= 0:
-            raise ValueError(f"a {self.kind} duration needs a cv > 0")
-        if self.kind == "uniform" and not self.high > self.low:
-            raise ValueError("a uniform duration needs max > min")
-        if self.kind == "triangular" and not (self.low <= self.mode <= self.high and self.high > self.low):
-            raise ValueError("a triangular duration needs min <= mode <= max and max > min")
-        if self.kind == "empirical" and not self.values:
-            raise ValueError("an empirical duration needs values")
+        problem = duration_problem(self.kind, self.mean, self.cv, self.low, self.high, self.mode, self.values)
+        if problem:
+            raise ValueError(problem)
 
     @property
     def expected(self) -> float:

@@ -12,6 +12,7 @@ saved, per-station utilisation, line OEE and the bottleneck (outlined in the sce
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import threading
 from pathlib import Path
@@ -39,7 +40,9 @@ from viewer.model.document import (
     LayoutDocument,
     MoveComponent,
     RemoveComponent,
+    ReplaceLink,
     SetComponentField,
+    SetSectionValue,
     duplicate_of,
 )
 from viewer.model.geometry import build_plant_geometry
@@ -134,6 +137,8 @@ class EditorPanel(QWidget):
         form.addRow("Y", self.y)
         form.addRow("Rotation", self.rotation)
         box.addLayout(form)
+        self.properties = QFormLayout()  # the selected component's simulation parameters
+        box.addLayout(self.properties)
         buttons = QHBoxLayout()
         self.duplicate_button = QPushButton("Duplicate", self)
         self.delete_button = QPushButton("Delete", self)
@@ -343,8 +348,117 @@ class LayoutEditor(QObject):
                     self.panel.rotation.addItem(f"{angle}°", angle)
                     index = self.panel.rotation.count() - 1
                 self.panel.rotation.setCurrentIndex(index)
+            self.show_properties(component_id if enabled else None)
         finally:
             self._updating_fields = False
+
+    def _clear_properties(self) -> None:
+        form = self.panel.properties
+        while form.rowCount():
+            form.removeRow(0)
+        self.property_fields: dict[str, QWidget] = {}
+
+    def _number(self, label: str, key: str, value: float, lo: float, hi: float, decimals: int, suffix: str,
+                apply: Any) -> None:
+        spin = QDoubleSpinBox(self.panel)
+        spin.setRange(lo, hi)
+        spin.setDecimals(decimals)
+        spin.setSuffix(suffix)
+        spin.setKeyboardTracking(False)
+        spin.setValue(value)
+        spin.valueChanged.connect(lambda v: None if self._updating_fields else apply(v))
+        self.panel.properties.addRow(label, spin)
+        self.property_fields[key] = spin
+
+    def show_properties(self, component_id: str | None) -> None:
+        """Fields for what the simulation uses of the selected component; each change is one undoable edit."""
+        self._clear_properties()
+        if self.document is None or component_id is None:
+            return
+        comp = self.document.layout.component(component_id)
+        sim = comp.section("sim")
+        name = comp.display_name
+
+        def set_value(section: str, key: str, text: str) -> Any:
+            def apply(value: Any) -> None:
+                if self.push(SetSectionValue(component_id, section, key, value, f"{text} of {name}")):
+                    self._refresh_fields(component_id)
+            return apply
+
+        if comp.kind in ("station", "robot"):
+            cycle = dict(sim.get("cycle_time") or {"dist": "deterministic", "mean": 60.0})
+            dist = QComboBox(self.panel)
+            for kind in ("deterministic", "exponential", "normal", "lognormal", "gamma"):
+                dist.addItem(kind)
+            dist.setCurrentText(cycle.get("dist", "deterministic"))
+
+            def set_cycle(**changes: Any) -> None:
+                new = {**cycle, **changes}
+                if new.get("dist") in ("lognormal", "gamma") and not new.get("cv"):
+                    new["cv"] = 0.1  # these need a spread: a sensible start the planner can change
+                set_value("sim", "cycle_time", "Change cycle time")(new)
+
+            dist.currentTextChanged.connect(lambda d: None if self._updating_fields else set_cycle(dist=d))
+            self.panel.properties.addRow("Cycle time", dist)
+            self._number("  mean", "mean", float(cycle.get("mean", 0.0)), 0.0, 1e6, 1, " s",
+                         lambda v: set_cycle(mean=v))
+            self._number("  cv", "cv", float(cycle.get("cv", 0.0)), 0.0, 5.0, 2, "",
+                         lambda v: set_cycle(cv=v))
+            self._number("Servers", "servers", float(sim.get("servers", 1)), 1, 50, 0, "",
+                         lambda v: set_value("sim", "servers", "Change servers")(int(v)))
+            self._number("MTBF", "mtbf", float(sim.get("mtbf", 0.0)), 0.0, 1e7, 0, " s (0 = never fails)",
+                         lambda v: self._set_failures(component_id, mtbf=v))
+            self._number("MTTR", "mttr", float(sim.get("mttr", 0.0)), 0.0, 1e6, 0, " s",
+                         lambda v: self._set_failures(component_id, mttr=v))
+            self._number("Scrap", "scrap", float(sim.get("scrap_rate", 0.0)) * 100, 0.0, 99.0, 1, " %",
+                         lambda v: set_value("sim", "scrap_rate", "Change scrap rate")(v / 100 or None))
+        elif comp.kind == "buffer":
+            self._number("Capacity", "capacity", float(comp.section("buffer").get("capacity", 0)), 0, 10_000, 0,
+                         " parts", lambda v: set_value("buffer", "capacity", "Change capacity")(int(v)))
+        elif comp.kind == "conveyor":
+            conveyor = comp.section("conveyor")
+            self._number("Speed", "speed", float(conveyor.get("speed", 0.25)), 0.01, 10.0, 2, " m/s",
+                         lambda v: set_value("conveyor", "speed", "Change speed")(v))
+            self._number("Capacity", "capacity", float(conveyor.get("capacity", 1)), 1, 10_000, 0, " parts",
+                         lambda v: set_value("conveyor", "capacity", "Change capacity")(int(v)))
+        elif comp.kind == "agv-path":
+            path = comp.section("path")
+            self._number("AGV fleet", "fleet", float(path.get("fleet", 1)), 0, 500, 0, " vehicles",
+                         lambda v: set_value("path", "fleet", "Change AGV fleet")(int(v)))
+            self._number("Speed", "speed", float(path.get("speed", 1.0)), 0.05, 10.0, 2, " m/s",
+                         lambda v: set_value("path", "speed", "Change AGV speed")(v))
+        outgoing = [f for f in self.document.layout.flow if f.source == component_id]
+        if len(outgoing) > 1:  # routing shares of a split
+            for link in outgoing:
+                self._number(f"Share to {link.target}", f"share:{link.target}", float(link.share or 0.0), 0.0, 1.0,
+                             2, " (0 = by room)", lambda v, t=link.target: self._set_share(component_id, t, v))
+
+    def _refresh_fields(self, component_id: str) -> None:
+        """Rebuild the fields after the edit, not inside the signal of the field that made it."""
+        QTimer.singleShot(0, lambda: self.show_selection(component_id)
+                          if self.window.selected == component_id else None)
+
+    def _set_failures(self, component_id: str, **changes: float) -> None:
+        """MTBF and MTTR go together: 0 MTBF removes both (the station never fails)."""
+        assert self.document is not None
+        sim = dict(self.document.layout.component(component_id).section("sim"))
+        mtbf = changes.get("mtbf", sim.get("mtbf", 0.0))
+        mttr = changes.get("mttr", sim.get("mttr", 0.0))
+        if mtbf and not mttr:
+            mttr = 600.0
+        sim.pop("mtbf", None)
+        sim.pop("mttr", None)
+        if mtbf:
+            sim.update(mtbf=mtbf, mttr=mttr or 600.0)
+        name = self.document.layout.component(component_id).display_name
+        if self.push(SetComponentField(component_id, "sim", sim, f"Change failures of {name}")):
+            self._refresh_fields(component_id)
+
+    def _set_share(self, component_id: str, target: str, share: float) -> None:
+        assert self.document is not None
+        old = next(f for f in self.document.layout.flow if f.source == component_id and f.target == target)
+        if self.push(ReplaceLink(old, dataclasses.replace(old, share=share or None))):
+            self._refresh_fields(component_id)
 
     def _on_position_field(self) -> None:
         selected = self.window.selected

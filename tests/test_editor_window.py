@@ -102,6 +102,7 @@ def test_an_edit_reruns_the_kpis_off_the_gui_thread_and_an_overlap_is_listed(edi
     overlap = next(i for i in items if "overlap" in i.text() and "ST70" in i.text() and "ST30" in i.text())
     win.editor_panel.problems.itemClicked.emit(overlap)
     assert win.selected in ("ST70", "ST30")
+    assert {"ST70", "ST30"} <= set(win.scene.problem_ids)  # amber outlines in the 3D view too
     # A refused edit says why and changes nothing.
     assert not win.editor.push(MoveComponent("ST70", (900.0, 0.0, 0.0)))
     assert "outside the floor" in win.status_label.text()
@@ -149,3 +150,18 @@ def test_the_property_fields_edit_the_simulation_parameters_with_undo(editing, q
     win.undo_action.trigger()
     assert win.editor.document.layout.component("ST60").section("sim").get("servers", 1) == 1
     assert win.editor.document.layout.component("B2").section("buffer")["capacity"] == 8
+
+
+def test_add_a_station_and_connect_it_into_the_flow(editing, qtbot):
+    win, _path = editing
+    new = win.editor.add_component("station")
+    assert new is not None and new in win.editor.document.layout.ids()
+    qtbot.waitUntil(lambda: win.selected == new, timeout=30_000)  # drawn, then selected
+    assert any(p.code == "not-connected" and p.components == (new,) for p in win.editor.problems)
+    # Connect mode: the next click on a component makes the selection feed it.
+    win.editor_panel.connect_button.setChecked(True)
+    x, y = win.scene.project(win.scene.geometry.component_center(win.scene.component_index("SHIP")))
+    assert win.view.drag_probe(x, y)  # what a left press in the view does
+    assert any(f.source == new and f.target == "SHIP" for f in win.editor.document.layout.flow)
+    assert not win.editor_panel.connect_button.isChecked()
+    assert win.editor.document.undo_text == f"Connect {new} to SHIP"

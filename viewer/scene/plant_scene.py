@@ -39,6 +39,7 @@ class PlantScene:
         self.geometry: PlantGeometry | None = None
         self.selected: str | None = None
         self.bottleneck: str | None = None
+        self.problem_ids: list[str] = []
         self._vertex_ranges: dict[str, tuple[int, int]] = {}
         self.labels_visible = True
         self._index: dict[str, int] = {}
@@ -328,6 +329,23 @@ class PlantScene:
             rig.world[:3, 3] += d  # telemetry poses stay where the robot now stands
         if self.selected == component_id:
             self.select(component_id)
+
+    def set_problem_outlines(self, component_ids: list[str]) -> None:
+        """Amber outlines around components the editor's checks found at fault (overlap, reach...)."""
+        if "problems" in self._actors:
+            self.plotter.remove_actor(self._actors.pop("problems"), render=False)
+        self.problem_ids = [c for c in component_ids if c in self._index]
+        if not self.problem_ids or self.geometry is None:
+            return
+        boxes = []
+        for cid in self.problem_ids:
+            b = np.array(self.geometry.bounds[self._index[cid]], dtype=float)
+            b[[0, 2, 4]] -= 0.12
+            b[[1, 3, 5]] += 0.12
+            boxes.append(pv.Box(bounds=tuple(b)).outline())
+        self._actors["problems"] = self.plotter.add_mesh(
+            pv.merge(boxes), color=self.theme.warning, line_width=2.0, lighting=False, pickable=False,
+            name="problems", reset_camera=False, render=False)
 
     def set_bottleneck(self, component_id: str | None) -> None:
         """Outline the simulated bottleneck (information, so a calm lilac, not an alarm colour)."""

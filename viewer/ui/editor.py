@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QMenu,
     QPushButton,
     QSizePolicy,
     QVBoxLayout,
@@ -36,6 +37,8 @@ from PySide6.QtWidgets import (
 
 from viewer.model.checks import LayoutProblem, check_layout, footprints_from_geometry
 from viewer.model.document import (
+    AddComponent,
+    ConnectComponents,
     EditRefusedError,
     LayoutDocument,
     MoveComponent,
@@ -46,6 +49,7 @@ from viewer.model.document import (
     duplicate_of,
 )
 from viewer.model.geometry import build_plant_geometry
+from viewer.model.layout import Component
 from viewer.sim.jobs import EDITOR_HOURS as KPI_HOURS
 from viewer.sim.jobs import EDITOR_REPLICATIONS as KPI_REPLICATIONS
 from viewer.sim.jobs import SimRequest, SimulationJobRunner
@@ -53,6 +57,16 @@ from viewer.sim.model import SimModelError, model_from_layout
 from viewer.sim.runner import SimReport
 
 SNAP_M = 0.5
+# What a new component starts with: enough for the simulation to take it, for the planner to change.
+NEW_COMPONENTS: dict[str, dict[str, Any]] = {
+    "station": {"sim": {"cycle_time": {"dist": "lognormal", "mean": 60.0, "cv": 0.1}}},
+    "robot": {"sim": {"cycle_time": {"dist": "lognormal", "mean": 20.0, "cv": 0.1}},
+              "robot": {"model": "arm6", "reach": 1.8}},
+    "buffer": {"buffer": {"capacity": 10}},
+    "conveyor": {"conveyor": {"length": 3.0, "width": 0.6, "speed": 0.25, "capacity": 6, "accumulating": True}},
+    "source": {},
+    "sink": {},
+}
 RERUN_DELAY_MS = 250
 STATE_COLOURS = (("working", "#8d949c"), ("setup", "#6f7780"), ("blocked", "#7fb2d9"), ("starved", "#4a5058"),
                  ("down", "#b9a6d6"))  # calm: the KPI bars are information, not alarms
@@ -140,10 +154,16 @@ class EditorPanel(QWidget):
         self.properties = QFormLayout()  # the selected component's simulation parameters
         box.addLayout(self.properties)
         buttons = QHBoxLayout()
+        self.add_button = QPushButton("Add", self)
+        self.add_menu = QMenu(self)
+        self.add_button.setMenu(self.add_menu)
+        self.connect_button = QPushButton("Connect to…", self)
+        self.connect_button.setCheckable(True)
+        self.connect_button.setToolTip("Then click the component this one should feed")
         self.duplicate_button = QPushButton("Duplicate", self)
         self.delete_button = QPushButton("Delete", self)
-        buttons.addWidget(self.duplicate_button)
-        buttons.addWidget(self.delete_button)
+        for button in (self.add_button, self.connect_button, self.duplicate_button, self.delete_button):
+            buttons.addWidget(button)
         box.addLayout(buttons)
         box.addWidget(QLabel("Problems", self))
         self.problems = QListWidget(self)
@@ -202,6 +222,8 @@ class LayoutEditor(QObject):
         panel.rotation.currentIndexChanged.connect(self._on_rotation_field)
         panel.duplicate_button.clicked.connect(self.duplicate_selected)
         panel.delete_button.clicked.connect(self.delete_selected)
+        for kind in NEW_COMPONENTS:
+            panel.add_menu.addAction(kind.capitalize(), lambda k=kind: self.add_component(k))
 
     # --- life cycle -----------------------------------------------------------------------------------
     def attach(self, layout: Any, path: Path, geometry: Any) -> None:
@@ -266,6 +288,39 @@ class LayoutEditor(QObject):
         self.message.emit(f"Saved {self.document.path}")
         return True
 
+    def add_component(self, kind: str) -> str | None:
+        """Add a new component of ``kind`` on the floor at the middle of the view (snapped); it is selected."""
+        if self.document is None:
+            return None
+        view = self.window.view
+        dpr = view.devicePixelRatioF()
+        hit = self.window.scene.floor_point(view.width() * dpr / 2, view.height() * dpr / 2) or (0.0, 0.0)
+        ids = set(self.document.layout.ids())
+        prefix = {"station": "ST", "robot": "R", "buffer": "B", "conveyor": "CV", "source": "SRC", "sink": "OUT"}[kind]
+        n = 1
+        while f"{prefix}{n:02d}-new" in ids:
+            n += 1
+        new_id = f"{prefix}{n:02d}-new"
+        position = (round(hit[0] / SNAP_M) * SNAP_M, round(hit[1] / SNAP_M) * SNAP_M, 0.0)
+        component = Component(id=new_id, kind=kind, name=f"New {kind} {n}", position=position,
+                              sections=copy.deepcopy(NEW_COMPONENTS[kind]))
+        command = AddComponent(component)
+        if not self.push(command):
+            return None
+        self._redraw(select=new_id)
+        return new_id
+
+    def connect_to(self, target: str) -> bool:
+        """The selected component now feeds ``target`` (the Connect mode's second click)."""
+        source = self.window.selected
+        self.panel.connect_button.setChecked(False)
+        if self.document is None or not source or source == target:
+            return False
+        ok = self.push(ConnectComponents(source, target))
+        if ok:
+            self.message.emit(f"{source} now feeds {target}")
+        return ok
+
     def duplicate_selected(self) -> None:
         selected = self.window.selected
         if self.document is not None and selected and self.push(duplicate_of(self.document.layout, selected)):
@@ -279,12 +334,16 @@ class LayoutEditor(QObject):
 
     # --- dragging -------------------------------------------------------------------------------------
     def drag_probe(self, x: float, y: float) -> bool:
-        """A left press in edit mode: start moving the component under the pointer, if any."""
+        """A left press in edit mode: start moving the component under the pointer, if any (in Connect
+        mode: link the selection to it)."""
         if self.document is None:
             return False
         component = self.window.scene.pick(x, y)
         if component is None:
             return False
+        if self.panel.connect_button.isChecked():
+            self.connect_to(component)
+            return True  # no drag, no camera turn
         comp = self.document.layout.component(component)
         while comp.parent:  # a sensor drags its machine
             comp = self.document.layout.component(comp.parent)
@@ -485,10 +544,11 @@ class LayoutEditor(QObject):
     def _edited(self) -> None:
         self._rerun.start()  # debounced: a burst of edits costs one rerun
 
-    def _redraw(self) -> None:
+    def _redraw(self, select: str | None = None) -> None:
         """Rebuild the plant drawing from the edited layout, in a worker thread; the camera stays."""
         if self.document is None:
             return
+        self._select_after = select
         self._build_generation += 1
         generation = self._build_generation
         layout = copy.deepcopy(self.document.layout)  # the worker must not see later edits half-made
@@ -511,6 +571,9 @@ class LayoutEditor(QObject):
             self.message.emit(f"Cannot draw the edited plant: {geometry}")
             return
         self.window.show_edited_plant(self.document.layout, geometry)
+        if getattr(self, "_select_after", None):
+            self.window.select_component(self._select_after)
+            self._select_after = None
         self._footprints = footprints_from_geometry(geometry)
         self.run_checks()
         if self.report is not None and self.report.bottleneck:
@@ -522,6 +585,10 @@ class LayoutEditor(QObject):
             return
         self.problems = check_layout(self.document.layout, self._footprints)
         self.panel.set_problems(self.problems)
+        # In the scene too: components with an error-level problem get an amber outline.
+        faulty = sorted({c for p in self.problems if p.severity == "error" for c in p.components})
+        self.window.scene.set_problem_outlines(faulty)
+        self.window.view.update()
 
     def rerun(self) -> None:
         """Simulate the current layout in the worker process (the newest edit wins)."""

@@ -469,6 +469,8 @@ class MainWindow(QMainWindow):
             self.status("Edit mode: drag equipment on the floor (Shift: no snapping); KPIs follow every edit")
         else:
             self.scene.set_bottleneck(None)
+            self.scene.set_problem_outlines([])
+            self.editor_panel.connect_button.setChecked(False)
             self.view.update()
             self.status("Edit mode off" + (" (unsaved changes: Ctrl+S saves them)" if self.editor.dirty else ""))
         self._update_enabled()

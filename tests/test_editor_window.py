@@ -165,3 +165,23 @@ def test_add_a_station_and_connect_it_into_the_flow(editing, qtbot):
     assert any(f.source == new and f.target == "SHIP" for f in win.editor.document.layout.flow)
     assert not win.editor_panel.connect_button.isChecked()
     assert win.editor.document.undo_text == f"Connect {new} to SHIP"
+
+
+def test_reach_volume_and_compare_with_saved(editing, qtbot):
+    from viewer.model.document import SetSectionValue
+
+    win, _path = editing
+    win.select_component("R1")
+    assert win.editor_panel.reach_button.isEnabled()
+    win.editor_panel.reach_button.setChecked(True)
+    assert win.scene.reach_shown == "R1"
+    win.select_component("ST10")  # not a robot: no dome, button off limits
+    assert win.scene.reach_shown is None and not win.editor_panel.reach_button.isEnabled()
+    before = win.editor.report
+    win.editor.push(SetSectionValue("B1", "buffer", "capacity", 0))
+    qtbot.waitUntil(lambda: win.editor.report is not before, timeout=60_000)
+    win.editor_panel.compare_button.click()
+    dialog = win.editor.compare_dialog
+    assert dialog.comparison.throughput[1] < dialog.comparison.throughput[0]
+    assert dialog.table.rowCount() == len(win.editor.report.stations)
+    dialog.close()

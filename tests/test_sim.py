@@ -475,3 +475,19 @@ def test_the_job_runner_delivers_only_the_newest_request_and_cancels_in_flight()
         assert got[-1][0] == bad and "SimModelError" in got[-1][1]  # errors come back as text
     finally:
         runner.close()
+
+
+def test_compare_command_shows_both_layouts_and_the_direction_of_the_change(tmp_path, capsys):
+    from viewer.cli import main
+
+    doc = json.loads(demo_layout_path().read_text())
+    for comp in doc["components"]:
+        if comp["id"] == "ST60":
+            comp["sim"]["servers"] = 2  # the bottleneck doubled
+    second = tmp_path / "doubled.json"  # the demo's meshes are built-in assets: it opens from anywhere
+    second.write_text(json.dumps(doc))
+    assert main(["compare", str(demo_layout_path()), str(second), "--hours", "4", "--replications", "4",
+                 "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["throughput"][1] > result["throughput"][0]
+    assert {s["id"] for s in result["stations"]} >= {"ST60", "ST10"}

@@ -21,7 +21,8 @@ from pathlib import Path
 from viewer import __version__
 
 SUBCOMMANDS = ("render", "validate", "demo", "simulate-plant", "score", "nab", "simulate", "optimise",
-               "record", "replay", "recover", "import", "check")
+               "record", "replay", "recover", "import", "check",
+               "compare")
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -134,6 +135,14 @@ def _sub_parser() -> argparse.ArgumentParser:
                                           "exit 1 on an error")
     check.add_argument("layout", type=Path)
     check.add_argument("--json", action="store_true", help="print the problems as JSON")
+
+    compare = subs.add_parser("compare", help="simulate two layouts with the same seeds and compare their KPIs")
+    compare.add_argument("first", type=Path)
+    compare.add_argument("second", type=Path)
+    compare.add_argument("--hours", type=float, default=8.0)
+    compare.add_argument("--replications", type=int, default=20)
+    compare.add_argument("--seed", type=int, default=1)
+    compare.add_argument("--json", action="store_true")
 
     validate = subs.add_parser("validate", help="check a layout file and its meshes; exit 1 if it has problems")
     validate.add_argument("layout", type=Path)
@@ -407,6 +416,39 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return EXIT_PROBLEMS if errors else EXIT_OK
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    import dataclasses
+    import json
+
+    from viewer.model.errors import LayoutError
+    from viewer.model.layout_io import load_layout
+    from viewer.sim.compare import compare
+    from viewer.sim.model import SimModelError, model_from_layout
+    from viewer.sim.runner import run
+
+    reports = []
+    for path in (args.first, args.second):
+        try:
+            model = model_from_layout(load_layout(path))
+        except (LayoutError, SimModelError) as exc:
+            print(f"{path}: {exc}", file=sys.stderr)
+            return EXIT_PROBLEMS
+        reports.append(run(model, args.hours, args.replications, args.seed, workers=1))
+    c = compare(*reports)
+    if args.json:
+        print(json.dumps(_finite_or_none(dataclasses.asdict(c)), allow_nan=False))
+        return EXIT_OK
+    diff = c.throughput[1] - c.throughput[0]
+    print(f"throughput  {c.throughput[0]:,.1f} ± {c.ci[0]:,.1f} -> {c.throughput[1]:,.1f} ± {c.ci[1]:,.1f} parts/h "
+          f"({diff:+,.1f}; {'within noise' if c.overlap else 'a real change'})")
+    print(f"line OEE    {c.oee[0]:.0%} -> {c.oee[1]:.0%}; bottleneck {c.bottleneck[0]} -> {c.bottleneck[1]}")
+    print(f"{'station':<12} {'working':>13} {'blocked':>13} {'starved':>13} {'down':>13}")
+    for s in c.stations:
+        cells = " ".join(f"{a:>5.0%} -> {b:<4.0%}" for a, b in (s.working, s.blocked, s.starved, s.down))
+        print(f"{s.id:<12} {cells}")
+    return EXIT_OK
+
+
 def _finite_or_none(value: object) -> object:
     """NaN and infinities as JSON null (strict JSON has no NaN)."""
     import math
@@ -561,7 +603,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         commands = {"render": _cmd_render, "validate": _cmd_validate, "demo": _cmd_demo, "score": _cmd_score,
                     "simulate": _cmd_simulate, "optimise": _cmd_optimise,
                     "record": _cmd_record, "replay": _cmd_replay, "recover": _cmd_recover, "import": _cmd_import,
-                    "check": _cmd_check}
+                    "check": _cmd_check, "compare": _cmd_compare}
         return commands[args.command](args)
     if not _has_display():
         return EXIT_USAGE

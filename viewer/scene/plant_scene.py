@@ -40,6 +40,7 @@ class PlantScene:
         self.selected: str | None = None
         self.bottleneck: str | None = None
         self.problem_ids: list[str] = []
+        self.reach_shown: str | None = None
         self._vertex_ranges: dict[str, tuple[int, int]] = {}
         self.labels_visible = True
         self._index: dict[str, int] = {}
@@ -346,6 +347,20 @@ class PlantScene:
         self._actors["problems"] = self.plotter.add_mesh(
             pv.merge(boxes), color=self.theme.warning, line_width=2.0, lighting=False, pickable=False,
             name="problems", reset_camera=False, render=False)
+
+    def show_reach(self, component_id: str | None, reach: float | None = None) -> None:
+        """A translucent dome of the robot's reach around its base (None hides it)."""
+        if "reach" in self._actors:
+            self.plotter.remove_actor(self._actors.pop("reach"), render=False)
+        self.reach_shown = component_id
+        if component_id is None or reach is None or self.layout is None:
+            return
+        comp = self.layout.component(component_id)
+        dome = pv.Sphere(radius=reach, center=(comp.position[0], comp.position[1], comp.position[2]),
+                         theta_resolution=48, phi_resolution=24, end_phi=90)
+        self._actors["reach"] = self.plotter.add_mesh(
+            dome, color=self.theme.selection, opacity=0.15, lighting=False, pickable=False, name="reach",
+            reset_camera=False, render=False)
 
     def set_bottleneck(self, component_id: str | None) -> None:
         """Outline the simulated bottleneck (information, so a calm lilac, not an alarm colour)."""

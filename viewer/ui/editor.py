@@ -165,6 +165,14 @@ class EditorPanel(QWidget):
         for button in (self.add_button, self.connect_button, self.duplicate_button, self.delete_button):
             buttons.addWidget(button)
         box.addLayout(buttons)
+        more = QHBoxLayout()
+        self.reach_button = QPushButton("Show reach", self)
+        self.reach_button.setCheckable(True)
+        self.reach_button.setToolTip("The selected robot's reach from its kinematics and joint limits")
+        self.compare_button = QPushButton("Compare with saved…", self)
+        more.addWidget(self.reach_button)
+        more.addWidget(self.compare_button)
+        box.addLayout(more)
         box.addWidget(QLabel("Problems", self))
         self.problems = QListWidget(self)
         self.problems.itemClicked.connect(self._on_problem)
@@ -222,6 +230,8 @@ class LayoutEditor(QObject):
         panel.rotation.currentIndexChanged.connect(self._on_rotation_field)
         panel.duplicate_button.clicked.connect(self.duplicate_selected)
         panel.delete_button.clicked.connect(self.delete_selected)
+        panel.reach_button.toggled.connect(lambda _on: self._update_reach())
+        panel.compare_button.clicked.connect(self.compare_with_saved)
         for kind in NEW_COMPONENTS:
             panel.add_menu.addAction(kind.capitalize(), lambda k=kind: self.add_component(k))
 
@@ -408,8 +418,34 @@ class LayoutEditor(QObject):
                     index = self.panel.rotation.count() - 1
                 self.panel.rotation.setCurrentIndex(index)
             self.show_properties(component_id if enabled else None)
+            is_robot = enabled and self.document.layout.component(component_id).kind == "robot"  # type: ignore
+            self.panel.reach_button.setEnabled(bool(is_robot))
+            self._update_reach()
         finally:
             self._updating_fields = False
+
+    def _update_reach(self) -> None:
+        """Draw the selected robot's reach while the button is down."""
+        from viewer.model.checks import robot_reach
+
+        selected = self.window.selected
+        comp = self.document.layout.component(selected) if self.document and selected else None
+        if comp is not None and comp.kind == "robot" and self.panel.reach_button.isChecked():
+            self.window.scene.show_reach(comp.id, robot_reach(comp))
+        else:
+            self.window.scene.show_reach(None)
+        self.window.view.update()
+
+    def compare_with_saved(self) -> None:
+        """Saved and edited layouts side by side: their KPIs and each station's differences."""
+        if self.report is None or self.baseline is None:
+            self.message.emit("Nothing to compare yet: the KPIs are still being simulated")
+            return
+        from viewer.ui.compare import CompareDialog
+
+        dialog = CompareDialog(self.baseline, self.report, "saved", "edited", self.window)
+        self.compare_dialog = dialog  # tests read it
+        dialog.show()
 
     def _clear_properties(self) -> None:
         form = self.panel.properties

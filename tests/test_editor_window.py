@@ -185,3 +185,25 @@ def test_reach_volume_and_compare_with_saved(editing, qtbot):
     assert dialog.comparison.throughput[1] < dialog.comparison.throughput[0]
     assert dialog.table.rowCount() == len(win.editor.report.stations)
     dialog.close()
+
+
+def test_add_a_station_with_a_built_in_mesh_or_a_file_from_the_layout_folder(editing, qtbot, tmp_path):
+    import trimesh
+
+    win, path = editing
+    menu_names = [a.text() for a in win.editor_panel.add_menu.actions()]
+    assert "Station with a mesh" in menu_names
+    new = win.editor.add_component("station", mesh="asset:cnc_machine.stl")
+    assert win.editor.document.layout.component(new).mesh == "asset:cnc_machine.stl"
+    inside = path.parent / "press.stl"
+    trimesh.creation.box(extents=(1.2, 0.8, 1.5)).export(inside)
+    added = win.editor.add_mesh_file(inside)
+    assert win.editor.document.layout.component(added).mesh == "press.stl"  # relative: the folder can move
+    outside = tmp_path / "elsewhere.stl"
+    trimesh.creation.box(extents=(1, 1, 1)).export(outside)
+    assert win.editor.add_mesh_file(outside) is None
+    assert "copy elsewhere.stl into the layout's folder" in win.status_label.text()
+    qtbot.waitUntil(lambda: added in win.scene.geometry.component_ids, timeout=30_000)  # drawn
+    win.select_component(added)
+    win.editor_panel.rotation.setValue(45.0)  # free angles as well as 90° steps
+    assert win.editor.document.layout.component(added).rotation[2] == 45.0

@@ -72,6 +72,15 @@ STATE_COLOURS = (("working", "#8d949c"), ("setup", "#6f7780"), ("blocked", "#7fb
                  ("down", "#b9a6d6"))  # calm: the KPI bars are information, not alarms
 
 
+def asset_meshes() -> list[str]:
+    """The built-in library's mesh files (for the Add menu)."""
+    from viewer.model.mesh_library import builtin_asset_dir
+
+    folder = builtin_asset_dir()
+    suffixes = {".stl", ".obj", ".ply", ".glb", ".gltf", ".off"}
+    return sorted(p.name for p in folder.glob("*") if p.suffix.lower() in suffixes) if folder.is_dir() else []
+
+
 class UtilisationBars(QWidget):
     """One stacked bar per station: working / setup / blocked / starved / down."""
 
@@ -144,9 +153,13 @@ class EditorPanel(QWidget):
             spin.setSingleStep(SNAP_M)
             spin.setSuffix(" m")
             spin.setKeyboardTracking(False)
-        self.rotation = QComboBox(self)
-        for angle in (0, 90, 180, 270):
-            self.rotation.addItem(f"{angle}°", angle)
+        self.rotation = QDoubleSpinBox(self)  # arrows turn by 90°, any angle can be typed
+        self.rotation.setRange(0.0, 359.9)
+        self.rotation.setWrapping(True)
+        self.rotation.setSingleStep(90.0)
+        self.rotation.setDecimals(1)
+        self.rotation.setSuffix("°")
+        self.rotation.setKeyboardTracking(False)
         form.addRow("X", self.x)
         form.addRow("Y", self.y)
         form.addRow("Rotation", self.rotation)
@@ -227,13 +240,18 @@ class LayoutEditor(QObject):
         panel.cancel_button.clicked.connect(self.cancel)
         panel.x.valueChanged.connect(self._on_position_field)
         panel.y.valueChanged.connect(self._on_position_field)
-        panel.rotation.currentIndexChanged.connect(self._on_rotation_field)
+        panel.rotation.valueChanged.connect(self._on_rotation_field)
         panel.duplicate_button.clicked.connect(self.duplicate_selected)
         panel.delete_button.clicked.connect(self.delete_selected)
         panel.reach_button.toggled.connect(lambda _on: self._update_reach())
         panel.compare_button.clicked.connect(self.compare_with_saved)
         for kind in NEW_COMPONENTS:
             panel.add_menu.addAction(kind.capitalize(), lambda k=kind: self.add_component(k))
+        meshes = panel.add_menu.addMenu("Station with a mesh")
+        for name in asset_meshes():
+            meshes.addAction(name, lambda n=name: self.add_component("station", mesh=f"asset:{n}"))
+        meshes.addSeparator()
+        meshes.addAction("Mesh file…", self._add_mesh_file)
 
     # --- life cycle -----------------------------------------------------------------------------------
     def attach(self, layout: Any, path: Path, geometry: Any) -> None:
@@ -298,7 +316,29 @@ class LayoutEditor(QObject):
         self.message.emit(f"Saved {self.document.path}")
         return True
 
-    def add_component(self, kind: str) -> str | None:
+    def _add_mesh_file(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        if self.document is None:
+            return
+        folder = self.document.base_dir
+        path, _ = QFileDialog.getOpenFileName(self.window, "Mesh for the new station", str(folder),
+                                              "Meshes (*.stl *.obj *.ply *.glb *.gltf *.off)")
+        if path:
+            self.add_mesh_file(Path(path))
+
+    def add_mesh_file(self, path: Path) -> str | None:
+        """A station drawn with a mesh file, which must be in the layout's folder (paths stay relative)."""
+        assert self.document is not None
+        try:
+            relative = path.resolve().relative_to(self.document.base_dir.resolve())
+        except ValueError:
+            self.message.emit(f"Not added: copy {path.name} into the layout's folder first, so the layout "
+                              "keeps working when the folder moves")
+            return None
+        return self.add_component("station", mesh=relative.as_posix())
+
+    def add_component(self, kind: str, mesh: str | None = None) -> str | None:
         """Add a new component of ``kind`` on the floor at the middle of the view (snapped); it is selected."""
         if self.document is None:
             return None
@@ -312,7 +352,7 @@ class LayoutEditor(QObject):
             n += 1
         new_id = f"{prefix}{n:02d}-new"
         position = (round(hit[0] / SNAP_M) * SNAP_M, round(hit[1] / SNAP_M) * SNAP_M, 0.0)
-        component = Component(id=new_id, kind=kind, name=f"New {kind} {n}", position=position,
+        component = Component(id=new_id, kind=kind, name=f"New {kind} {n}", position=position, mesh=mesh,
                               sections=copy.deepcopy(NEW_COMPONENTS[kind]))
         command = AddComponent(component)
         if not self.push(command):
@@ -411,12 +451,7 @@ class LayoutEditor(QObject):
                 comp = self.document.layout.component(component_id)  # type: ignore[union-attr]
                 self.panel.x.setValue(comp.position[0])
                 self.panel.y.setValue(comp.position[1])
-                angle = round(comp.rotation[2]) % 360
-                index = self.panel.rotation.findData(angle)
-                if index < 0:
-                    self.panel.rotation.addItem(f"{angle}°", angle)
-                    index = self.panel.rotation.count() - 1
-                self.panel.rotation.setCurrentIndex(index)
+                self.panel.rotation.setValue(comp.rotation[2] % 360)
             self.show_properties(component_id if enabled else None)
             is_robot = enabled and self.document.layout.component(component_id).kind == "robot"  # type: ignore
             self.panel.reach_button.setEnabled(bool(is_robot))
@@ -570,7 +605,7 @@ class LayoutEditor(QObject):
         if self._updating_fields or self.document is None or not selected:
             return
         comp = self.document.layout.component(selected)
-        angle = float(self.panel.rotation.currentData())
+        angle = round(float(self.panel.rotation.value()), 1) % 360
         rotation = (comp.rotation[0], comp.rotation[1], angle)
         if rotation != tuple(comp.rotation) and self.push(
                 SetComponentField(selected, "rotation", rotation, f"Rotate {comp.display_name}")):

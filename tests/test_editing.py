@@ -226,3 +226,17 @@ def test_near_stations_hand_over_directly_and_a_missing_agv_path_is_reported(tmp
     document.layout.flow[1] = dataclasses.replace(document.layout.flow[1], transport="agv")
     with pytest.raises(SimModelError, match="no AGV path"):
         model_from_layout(document.layout)
+
+
+def test_a_walkway_through_a_robots_reach_is_a_safety_error(document):
+    from viewer.model.checks import check_layout, footprints_from_geometry
+    from viewer.model.geometry import build_plant_geometry
+
+    def codes() -> set:
+        geometry = build_plant_geometry(document.layout, document.base_dir, strict=False)
+        return {(p.code, p.components) for p in check_layout(document.layout, footprints_from_geometry(geometry))}
+
+    assert not any(code == "robot-safety" for code, _ in codes())
+    r2 = document.layout.component("R2").position
+    document.push(MoveComponent("R2", (r2[0], -4.0, 0.0)))  # 1.2 m from the AGV loop, reach 2.4 m
+    assert ("robot-safety", ("R2", "AGV1")) in codes()

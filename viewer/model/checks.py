@@ -10,6 +10,7 @@ Each :class:`LayoutProblem` names the components at fault, so a click selects th
 - **robot reach** (error): a robot feeds or is fed by equipment whose footprint is beyond its reach
   (``robot.reach``, else the reach of its kinematic chain with the joint limits);
 - **walkway clearance** (warning): an AGV path passing closer than ``AGV_CLEARANCE_M`` to equipment;
+- **robot safety** (error): an AGV path (a walkway) running through a robot's reach envelope;
 - **no transport** (warning): a direct flow link between equipment more than ``FAR_HANDOVER_M`` apart in a
   layout without AGV paths (the simulation would hand parts over instantly).
 
@@ -63,6 +64,7 @@ def check_layout(layout: Layout, footprints: Mapping[str, Footprint]) -> list[La
     problems += _flow(layout)
     problems += _reach(layout, footprints)
     problems += _walkways(layout, footprints)
+    problems += _robot_safety(layout)
     problems.sort(key=lambda p: (p.severity != "error", p.code, p.components))
     return problems
 
@@ -220,3 +222,37 @@ def _walkways(layout: Layout, footprints: Mapping[str, Footprint]) -> list[Layou
                                              f"{comp.display_name} passes {gap:.2f} m from {name} "
                                              f"(clearance {AGV_CLEARANCE_M} m)"))
     return list({p.components: p for p in out}.values())
+
+
+def _path_segments(layout: Layout) -> list[tuple[object, tuple[float, float], tuple[float, float]]]:
+    out = []
+    for comp in layout.components:
+        if comp.kind != "agv-path":
+            continue
+        path = comp.section("path")
+        points = [(comp.position[0] + p[0], comp.position[1] + p[1]) for p in path.get("points", [])]
+        if path.get("closed") and len(points) > 2:
+            points.append(points[0])
+        out += [(comp, a, b) for a, b in itertools.pairwise(points)]
+    return out
+
+
+def _robot_safety(layout: Layout) -> list[LayoutProblem]:
+    """No walkway or AGV path may run inside a robot's reach."""
+    out = {}
+    segments = _path_segments(layout)
+    for comp in layout.components:
+        if comp.kind != "robot" or not segments:
+            continue
+        reach = robot_reach(comp)
+        if reach is None:
+            continue
+        base = (comp.position[0], comp.position[0], comp.position[1], comp.position[1])  # a point as a box
+        for path, a, b in segments:
+            gap = _segment_box_distance(a, b, base)
+            if gap < reach:
+                key = (comp.id, path.id)  # type: ignore[attr-defined]
+                out[key] = LayoutProblem("error", "robot-safety", key,
+                                         f"{path.display_name} runs {gap:.2f} m from {comp.display_name}'s base, "  # type: ignore[attr-defined]
+                                         f"inside its {reach:.2f} m reach")
+    return list(out.values())

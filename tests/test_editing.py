@@ -240,3 +240,11 @@ def test_a_walkway_through_a_robots_reach_is_a_safety_error(document):
     r2 = document.layout.component("R2").position
     document.push(MoveComponent("R2", (r2[0], -4.0, 0.0)))  # 1.2 m from the AGV loop, reach 2.4 m
     assert ("robot-safety", ("R2", "AGV1")) in codes()
+
+
+def test_a_link_that_would_loop_the_flow_is_refused(document):
+    flow = list(document.layout.flow)
+    with pytest.raises(EditRefusedError, match="loop"):
+        document.push(ConnectComponents("ST90", "ST20"))  # ST20 feeds ST90 further down the line
+    assert document.layout.flow == flow
+    document.push(ConnectComponents("ST20", "ST90"))  # a bypass forward is fine

@@ -52,7 +52,8 @@ def _gui_parser() -> argparse.ArgumentParser:
         f"Subcommands: {', '.join(SUBCOMMANDS)} (twin-viewer SUBCOMMAND --help).",
     )
     _add_common(parser)
-    parser.add_argument("file", nargs="?", type=Path, help="layout file to open")
+    parser.add_argument("file", nargs="?", type=Path, help="a layout (.json) or a recording (.mcap) to open")
+    parser.add_argument("--kiosk", action="store_true", help="operator mode: full screen, no editing")
     parser.add_argument("--broker", metavar="HOST:PORT", help="connect to this MQTT broker instead of the layout's")
     return parser
 
@@ -598,8 +599,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return main_nab(argv[1:])
     is_sub = bool(argv) and argv[0] in SUBCOMMANDS
     args = (_sub_parser() if is_sub else _gui_parser()).parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if is_sub:
+        logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         commands = {"render": _cmd_render, "validate": _cmd_validate, "demo": _cmd_demo, "score": _cmd_score,
                     "simulate": _cmd_simulate, "optimise": _cmd_optimise,
                     "record": _cmd_record, "replay": _cmd_replay, "recover": _cmd_recover, "import": _cmd_import,
@@ -607,9 +608,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return commands[args.command](args)
     if not _has_display():
         return EXIT_USAGE
+    from viewer.runtime import setup_logging
     from viewer.ui.app import run_gui
 
-    return run_gui(args.file, broker=args.broker)
+    setup_logging(args.log_level)  # the window's log goes to the user's log folder too
+    if args.file is not None and args.file.suffix.lower() == ".mcap":  # opened by extension
+        return run_gui(None, broker=args.broker, recording=args.file, kiosk=args.kiosk)
+    return run_gui(args.file, broker=args.broker, kiosk=args.kiosk)
 
 
 if __name__ == "__main__":

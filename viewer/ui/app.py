@@ -43,6 +43,9 @@ def apply_dark_theme(app: QApplication) -> None:
     app.setPalette(palette)
 
 
+_open_error_boxes: list = []  # error dialogs shown (kept alive while open; tests read them)
+
+
 def _install_excepthook() -> None:
     """An unexpected error shows a dialog and the app keeps running, instead of a traceback or a vanishing window."""
 
@@ -51,10 +54,17 @@ def _install_excepthook() -> None:
         log.error("unexpected error\n%s", text)
         sys.__stderr__.write(text)
         if QApplication.instance() is not None:
+            from viewer.runtime import log_dir
+
             box = QMessageBox(QMessageBox.Icon.Critical, "twin-viewer",
-                              f"An unexpected error occurred: {value}", QMessageBox.StandardButton.Ok)
+                              f"An unexpected error occurred: {value}\n\nThe details are in the log: "
+                              f"{log_dir() / 'twin-viewer.log'}. The viewer keeps running.",
+                              QMessageBox.StandardButton.Ok)
             box.setDetailedText(text)
-            box.exec()
+            box.setModal(False)  # the control room keeps watching while someone reads it
+            box.show()
+            _open_error_boxes.append(box)
+            box.finished.connect(lambda _r, b=box: _open_error_boxes.remove(b))
 
     sys.excepthook = hook
 
@@ -140,15 +150,37 @@ def _quit_on_signals(app: QApplication) -> None:
     tick.start(200)
 
 
-def run_gui(file: Path | None = None, broker: str | None = None, recording: Path | None = None) -> int:
-    """Open the main window (on ``file`` if given, live from ``broker`` if given; replaying ``recording``)."""
+def run_gui(file: Path | None = None, broker: str | None = None, recording: Path | None = None,
+            kiosk: bool = False) -> int:
+    """Open the main window (on ``file`` if given, live from ``broker`` if given; replaying ``recording``).
+
+    The installed app's behaviour: settings restored and saved, the administrator's policy applied
+    (operator mode full screen on its monitor), errors logged to the user's log file.
+    """
+    from viewer.runtime import load_policy
+
     app = create_application()
     _install_excepthook()
     from viewer.ui.main_window import MainWindow
+    from viewer.ui.settings import open_settings, restore_window
 
-    window = MainWindow(broker=broker)
+    policy = load_policy(kiosk)
+    log.info("starting twin-viewer %s: %s", __version__, policy.describe())
+    window = MainWindow(broker=broker, policy=policy)
+    window.settings = open_settings()
+    restore_window(window.settings, window)
+    window.refresh_recent()
     _quit_on_signals(app)
-    window.show()
+    if policy.fullscreen:
+        from PySide6.QtGui import QGuiApplication
+
+        screens = QGuiApplication.screens()
+        if 0 <= policy.monitor < len(screens):
+            window.setScreen(screens[policy.monitor])
+            window.move(screens[policy.monitor].geometry().topLeft())
+        window.showFullScreen()
+    else:
+        window.show()
     if file is not None and recording is not None:
         window.replay_on(file, recording)
     elif file is not None:

@@ -51,9 +51,13 @@ class MainWindow(QMainWindow):
     load_failed = Signal(str)  # path
     selection_changed = Signal(object)  # str | None
 
-    def __init__(self, parent: QWidget | None = None, *, broker: str | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, *, broker: str | None = None, policy: object = None) -> None:
         super().__init__(parent)
+        from viewer.runtime import Policy
+
         self.broker = broker
+        self.policy = policy if policy is not None else Policy()
+        self.settings = None  # QSettings when run as the app (run_gui); tests set their own
         self.setWindowTitle(APP_NAME)
         self.resize(1440, 900)
         self.setDockNestingEnabled(True)
@@ -120,6 +124,7 @@ class MainWindow(QMainWindow):
 
         self._build_status_bar()
         self._build_actions()
+        self._apply_policy()
         self._update_enabled()
         self.status("Ready. Open a layout file (Ctrl+O).")
 
@@ -205,6 +210,7 @@ class MainWindow(QMainWindow):
         file_menu.addActions([self.open_action, self.reload_action, self.save_action, self.save_as_action])
         file_menu.addSeparator()
         file_menu.addActions([self.open_recording_action, self.record_action])
+        self.recent_menu = file_menu.addMenu("Open Recent")
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         edit_menu = menus.addMenu("&Edit")
@@ -235,6 +241,40 @@ class MainWindow(QMainWindow):
         toolbar.addSeparator()
         toolbar.addAction(self.edit_action)
 
+    def _apply_policy(self) -> None:
+        """Operator mode: no editing and no connection settings; alarms, replay and recording stay."""
+        self.policy_label = QLabel(self.policy.describe(), self)
+        self.statusBar().addPermanentWidget(self.policy_label)
+        if not self.policy.operator:
+            return
+        for action in (self.edit_action, self.save_action, self.save_as_action):
+            action.setVisible(False)
+        self.editor_dock.hide()
+
+    def refresh_recent(self) -> None:
+        """File > Open Recent from the settings (layouts and recordings)."""
+        from viewer.ui.settings import recent_files
+
+        self.recent_menu.clear()
+        items = recent_files(self.settings) if self.settings is not None else []
+        for path in items:
+            self.recent_menu.addAction(path, lambda p=path: self.open_any(Path(p)))
+        self.recent_menu.setEnabled(bool(items))
+
+    def open_any(self, path: Path) -> None:
+        """A layout or a recording, by its extension."""
+        if path.suffix.lower() == ".mcap":
+            self.open_recording(path)
+        else:
+            self.open_layout(path)
+
+    def _remember(self, path: Path) -> None:
+        if self.settings is not None:
+            from viewer.ui.settings import add_recent
+
+            add_recent(self.settings, path)
+            self.refresh_recent()
+
     def _update_enabled(self) -> None:
         has_plant = self.plant_layout is not None
         for action in (self.iso_action, self.top_action, self.fit_action, self.labels_action, self.reload_action):
@@ -242,7 +282,7 @@ class MainWindow(QMainWindow):
         self.focus_action.setEnabled(self.selected is not None)
         self.clear_selection_action.setEnabled(self.selected is not None)
         editing = self.editor.document is not None
-        self.edit_action.setEnabled(has_plant)
+        self.edit_action.setEnabled(has_plant and not self.policy.operator)
         self.undo_action.setEnabled(editing and self.editor.document.undo_text is not None)
         self.redo_action.setEnabled(editing and self.editor.document.redo_text is not None)
         self.undo_action.setText(f"&Undo {self.editor.document.undo_text}" if self.undo_action.isEnabled()
@@ -335,6 +375,7 @@ class MainWindow(QMainWindow):
         else:
             self._start_telemetry(loaded)
         self._update_enabled()
+        self._remember(loaded.path)
         self.view.update()
         self.layout_loaded.emit(str(loaded.path))
 
@@ -457,7 +498,7 @@ class MainWindow(QMainWindow):
 
     def toggle_edit_mode(self) -> None:
         """Enter or leave edit mode (edits are kept when leaving; Save writes them)."""
-        on = self.edit_action.isChecked() and self.plant_layout is not None
+        on = self.edit_action.isChecked() and self.plant_layout is not None and not self.policy.operator
         self.edit_action.setChecked(on)
         if on and self.editor.document is None:
             assert self.layout_path is not None
@@ -703,6 +744,7 @@ class MainWindow(QMainWindow):
         self.replay.position_changed.connect(self._on_replay_moved)
         self.timeline_dock.show()
         self.replay.seek(replayer.start)
+        self._remember(replayer.path)
         info = replayer.info
         span = replayer.end - replayer.start
         self.status(f"Replaying {replayer.path.name}: {info.messages:,} messages over {span / 60:,.1f} min"
@@ -773,6 +815,10 @@ class MainWindow(QMainWindow):
             event.ignore()  # type: ignore[attr-defined]
             return
         self.editor.close()
+        if self.settings is not None:
+            from viewer.ui.settings import save_window
+
+            save_window(self.settings, self)
         self.loader.cancel()
         self.loader.wait(2.0)
         if self._indexer is not None:

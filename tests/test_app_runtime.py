@@ -1,0 +1,108 @@
+"""The installed app: policy (operator mode), per-user settings, opening by extension, log and crash dialog."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import pytest
+from PySide6.QtCore import QTimer
+
+pytestmark = pytest.mark.gui
+
+
+def test_policy_file_kiosk_flag_and_an_unreadable_policy(tmp_path, monkeypatch):
+    from viewer.runtime import load_policy
+
+    monkeypatch.setenv("TWIN_VIEWER_POLICY", str(tmp_path / "missing.json"))
+    assert not load_policy().operator and load_policy().describe() == "Planner mode"
+    assert load_policy(kiosk=True).operator
+    policy_file = tmp_path / "policy.json"
+    policy_file.write_text(json.dumps({"mode": "operator", "monitor": 0}))
+    monkeypatch.setenv("TWIN_VIEWER_POLICY", str(policy_file))
+    policy = load_policy()
+    assert policy.operator and policy.fullscreen and not policy.allow_planner
+    assert str(policy_file) in policy.describe()
+    policy_file.write_text("{not json")
+    broken = load_policy()
+    assert broken.operator and "could not be read" in broken.describe()  # the safe choice
+
+
+def test_operator_mode_hides_editing_and_says_which_policy(qtbot, tmp_path, demo_layout_path):
+    from viewer.runtime import Policy
+    from viewer.ui.app import create_application
+    from viewer.ui.main_window import MainWindow
+
+    create_application()
+    win = MainWindow(policy=Policy("operator", False, 0, True, "/etc/twin-viewer/policy.json"))
+    qtbot.addWidget(win)
+    win.show()
+    with qtbot.waitSignal(win.layout_loaded, timeout=30_000):
+        win.open_layout(demo_layout_path)
+    assert not win.edit_action.isVisible() and not win.edit_action.isEnabled()
+    win.edit_action.setChecked(True)
+    win.toggle_edit_mode()
+    assert win.editor.document is None and not win.editor_dock.isVisible()
+    assert win.policy_label.text() == "Operator mode (policy /etc/twin-viewer/policy.json)"
+    assert win.alarm_panel.isVisibleTo(win) and win.open_recording_action.isVisible()  # alarms, replay stay
+
+
+def test_settings_keep_window_and_recent_files(qtbot, tmp_path, demo_layout_path, monkeypatch):
+    from viewer.ui.app import create_application
+    from viewer.ui.main_window import MainWindow
+    from viewer.ui.settings import open_settings, recent_files, restore_window
+
+    monkeypatch.setenv("TWIN_VIEWER_SETTINGS", str(tmp_path / "settings.ini"))
+    create_application()
+    win = MainWindow(broker="127.0.0.1:1")
+    win.settings = open_settings()
+    win.resize(1111, 777)
+    win.show()
+    qtbot.waitExposed(win)
+    with qtbot.waitSignal(win.layout_loaded, timeout=30_000):
+        win.open_layout(demo_layout_path)
+    assert recent_files(win.settings) == [str(demo_layout_path.resolve())]
+    assert win.close()
+    again = MainWindow()
+    qtbot.addWidget(again)
+    again.settings = open_settings()
+    restore_window(again.settings, again)
+    again.refresh_recent()
+    assert (again.width(), again.height()) == (1111, 777)
+    assert [a.text() for a in again.recent_menu.actions()] == [str(demo_layout_path.resolve())]
+    assert again.settings.value("last_broker") == "127.0.0.1:1"
+    assert again.broker is None  # remembered, never applied by itself
+    # Opening by extension: a recording through the same entry as a layout.
+    with qtbot.waitSignal(again.layout_loaded, timeout=30_000):
+        again.open_any(demo_layout_path)
+
+
+@pytest.mark.qt_no_exception_capture
+def test_an_unexpected_error_is_logged_and_shown_without_stopping_the_app(qtbot, tmp_path, monkeypatch):
+    from viewer import runtime
+    from viewer.ui import app as app_module
+
+    monkeypatch.setenv("TWIN_VIEWER_LOG_DIR", str(tmp_path / "logs"))
+    root = logging.getLogger()
+    before = list(root.handlers)
+    previous_hook = sys.excepthook
+    try:
+        path = runtime.setup_logging("ERROR", crash_file=False)  # pytest keeps its own crash handler
+        app_module.create_application()
+        app_module._install_excepthook()
+        QTimer.singleShot(0, lambda: 1 / 0)  # a real error in a Qt slot
+        qtbot.waitUntil(lambda: bool(app_module._open_error_boxes), timeout=5_000)
+        box = app_module._open_error_boxes[-1]
+        assert box.isVisible() and not box.isModal()
+        assert "ZeroDivisionError" in box.detailedText() and str(tmp_path / "logs") in box.text()
+        for handler in root.handlers:
+            handler.flush()
+        assert "ZeroDivisionError" in path.read_text()
+        box.done(0)
+    finally:
+        sys.excepthook = previous_hook
+        for handler in root.handlers[:]:
+            if handler not in before:
+                root.removeHandler(handler)
+                handler.close()

@@ -1,5 +1,5 @@
 # The README's two commands: `make run` and `make test`. Both set up what is missing first.
-.PHONY: setup run test lint bench render clean
+.PHONY: setup run test lint bench render clean package package-test
 
 DEMO := layouts/demo_plant/demo_plant.json
 VENV := .venv/bin
@@ -25,6 +25,14 @@ test: setup lint
 
 bench: setup
 	$(VENV)/python benchmarks/scene_load.py
+
+# The self-contained Linux bundle (PyInstaller), its .tar.gz and, where dpkg-deb exists, a .deb.
+package: setup
+	@bash packaging/build.sh
+
+# Starts the built bundle: --version and an off-screen render of the demo plant (slow; not in `make test`).
+package-test: package
+	@bash packaging/smoke_test.sh
 
 render: setup
 	$(VENV)/twin-viewer render $(DEMO) --out out/demo_plant.png

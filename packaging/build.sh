@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# make package: the one-folder bundle, a .tar.gz of it, and a .deb where dpkg-deb exists.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=.venv/bin
+"$VENV/pip" install -q 'pyinstaller>=6.5'
+VERSION=$("$VENV/python" -c "import viewer; print(viewer.__version__)")
+rm -rf build/dist/twin-viewer
+"$VENV/pyinstaller" packaging/twin-viewer.spec --distpath build/dist --workpath build/work --noconfirm --log-level WARN
+BUNDLE=build/dist/twin-viewer
+du -sm "$BUNDLE" | awk '{print "bundle: " $1 " MB unpacked"}'
+tar -C build/dist -czf "build/twin-viewer-$VERSION-linux-x86_64.tar.gz" twin-viewer
+echo "wrote build/twin-viewer-$VERSION-linux-x86_64.tar.gz"
+if command -v dpkg-deb >/dev/null; then
+  ROOT=build/deb
+  rm -rf "$ROOT"
+  mkdir -p "$ROOT/DEBIAN" "$ROOT/opt" "$ROOT/usr/bin" "$ROOT/usr/share/applications" "$ROOT/usr/share/mime/packages"
+  cp -a "$BUNDLE" "$ROOT/opt/twin-viewer"
+  ln -s /opt/twin-viewer/twin-viewer "$ROOT/usr/bin/twin-viewer"
+  cp packaging/twin-viewer.desktop "$ROOT/usr/share/applications/"
+  cp packaging/twin-viewer-mime.xml "$ROOT/usr/share/mime/packages/twin-viewer.xml"
+  for size in 16 32 48 64 128 256; do
+    mkdir -p "$ROOT/usr/share/icons/hicolor/${size}x${size}/apps"
+    cp "packaging/icons/twin-viewer-$size.png" "$ROOT/usr/share/icons/hicolor/${size}x${size}/apps/twin-viewer.png"
+  done
+  cat > "$ROOT/DEBIAN/control" <<CONTROL
+Package: twin-viewer
+Version: $VERSION
+Architecture: amd64
+Maintainer: twin-viewer team <noreply@example.invalid>
+Depends: libgl1, libegl1, libxkbcommon-x11-0, libxcb-cursor0, libxcb-icccm4, libxcb-keysyms1, libxcb-shape0, libxcb-xinerama0, libfontconfig1, libdbus-1-3
+Description: 3D digital-twin viewer for factory control rooms
+ Live MQTT telemetry, alarms, anomaly scores, recordings and a layout editor with throughput simulation.
+CONTROL
+  printf '#!/bin/sh\nupdate-mime-database /usr/share/mime >/dev/null 2>&1 || true\nupdate-desktop-database >/dev/null 2>&1 || true\n' > "$ROOT/DEBIAN/postinst"
+  chmod 755 "$ROOT/DEBIAN/postinst"
+  dpkg-deb --root-owner-group --build "$ROOT" "build/twin-viewer_${VERSION}_amd64.deb" >/dev/null
+  echo "wrote build/twin-viewer_${VERSION}_amd64.deb (uninstall: apt remove twin-viewer)"
+fi

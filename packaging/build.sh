@@ -8,6 +8,8 @@ VERSION=$("$VENV/python" -c "import viewer; print(viewer.__version__)")
 rm -rf build/dist/twin-viewer
 "$VENV/pyinstaller" packaging/twin-viewer.spec --distpath build/dist --workpath build/work --noconfirm --log-level WARN
 BUNDLE=build/dist/twin-viewer
+# VTK's libraries carry their symbol tables (~80 MB); stripping them is safe (numpy's OpenBLAS is not: left).
+find "$BUNDLE/_internal/vtkmodules" -name 'libvtk*.so*' -exec strip --strip-unneeded {} +
 du -sm "$BUNDLE" | awk '{print "bundle: " $1 " MB unpacked"}'
 tar -C build/dist -czf "build/twin-viewer-$VERSION-linux-x86_64.tar.gz" twin-viewer
 echo "wrote build/twin-viewer-$VERSION-linux-x86_64.tar.gz"

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def loaded() -> tuple[set[str], set[str]]:
     libs = set()
-    for line in open("/proc/self/maps"):
+    for line in Path("/proc/self/maps").read_text().splitlines():
         m = re.search(r"(libvtk[^/\s]*\.so)", line)
         if m:
             libs.add(m.group(1))

@@ -263,13 +263,13 @@ def _cmd_record(args: argparse.Namespace) -> int:
 
     from viewer.model.errors import LayoutError
     from viewer.model.layout_io import load_layout
-    from viewer.telemetry.mqtt_client import SettingsError
+    from viewer.telemetry.mqtt_client import SettingsError, settings_for
     from viewer.telemetry.recording import RecordingError
     from viewer.telemetry.session import record_headless
 
     try:
         layout = load_layout(args.layout)
-        settings = _settings_for(layout, args.broker, args.layout.parent)
+        settings = settings_for(layout, args.broker, args.layout.parent)
     except LayoutError as exc:
         print(exc, file=sys.stderr)
         return EXIT_PROBLEMS
@@ -291,22 +291,6 @@ def _cmd_record(args: argparse.Namespace) -> int:
         return EXIT_PROBLEMS
     print(f"{args.out}: {stats.messages:,} messages, {stats.events:,} events, {stats.dropped:,} dropped")
     return EXIT_OK
-
-
-def _settings_for(layout: object, broker: str | None, base_dir: Path) -> object:
-    """MQTT settings from the layout, ``--broker HOST:PORT`` overriding the address (Qt-free twin of the UI's)."""
-    from viewer.telemetry.mqtt_client import MqttSettings, SettingsError
-
-    mqtt = getattr(layout, "mqtt", None)
-    if mqtt is None and broker is None:
-        return None
-    settings = MqttSettings.from_layout(mqtt, base_dir)
-    if broker:
-        host, _, port = broker.rpartition(":")
-        if not host or not port.isdigit():
-            raise SettingsError(f"--broker must be HOST:PORT, got {broker!r}")
-        settings.host, settings.port = host, int(port)
-    return settings
 
 
 def _recording_layout(recording: Path, layout_arg: Path | None) -> tuple[object, str | None]:

@@ -23,8 +23,9 @@ import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from viewer.model.layout import Layout
+from viewer.model.layout import Layout, path_polyline
 
 EQUIPMENT = ("station", "robot", "buffer", "conveyor", "source", "sink")
 FLOW_KINDS = ("station", "robot", "buffer", "conveyor")
@@ -118,16 +119,7 @@ def _flow(layout: Layout) -> list[LayoutProblem]:
     sources = [c for c in linked if kinds.get(c) == "source"]
     sinks = {c for c in linked if kinds.get(c) == "sink"}
     if sources and sinks:
-        nxt: dict[str, list[str]] = {}
-        for f in layout.flow:
-            nxt.setdefault(f.source, []).append(f.target)
-        seen, todo = set(sources), list(sources)
-        while todo:
-            for t in nxt.get(todo.pop(), []):
-                if t not in seen:
-                    seen.add(t)
-                    todo.append(t)
-        if not seen & sinks:
+        if not any(layout.downstream(s) & sinks for s in sources):
             out.append(LayoutProblem("error", "no-flow-path", tuple(sorted(sources)),
                                      "no path in the material flow leads from a source to a sink"))
     elif layout.flow:
@@ -207,34 +199,20 @@ def _walkways(layout: Layout, footprints: Mapping[str, Footprint]) -> list[Layou
     out = []
     equipment = [(c.id, c.display_name, footprints[c.id]) for c in layout.components
                  if c.kind in EQUIPMENT and c.kind != "conveyor" and c.id in footprints]
-    for comp in layout.components:
-        if comp.kind != "agv-path":
-            continue
-        path = comp.section("path")
-        points = [(comp.position[0] + p[0], comp.position[1] + p[1]) for p in path.get("points", [])]
-        if path.get("closed") and len(points) > 2:
-            points.append(points[0])
-        for a, b in itertools.pairwise(points):
-            for cid, name, fp in equipment:
-                gap = _segment_box_distance(a, b, fp)
-                if gap < AGV_CLEARANCE_M:
-                    out.append(LayoutProblem("warning", "walkway-clearance", (comp.id, cid),
-                                             f"{comp.display_name} passes {gap:.2f} m from {name} "
-                                             f"(clearance {AGV_CLEARANCE_M} m)"))
+    for comp, a, b in _path_segments(layout):
+        for cid, name, fp in equipment:
+            gap = _segment_box_distance(a, b, fp)
+            if gap < AGV_CLEARANCE_M:
+                out.append(LayoutProblem("warning", "walkway-clearance", (comp.id, cid),
+                                         f"{comp.display_name} passes {gap:.2f} m from {name} "
+                                         f"(clearance {AGV_CLEARANCE_M} m)"))
     return list({p.components: p for p in out}.values())
 
 
-def _path_segments(layout: Layout) -> list[tuple[object, tuple[float, float], tuple[float, float]]]:
-    out = []
-    for comp in layout.components:
-        if comp.kind != "agv-path":
-            continue
-        path = comp.section("path")
-        points = [(comp.position[0] + p[0], comp.position[1] + p[1]) for p in path.get("points", [])]
-        if path.get("closed") and len(points) > 2:
-            points.append(points[0])
-        out += [(comp, a, b) for a, b in itertools.pairwise(points)]
-    return out
+def _path_segments(layout: Layout) -> list[tuple[Any, tuple[float, float], tuple[float, float]]]:
+    """(path component, a, b) for every straight piece of the AGV paths."""
+    return [(comp, a, b) for comp in layout.components if comp.kind == "agv-path"
+            for a, b in itertools.pairwise(path_polyline(comp))]
 
 
 def _robot_safety(layout: Layout) -> list[LayoutProblem]:
@@ -251,8 +229,8 @@ def _robot_safety(layout: Layout) -> list[LayoutProblem]:
         for path, a, b in segments:
             gap = _segment_box_distance(a, b, base)
             if gap < reach:
-                key = (comp.id, path.id)  # type: ignore[attr-defined]
+                key = (comp.id, path.id)
                 out[key] = LayoutProblem("error", "robot-safety", key,
-                                         f"{path.display_name} runs {gap:.2f} m from {comp.display_name}'s base, "  # type: ignore[attr-defined]
+                                         f"{path.display_name} runs {gap:.2f} m from {comp.display_name}'s base, "
                                          f"inside its {reach:.2f} m reach")
     return list(out.values())

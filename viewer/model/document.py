@@ -318,22 +318,6 @@ class RemoveComponent(Command):
             doc.events.flow_changed.emit()
 
 
-def _reaches(layout: Layout, start: str, goal: str) -> bool:
-    """True when material can flow from ``start`` to ``goal``."""
-    nxt: dict[str, list[str]] = {}
-    for f in layout.flow:
-        nxt.setdefault(f.source, []).append(f.target)
-    seen, todo = {start}, [start]
-    while todo:
-        for t in nxt.get(todo.pop(), []):
-            if t == goal:
-                return True
-            if t not in seen:
-                seen.add(t)
-                todo.append(t)
-    return False
-
-
 class ConnectComponents(Command):
     """Add a material-flow link."""
 
@@ -350,7 +334,7 @@ class ConnectComponents(Command):
             raise ValueError(f"{self.link.source!r} cannot feed itself")
         if any((f.source, f.target) == (self.link.source, self.link.target) for f in doc.layout.flow):
             raise ValueError(f"{self.link.source!r} already feeds {self.link.target!r}")
-        if _reaches(doc.layout, self.link.target, self.link.source):
+        if self.link.source in doc.layout.downstream(self.link.target):
             raise EditRefusedError(f"{self.link.target!r} already feeds {self.link.source!r} further down the line: "
                                    "the link would send parts round in a loop (use a station's rework_rate "
                                    "for rework)")

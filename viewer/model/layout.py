@@ -157,6 +157,15 @@ class FlowLink:
         return out
 
 
+def path_polyline(comp: Component) -> list[tuple[float, float]]:
+    """An ``agv-path`` component's floor points in plant coordinates, the first repeated at the end if closed."""
+    path = comp.section("path")
+    points = [(comp.position[0] + float(p[0]), comp.position[1] + float(p[1])) for p in path.get("points", [])]
+    if path.get("closed") and len(points) > 2:
+        points.append(points[0])
+    return points
+
+
 @dataclass
 class Layout:
     """A whole plant layout, as read from or written to a layout file."""
@@ -187,6 +196,20 @@ class Layout:
     def ids(self) -> list[str]:
         """Component ids in file order."""
         return [c.id for c in self.components]
+
+    def downstream(self, start: str) -> set[str]:
+        """Every component material can reach from ``start`` along the flow (``start`` itself excluded)."""
+        nxt: dict[str, list[str]] = {}
+        for f in self.flow:
+            nxt.setdefault(f.source, []).append(f.target)
+        seen: set[str] = set()
+        todo = [start]
+        while todo:
+            for t in nxt.get(todo.pop(), []):
+                if t not in seen:
+                    seen.add(t)
+                    todo.append(t)
+        return seen
 
     def links_touching(self, component_id: str) -> list[FlowLink]:
         """Flow links into or out of a component."""

@@ -13,6 +13,8 @@ import itertools
 import math
 from dataclasses import dataclass, field
 
+from viewer.model.layout import path_polyline
+
 Point = tuple[float, float]
 
 
@@ -37,12 +39,8 @@ class PathNetwork:
         speeds, fleet, load = [], 0, []
         for comp in paths:
             section = comp.section("path")
-            pts = [(comp.position[0] + float(p[0]), comp.position[1] + float(p[1])) for p in section["points"]]
-            ids = [net._vertex(p) for p in pts]
-            pairs = list(itertools.pairwise(ids))
-            if section.get("closed") and len(ids) > 2:
-                pairs.append((ids[-1], ids[0]))
-            for a, b in pairs:
+            ids = [net._vertex(p) for p in path_polyline(comp)]  # closed paths repeat their first point
+            for a, b in itertools.pairwise(ids):
                 net._edge(a, b)
                 net._segments.append((a, b))
             speeds.append(float(section.get("speed", 1.0)))

@@ -278,3 +278,19 @@ class TelemetryClient:
 
     def _on_message(self, _client: paho.Client, _userdata: Any, message: paho.MQTTMessage) -> None:
         self.router.handle(message.topic, message.payload, time.time())
+
+
+def settings_for(layout: Any, broker: str | None, base_dir: Any = None) -> MqttSettings | None:
+    """Connection settings: the layout's ``mqtt`` section, with ``--broker HOST:PORT`` overriding the address.
+
+    ``None`` when the layout names no broker and none was given (telemetry stays off).
+    """
+    if layout.mqtt is None and broker is None:
+        return None
+    settings = MqttSettings.from_layout(layout.mqtt, base_dir)
+    if broker:
+        host, _, port = broker.rpartition(":")
+        if not host or not port.isdigit():
+            raise SettingsError(f"--broker must be HOST:PORT, got {broker!r}")
+        settings.host, settings.port = host, int(port)
+    return settings

@@ -28,7 +28,13 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from viewer.model.layout import Layout
 from viewer.scene.plant_scene import PlantScene
-from viewer.telemetry.mqtt_client import ConnectionStatus, MqttSettings, SettingsError, TelemetryClient
+from viewer.telemetry.mqtt_client import (  # noqa: F401 - settings_for: the window imports it from here
+    ConnectionStatus,
+    MqttSettings,
+    SettingsError,
+    TelemetryClient,
+    settings_for,
+)
 from viewer.telemetry.pipeline import (  # noqa: F401 - names the UI and tests use from here
     ANOMALY_SIGNAL,
     HISTORY_SAMPLES,
@@ -330,19 +336,3 @@ class TelemetryController(QObject):
     def live_values(self, component: str) -> list[tuple[str, Any, str, float, str]]:
         """(signal, value, unit, age s, state) of a component, for the details panel."""
         return self.pipeline.live_values(component, self.now(), self.clamped.get(component))
-
-
-def settings_for(layout: Layout, broker: str | None, base_dir: Any = None) -> MqttSettings | None:
-    """Connection settings: the layout's ``mqtt`` section, with ``--broker HOST:PORT`` overriding the address.
-
-    ``None`` when the layout names no broker and none was given (telemetry stays off).
-    """
-    if layout.mqtt is None and broker is None:
-        return None
-    settings = MqttSettings.from_layout(layout.mqtt, base_dir)
-    if broker:
-        host, _, port = broker.rpartition(":")
-        if not host or not port.isdigit():
-            raise SettingsError(f"--broker must be HOST:PORT, got {broker!r}")
-        settings.host, settings.port = host, int(port)
-    return settings

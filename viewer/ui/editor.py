@@ -267,8 +267,7 @@ class LayoutEditor(QObject):
         events.dirty_changed.connect(lambda *_args: self.changed.emit())
         events.history_changed.connect(lambda *_args: self.changed.emit())
         self._baseline_pending = True
-        self.run_checks()
-        self.rerun()
+        self.rerun()  # runs the checks too
 
     def close(self) -> None:
         self.runner.close()

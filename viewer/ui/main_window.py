@@ -755,6 +755,8 @@ class MainWindow(QMainWindow):
 
     def _show_replayed(self, result: object, t: float, seeked: bool) -> None:
         self.telemetry.show_replayed(result, t, seeked)  # type: ignore[arg-type]
+        if seeked:
+            self._last_plot = 0.0  # after a jump the plot is redrawn at once, even when paused
         if seeked or getattr(result, "alarms_moved", False):
             self._on_alarms_changed()
 
@@ -763,7 +765,10 @@ class MainWindow(QMainWindow):
         if self.selected is not None:
             self.details.show_live(self.telemetry.live_values(self.selected),
                                    self.telemetry.anomaly_rows(self.selected))
-            self._refresh_plot(t)
+            now = time.time()
+            if now - self._last_plot >= PLOT_INTERVAL_S:  # a replay moves every frame; the plot needs less
+                self._last_plot = now
+                self._refresh_plot(t)
 
     def leave_replay(self) -> None:
         """Stop replaying and go back to the plant's live telemetry."""

@@ -3,13 +3,26 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=.venv/bin
+# PyInstaller reads libraries with binutils (objdump), and the bundle is stripped and pruned with them.
+if ! command -v objdump >/dev/null || ! command -v strip >/dev/null || ! command -v readelf >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends binutils >/dev/null
+  else
+    echo "make package needs binutils (objdump, strip, readelf): sudo apt-get install binutils" >&2
+    exit 1
+  fi
+fi
 "$VENV/pip" install -q 'pyinstaller>=6.5'
 VERSION=$("$VENV/python" -c "import viewer; print(viewer.__version__)")
 rm -rf build/dist/twin-viewer
 "$VENV/pyinstaller" packaging/twin-viewer.spec --distpath build/dist --workpath build/work --noconfirm --log-level WARN
 BUNDLE=build/dist/twin-viewer
-# VTK's libraries carry their symbol tables (~80 MB); stripping them is safe (numpy's OpenBLAS is not: left).
-find "$BUNDLE/_internal/vtkmodules" -name 'libvtk*.so*' -exec strip --strip-unneeded {} +
+# Wheels ship many libraries with their symbol tables and debug info (libpython alone 23 -> 6 MB); stripping
+# them is safe, except numpy's OpenBLAS, which breaks: left as it is.
+find "$BUNDLE/_internal" -name '*.so*' -type f ! -path '*/numpy.libs/*' -exec strip --strip-unneeded {} +
+# PyInstaller links every library into _internal/; those of the left-out VTK and Qt parts now point nowhere.
+find "$BUNDLE/_internal" -maxdepth 1 -xtype l -delete
 du -sm "$BUNDLE" | awk '{print "bundle: " $1 " MB unpacked"}'
 tar -C build/dist -czf "build/twin-viewer-$VERSION-linux-x86_64.tar.gz" twin-viewer
 echo "wrote build/twin-viewer-$VERSION-linux-x86_64.tar.gz"

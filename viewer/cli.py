@@ -542,13 +542,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     import signal
 
+    from viewer.runtime import own_command
     from viewer.telemetry.embedded_broker import BrokerProcess, die_with_parent
     from viewer.telemetry.virtual_plant import default_layout
 
     layout = args.layout or default_layout()
     broker = BrokerProcess().start()
-    plant = subprocess.Popen([sys.executable, "-m", "viewer", "simulate-plant", "--broker",
-                              f"127.0.0.1:{broker.port}", "--layout", str(layout), "--seed", str(args.seed)],
+    plant = subprocess.Popen(own_command("simulate-plant", "--broker", f"127.0.0.1:{broker.port}",
+                                         "--layout", str(layout), "--seed", str(args.seed)),
                              preexec_fn=die_with_parent)
     # Until the window runs (it then quits on SIGTERM itself), a kill still cleans up the children.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -573,6 +574,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from viewer.telemetry.virtual_plant import main as simulate_plant
 
         return simulate_plant(argv[1:])
+    if argv and argv[0] == "_broker":  # the demo's embedded broker process (not for people)
+        from viewer.telemetry.embedded_broker import main as broker_main
+
+        return broker_main(argv[1:])
     if argv and argv[0] == "_sim-worker":  # the editor's simulation worker process (not for people)
         from viewer.sim.jobs import worker_main
 

@@ -27,6 +27,14 @@ LOG_BYTES = 2_000_000
 LOG_FILES = 5
 
 
+def own_command(*args: str) -> list[str]:
+    """The command line that starts this program again with ``args`` (helper processes: broker, virtual
+    plant, simulation worker): the bundled executable when frozen, else this interpreter with ``-m viewer``."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, *args]
+    return [sys.executable, "-m", "viewer", *args]
+
+
 def log_dir() -> Path:
     """The user's log folder for this app."""
     env = os.environ.get("TWIN_VIEWER_LOG_DIR")

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from viewer.runtime import own_command
 from viewer.sim.model import SimModel
 
 STALE_AFTER_S = 0.5
@@ -76,9 +77,7 @@ def worker_main() -> int:
 
 def worker_command() -> list[str]:
     """How to start the worker: this interpreter (or the bundled app) with the hidden subcommand."""
-    if getattr(sys, "frozen", False):
-        return [sys.executable, "_sim-worker"]
-    return [sys.executable, "-m", "viewer", "_sim-worker"]
+    return own_command("_sim-worker")
 
 
 class SimulationJobRunner:

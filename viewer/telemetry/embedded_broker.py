@@ -20,6 +20,8 @@ import subprocess
 import sys
 import time
 
+from viewer.runtime import own_command
+
 
 def free_port() -> int:
     """A TCP port nobody listens on right now (loopback)."""
@@ -103,7 +105,7 @@ class BrokerProcess:
     def start(self, timeout: float = 20.0) -> BrokerProcess:
         """Start and wait until the port accepts connections."""
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "viewer.telemetry.embedded_broker", "--port", str(self.port)],
+            own_command("_broker", "--port", str(self.port)),
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=die_with_parent)
         try:
             wait_for_port(self.port, self.process, timeout, "the embedded broker")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import time
 import traceback
 from pathlib import Path
 from types import TracebackType
@@ -181,6 +183,15 @@ def run_gui(file: Path | None = None, broker: str | None = None, recording: Path
         window.showFullScreen()
     else:
         window.show()
+    probe = os.environ.get("TWIN_VIEWER_STARTUP_PROBE")
+    if probe:  # benchmarks/startup.py: note when the plant is on screen, then quit
+        def shown(_path: str) -> None:
+            window.view.render()
+            app.processEvents()
+            Path(probe).write_text(f"{time.time():.6f}\n")
+            app.quit()
+
+        window.layout_loaded.connect(shown)
     if file is not None and recording is not None:
         window.replay_on(file, recording)
     elif file is not None:

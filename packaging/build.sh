@@ -21,6 +21,10 @@ BUNDLE=build/dist/twin-viewer
 # Wheels ship many libraries with their symbol tables and debug info (libpython alone 23 -> 6 MB); stripping
 # them is safe, except numpy's OpenBLAS, which breaks: left as it is.
 find "$BUNDLE/_internal" -name '*.so*' -type f ! -path '*/numpy.libs/*' -exec strip --strip-unneeded {} +
+# Help > About in the bundle: the third-party components, their licence texts, and this build's stamp.
+"$VENV/python" -m viewer.licences --out "$BUNDLE/_internal/third_party"
+printf '{"commit": "%s", "date": "%s"}\n' "$(git describe --always --dirty 2>/dev/null || echo unknown)" \
+  "$(date -u +%Y-%m-%d)" > "$BUNDLE/_internal/third_party/build.json"
 # PyInstaller links every library into _internal/; those of the left-out VTK and Qt parts now point nowhere.
 find "$BUNDLE/_internal" -maxdepth 1 -xtype l -delete
 du -sm "$BUNDLE" | awk '{print "bundle: " $1 " MB unpacked"}'

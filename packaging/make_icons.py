@@ -28,3 +28,5 @@ if __name__ == "__main__":
     (HERE / "icons").mkdir(exist_ok=True)
     for size in (16, 32, 48, 64, 128, 256):
         icon(size).save(HERE / "icons" / f"twin-viewer-{size}.png")
+    # Windows (the installer and the executable): one .ico with the usual sizes.
+    icon(256).save(HERE / "icons" / "twin-viewer.ico", sizes=[(16, 16), (32, 32), (48, 48), (64, 64), (256, 256)])

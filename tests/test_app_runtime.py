@@ -106,3 +106,76 @@ def test_an_unexpected_error_is_logged_and_shown_without_stopping_the_app(qtbot,
             if handler not in before:
                 root.removeHandler(handler)
                 handler.close()
+
+
+def test_docks_and_theme_are_restored_and_the_light_theme_recolours_everything(qtbot, tmp_path, demo_layout_path,
+                                                                               monkeypatch):
+    from PySide6.QtGui import QPalette
+
+    from viewer.scene.theme import DARK, LIGHT
+    from viewer.ui.app import create_application
+    from viewer.ui.main_window import MainWindow
+    from viewer.ui.settings import open_settings, restore_window
+    from viewer.ui.theme import THEMES
+
+    monkeypatch.setenv("TWIN_VIEWER_SETTINGS", str(tmp_path / "settings.ini"))
+    app = create_application()
+    light_window = THEMES["light"].palette[QPalette.ColorRole.Window]
+    win = MainWindow()
+    win.settings = open_settings()
+    win.show()
+    qtbot.waitExposed(win)
+    try:
+        with qtbot.waitSignal(win.layout_loaded, timeout=30_000):
+            win.open_layout(demo_layout_path)
+        components_dock = win.components.parentWidget()
+        components_dock.hide()  # the operator closed a panel
+        win.theme_actions["light"].trigger()
+        assert app.palette().color(QPalette.ColorRole.Window).name() == light_window
+        background = win.view.renderer.GetBackground()
+        assert max(abs(a - int(LIGHT.background_bottom[i:i + 2], 16) / 255)
+                   for a, i in zip(background, (1, 3, 5), strict=True)) < 0.01
+        assert win.details.plot.backgroundBrush().color().name() == THEMES["light"].plot_background
+        assert win.scene.layout is not None and win.scene.labels_visible  # the plant is still drawn, labels kept
+        assert win.settings.value("theme") == "light"
+        assert win.close()
+
+        again = MainWindow()
+        qtbot.addWidget(again)
+        again.settings = open_settings()
+        restore_window(again.settings, again)
+        again.show()
+        assert again.theme_actions["light"].isChecked()
+        assert app.palette().color(QPalette.ColorRole.Window).name() == light_window
+        assert not again.components.parentWidget().isVisible() and again.alarm_dock.isVisible()
+        again.set_theme("dark")
+        assert again.settings.value("theme") == "dark"
+        background = again.view.renderer.GetBackground()
+        assert abs(background[0] - int(DARK.background_bottom[1:3], 16) / 255) < 0.01
+    finally:
+        from viewer.ui.theme import apply_theme
+
+        apply_theme(app, "dark")  # the application outlives this test
+
+
+def test_about_shows_version_build_and_the_licences_of_what_it_runs_on(qtbot):
+    from viewer import __version__
+    from viewer.ui.app import create_application
+    from viewer.ui.main_window import MainWindow
+
+    create_application()
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    win.about_action.trigger()
+    dialog = win.about_dialog
+    qtbot.waitUntil(dialog.isVisible, timeout=5_000)
+    text = dialog.summary.text()
+    assert __version__ in text and "Build" in text and "Planner mode" in text
+    rows = {dialog.table.item(r, 0).text().lower(): dialog.table.item(r, 2).text()
+            for r in range(dialog.table.rowCount())}
+    assert "LGPL" in rows["qt"] and "LGPL" in rows["pyside6_essentials"]
+    assert "BSD" in rows["vtk"] and "EPL-2.0" in rows["paho-mqtt"]
+    assert "pytest" not in rows  # test tools are not part of what is shipped
+    dialog.reject()

@@ -27,6 +27,34 @@ LOG_BYTES = 2_000_000
 LOG_FILES = 5
 
 
+def build_info() -> dict[str, str]:
+    """Version and build of this copy: the bundle's build stamp (written by ``make package``), else the git
+    commit of a source checkout, else "source"."""
+    from viewer import __version__
+
+    info = {"version": __version__, "build": "source"}
+    frozen = getattr(sys, "_MEIPASS", None)
+    if frozen:
+        try:
+            stamp = json.loads((Path(frozen) / "third_party" / "build.json").read_text(encoding="utf-8"))
+            info["build"] = f"{stamp.get('commit', '?')} ({stamp.get('date', '?')}, bundle)"
+        except (OSError, ValueError, AttributeError):
+            info["build"] = "bundle (no build stamp)"
+        return info
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / ".git").exists():
+        import subprocess
+
+        try:
+            commit = subprocess.run(["git", "-C", str(checkout), "describe", "--always", "--dirty"],
+                                    capture_output=True, text=True, timeout=2).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            commit = ""
+        if commit:
+            info["build"] = f"{commit} (source checkout)"
+    return info
+
+
 def own_command(*args: str) -> list[str]:
     """The command line that starts this program again with ``args`` (helper processes: broker, virtual
     plant, simulation worker): the bundled executable when frozen, else this interpreter with ``-m viewer``."""

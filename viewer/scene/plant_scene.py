@@ -41,6 +41,7 @@ class PlantScene:
         self.bottleneck: str | None = None
         self.problem_ids: list[str] = []
         self.reach_shown: str | None = None
+        self._reach_radius: float | None = None
         self._vertex_ranges: dict[str, tuple[int, int]] = {}
         self.labels_visible = True
         self._index: dict[str, int] = {}
@@ -53,6 +54,21 @@ class PlantScene:
         self._picker.SetTolerance(0.0005)
         self._picker.PickFromListOn()
         plotter.set_background(theme.background_bottom, top=theme.background_top)
+
+    def set_theme(self, theme: SceneTheme) -> None:
+        """Redraw in another theme's colours, keeping the camera, labels, selection and highlights."""
+        self.theme = theme
+        self.plotter.set_background(theme.background_bottom, top=theme.background_top)
+        if self.layout is not None and self.geometry is not None:
+            selected, bottleneck, problems = self.selected, self.bottleneck, self.problem_ids
+            reach, radius = self.reach_shown, self._reach_radius
+            self.show(self.layout, self.geometry, labels=self.labels_visible, keep_camera=True)
+            self.select(selected)
+            self.set_bottleneck(bottleneck)
+            self.set_problem_outlines(problems)
+            if reach is not None:
+                self.show_reach(reach, radius)
+        self.plotter.render()
 
     # ----------------------------------------------------------------- building
     def show(self, layout: Layout, geometry: PlantGeometry, *, labels: bool | None = None,
@@ -353,6 +369,7 @@ class PlantScene:
         if "reach" in self._actors:
             self.plotter.remove_actor(self._actors.pop("reach"), render=False)
         self.reach_shown = component_id
+        self._reach_radius = reach
         if component_id is None or reach is None or self.layout is None:
             return
         comp = self.layout.component(component_id)

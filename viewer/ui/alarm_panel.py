@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (
 )
 
 from viewer.telemetry.alarms import Alarm, AlarmManager, AlarmState
+from viewer.ui.theme import current as current_theme
 
-SEVERITY_COLORS = {"high": "#d7263d", "medium": "#f2a900"}
 SHELVE_S = 3600.0
 
 
@@ -87,6 +87,7 @@ class AlarmPanel(QWidget):
         self.table.setRowCount(len(alarms))
         bold = QFont()
         bold.setBold(True)
+        theme = current_theme()
         for row, alarm in enumerate(alarms):
             value = alarm.value if not isinstance(alarm.value, float) else f"{alarm.value:.3g}"
             cells = [_clock(alarm.raised_at), alarm.component, alarm.severity.upper(), alarm.state.value,
@@ -96,9 +97,11 @@ class AlarmPanel(QWidget):
                 if alarm.needs_attention:
                     item.setFont(bold)
                 if col == 2:
-                    item.setForeground(QBrush(QColor(SEVERITY_COLORS.get(alarm.severity, "#dde1e5"))))
+                    colours = {"high": theme.text_fault, "medium": theme.text_warning}
+                    if alarm.severity in colours:
+                        item.setForeground(QBrush(QColor(colours[alarm.severity])))
                 if alarm.state is AlarmState.SHELVED:
-                    item.setForeground(QBrush(QColor("#8a9299")))
+                    item.setForeground(QBrush(QColor(theme.text_muted)))
                 item.setData(Qt.ItemDataRole.UserRole, alarm.id)
                 self.table.setItem(row, col, item)
         if selected is not None:

@@ -10,40 +10,12 @@ import traceback
 from pathlib import Path
 from types import TracebackType
 
-from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from viewer import __version__
+from viewer.ui.theme import DEFAULT_THEME, apply_theme
 
 log = logging.getLogger(__name__)
-
-# ISA-101 high-performance HMI: muted greys, no decorative colour.
-_DARK_PALETTE = {
-    QPalette.ColorRole.Window: "#2b3036",
-    QPalette.ColorRole.WindowText: "#dde1e5",
-    QPalette.ColorRole.Base: "#23272c",
-    QPalette.ColorRole.AlternateBase: "#292e33",
-    QPalette.ColorRole.Text: "#dde1e5",
-    QPalette.ColorRole.Button: "#353b41",
-    QPalette.ColorRole.ButtonText: "#dde1e5",
-    QPalette.ColorRole.Highlight: "#2f6f9f",
-    QPalette.ColorRole.HighlightedText: "#ffffff",
-    QPalette.ColorRole.ToolTipBase: "#353b41",
-    QPalette.ColorRole.ToolTipText: "#dde1e5",
-    QPalette.ColorRole.PlaceholderText: "#8a9299",
-}
-
-
-def apply_dark_theme(app: QApplication) -> None:
-    """The default control-room look: Fusion style with a muted dark palette."""
-    app.setStyle("Fusion")
-    palette = QPalette()
-    for role, color in _DARK_PALETTE.items():
-        palette.setColor(role, QColor(color))
-    palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text, QColor("#6c737a"))
-    palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.ButtonText, QColor("#6c737a"))
-    app.setPalette(palette)
-
 
 _open_error_boxes: list = []  # error dialogs shown (kept alive while open; tests read them)
 
@@ -130,7 +102,9 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     app.setApplicationName("twin-viewer")
     app.setOrganizationName("twin-viewer")
     app.setApplicationVersion(__version__)
-    apply_dark_theme(app)
+    if not hasattr(app, "_twin_themed"):  # a window may have switched the theme since: keep its choice
+        apply_theme(app, DEFAULT_THEME)
+        app._twin_themed = True  # type: ignore[attr-defined]
     return app
 
 

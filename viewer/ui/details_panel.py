@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from viewer.model.layout import Component, Layout
+from viewer.ui.theme import current as current_theme
 
 
 def _num(value: float, unit: str = "") -> str:
@@ -198,9 +199,9 @@ class DetailsPanel(QWidget):
             item = QTreeWidgetItem(self.live, [key, text, ""])
             item.setToolTip(1, text)
             if "(warning)" in text:
-                item.setForeground(1, QBrush(QColor("#f2a900")))
+                item.setForeground(1, QBrush(QColor(current_theme().text_warning)))
             elif "(alarm)" in text:
-                item.setForeground(1, QBrush(QColor("#ff6b6b")))
+                item.setForeground(1, QBrush(QColor(current_theme().text_fault)))
         for signal, value, unit, age, state in rows:
             if isinstance(value, float):
                 text = f"{value:.4g}"
@@ -214,14 +215,15 @@ class DetailsPanel(QWidget):
             item = QTreeWidgetItem(self.live, [signal, text, f"{age:.1f} s"])
             item.setToolTip(1, text)
             if state == "fault":
-                item.setForeground(1, QBrush(QColor("#ff6b6b")))
+                item.setForeground(1, QBrush(QColor(current_theme().text_fault)))
             elif state == "warning" or state.startswith("out of limits"):
-                item.setForeground(1, QBrush(QColor("#f2a900")))
+                item.setForeground(1, QBrush(QColor(current_theme().text_warning)))
 
     def _make_plot(self) -> QWidget:
         import pyqtgraph as pg
 
-        pg.setConfigOptions(antialias=False, background="#23272c", foreground="#aab1b8")
+        theme = current_theme()
+        pg.setConfigOptions(antialias=False, background=theme.plot_background, foreground=theme.plot_foreground)
         plot = pg.PlotWidget(self)
         plot.setMinimumHeight(120)
         plot.setMaximumHeight(180)
@@ -231,6 +233,18 @@ class DetailsPanel(QWidget):
         plot.setMouseEnabled(x=False, y=False)
         plot.hideButtons()
         return plot
+
+    def apply_theme(self) -> None:
+        """Recolour the plot for the current theme (lines are redrawn with its pens on the next update)."""
+        import pyqtgraph as pg
+
+        theme = current_theme()
+        pg.setConfigOptions(background=theme.plot_background, foreground=theme.plot_foreground)
+        self.plot.setBackground(theme.plot_background)
+        for name in ("left", "bottom"):
+            axis = self.plot.getAxis(name)
+            axis.setPen(theme.plot_foreground)
+            axis.setTextPen(theme.plot_foreground)
 
     def show_history(self, series: dict[str, list[tuple[float, float]]], now: float,
                      bands: dict[str, tuple[float, float]] | None = None) -> None:
@@ -245,7 +259,7 @@ class DetailsPanel(QWidget):
         self.plot.setVisible(bool(series))
         self.plot.clear()
         # Calm, distinguishable line greys/blues (ISA-101: no alarm colours for normal data).
-        pens = ["#d6dade", "#7fb2d9", "#b9a6d6"]
+        pens = current_theme().plot_pens
         for (label, points), pen in zip(list(series.items())[:3], pens, strict=False):
             if not points:
                 continue

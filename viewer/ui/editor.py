@@ -55,6 +55,7 @@ from viewer.sim.jobs import EDITOR_REPLICATIONS as KPI_REPLICATIONS
 from viewer.sim.jobs import SimRequest, SimulationJobRunner
 from viewer.sim.model import SimModelError, model_from_layout
 from viewer.sim.runner import SimReport
+from viewer.ui.theme import current as current_theme
 
 SNAP_M = 0.5
 # What a new component starts with: enough for the simulation to take it, for the planner to change.
@@ -100,7 +101,8 @@ class UtilisationBars(QWidget):
         width = max(self.width() - label_w - 8, 10)
         for i, (name, split, bottleneck) in enumerate(self.rows):
             y = 2 + i * 16
-            p.setPen(QColor("#e6e9ec" if bottleneck else "#aab1b8"))
+            theme = current_theme()
+            p.setPen(QColor(theme.text_strong if bottleneck else theme.plot_foreground))
             p.drawText(QRectF(0, y, label_w - 4, 14), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
                        name)
             x = float(label_w)
@@ -112,7 +114,7 @@ class UtilisationBars(QWidget):
         x = float(label_w)
         for key, colour in STATE_COLOURS:
             p.fillRect(QRectF(x, y + 3, 8, 8), QColor(colour))
-            p.setPen(QColor("#aab1b8"))
+            p.setPen(QColor(current_theme().plot_foreground))
             p.drawText(QRectF(x + 11, y, 60, 14), Qt.AlignmentFlag.AlignVCenter, key)
             x += 66
         p.end()
@@ -196,7 +198,8 @@ class EditorPanel(QWidget):
         for p in problems:
             item = QListWidgetItem(f"{'Error' if p.severity == 'error' else 'Warning'}: {p.message}")
             item.setData(Qt.ItemDataRole.UserRole, p.components[0] if p.components else "")
-            item.setForeground(QColor("#f2a900" if p.severity == "error" else "#aab1b8"))
+            theme = current_theme()
+            item.setForeground(QColor(theme.text_warning if p.severity == "error" else theme.plot_foreground))
             self.problems.addItem(item)
         if not problems:
             self.problems.addItem("No problems found")

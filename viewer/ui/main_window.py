@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QSize, Qt, Signal
-from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from viewer import __version__
 from viewer.model.layout import Layout
 from viewer.scene.plant_scene import PlantScene
 from viewer.telemetry.mqtt_client import SettingsError
@@ -37,6 +36,8 @@ from viewer.ui.editor import EditorPanel, LayoutEditor
 from viewer.ui.layout_loader import LayoutLoader, LoadedPlant
 from viewer.ui.plant_view import PlantView
 from viewer.ui.telemetry_controller import TelemetryController, settings_for
+from viewer.ui.theme import apply_theme
+from viewer.ui.theme import current as current_theme
 from viewer.ui.timeline import ReplayControl, TimelinePanel
 
 APP_NAME = "twin-viewer"
@@ -221,6 +222,16 @@ class MainWindow(QMainWindow):
         view_menu.addActions([self.iso_action, self.top_action, self.fit_action, self.focus_action])
         view_menu.addSeparator()
         view_menu.addActions([self.labels_action, self.clear_selection_action])
+        theme_menu = view_menu.addMenu("&Theme")
+        theme_group = QActionGroup(self)
+        self.theme_actions: dict[str, QAction] = {}
+        for name, text in (("dark", "&Dark (control room)"), ("light", "&Light")):
+            action = theme_menu.addAction(text)
+            action.setCheckable(True)
+            action.setChecked(name == current_theme().name)
+            action.triggered.connect(lambda _checked=False, n=name: self.set_theme(n))
+            theme_group.addAction(action)
+            self.theme_actions[name] = action
         view_menu.addSeparator()
         for dock in self.findChildren(QDockWidget):
             view_menu.addAction(dock.toggleViewAction())
@@ -408,7 +419,8 @@ class MainWindow(QMainWindow):
         self.connection_label.setText(f"{text}: {status['detail'].split(': ', 1)[-1]}"
                                       if state != "connected" else status["detail"].capitalize())
         # ISA-101: no colour while normal; amber text when the link is not up.
-        self.connection_label.setStyleSheet("" if state == "connected" else "color: #f2a900; font-weight: bold")
+        self.connection_label.setStyleSheet(
+            "" if state == "connected" else f"color: {current_theme().text_warning}; font-weight: bold")
         open_gaps = [g for g in status["gaps"] if g.end is None]
         if open_gaps and state != "connected":
             since = time.strftime("%H:%M:%S", time.localtime(open_gaps[0].start))
@@ -810,9 +822,28 @@ class MainWindow(QMainWindow):
 
     # ----------------------------------------------------------------- misc
     def show_about(self) -> None:
-        """Version and purpose."""
-        QMessageBox.about(self, f"About {APP_NAME}",
-                          f"<b>{APP_NAME}</b> {__version__}<br>3D digital-twin viewer for factory control rooms.")
+        """Version, build and the licences of the bundled third-party components."""
+        from viewer.ui.about import AboutDialog
+
+        dialog = AboutDialog(self, self.policy.describe())
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.about_dialog = dialog  # tests read it
+        dialog.open()
+
+    def set_theme(self, name: str, remember: bool = True) -> None:
+        """Switch between the dark control-room theme and the light one (kept in the user's settings)."""
+        from PySide6.QtWidgets import QApplication
+
+        theme = apply_theme(QApplication.instance(), name)
+        self.theme_actions[theme.name].setChecked(True)
+        self.scene.set_theme(theme.scene)
+        self.details.apply_theme()
+        self.alarm_panel.refresh()
+        self.editor_panel.update()
+        self.telemetry.displayed.clear()  # recolour from the live states on the next frame
+        if remember and self.settings is not None:
+            self.settings.setValue("theme", theme.name)
+        self.status(f"{theme.name.capitalize()} theme")
 
     def closeEvent(self, event: object) -> None:  # noqa: N802 - Qt override
         """Offer to save edits, stop background work, release the GL widget, then close."""

@@ -1,4 +1,4 @@
-"""Per-user settings in the platform's standard place (QSettings): window, docks, recent files, broker.
+"""Per-user settings in the platform's standard place (QSettings): window, docks, theme, recent files, broker.
 
 ``$TWIN_VIEWER_SETTINGS`` (an .ini path) overrides the location, for tests and portable installs.
 """
@@ -48,6 +48,9 @@ def restore_window(settings: QSettings, window: Any) -> None:
         window.restoreGeometry(geometry)
     state = settings.value("window/state")
     if state is not None:
-        window.restoreState(state)
+        window.restoreState(state)  # the docks: which are shown, where, how big
+    theme = settings.value("theme")
+    if isinstance(theme, str):
+        window.set_theme(theme, remember=False)
     # The last broker is kept but never applied by itself: silently connecting a layout to another
     # broker than its own would show the wrong plant.

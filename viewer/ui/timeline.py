@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from viewer.telemetry.replay import Marker, Replayer
+from viewer.ui.theme import current as current_theme
 
 SPEEDS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0)
 MARKER_COLOURS = {"alarm": "#f2a900", "gap": "#8a9099", "dropped": "#ff6b6b", "mark": "#7fb2d9"}
@@ -60,13 +61,14 @@ class TimelineBar(QWidget):
     def paintEvent(self, _event: QPaintEvent) -> None:  # noqa: N802 - Qt override
         p = QPainter(self)
         mid = self.height() / 2
-        p.fillRect(QRectF(6, mid - 2, self.width() - 12, 4), QColor("#4a5058"))
+        theme = current_theme()
+        p.fillRect(QRectF(6, mid - 2, self.width() - 12, 4), QColor(theme.disabled_text))
         p.fillRect(QRectF(6, mid - 2, self._x(self.position) - 6, 4), QColor("#7fb2d9"))
         for marker in self.markers:
-            p.setPen(QPen(QColor(MARKER_COLOURS.get(marker.kind, "#aab1b8")), 2))
+            p.setPen(QPen(QColor(MARKER_COLOURS.get(marker.kind, theme.plot_foreground)), 2))
             x = self._x(marker.time)
             p.drawLine(QPointF(x, 3), QPointF(x, mid - 4))
-        p.setPen(QPen(QColor("#e6e9ec"), 2))
+        p.setPen(QPen(QColor(theme.text_strong), 2))
         x = self._x(self.position)
         p.drawLine(QPointF(x, 2), QPointF(x, self.height() - 2))
         p.end()

@@ -179,3 +179,20 @@ def test_about_shows_version_build_and_the_licences_of_what_it_runs_on(qtbot):
     assert "BSD" in rows["vtk"] and "EPL-2.0" in rows["paho-mqtt"]
     assert "pytest" not in rows  # test tools are not part of what is shipped
     dialog.reject()
+
+
+def test_a_pc_without_fonts_gets_readable_text_from_the_bundled_font(tmp_path):
+    import os
+    import subprocess
+
+    empty = tmp_path / "fonts.conf"  # fontconfig with no font directories: a minimal system
+    empty.write_text('<?xml version="1.0"?>\n<fontconfig></fontconfig>\n')
+    probe = ("from PySide6.QtGui import QFontMetrics\n"
+             "from viewer.ui.app import create_application\n"
+             "app = create_application()\n"
+             "print(app.font().family(), QFontMetrics(app.font()).inFont('A'))\n")
+    env = dict(os.environ, FONTCONFIG_FILE=str(empty), TWIN_VIEWER_SETTINGS=str(tmp_path / "s.ini"))
+    result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["DejaVu", "Sans", "True"]
+    assert "no fonts installed on this system: using the bundled DejaVu Sans" in result.stderr

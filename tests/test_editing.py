@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import random
 import shutil
@@ -248,3 +249,27 @@ def test_a_link_that_would_loop_the_flow_is_refused(document):
         document.push(ConnectComponents("ST90", "ST20"))  # ST20 feeds ST90 further down the line
     assert document.layout.flow == flow
     document.push(ConnectComponents("ST20", "ST90"))  # a bypass forward is fine
+
+
+def test_saving_changes_only_the_lines_of_what_was_edited(tmp_path):
+    # Written the way a person writes a layout: whole numbers without ".0", some with, an explicit zero
+    # rotation, keys in their own order.
+    doc = {"format": "twin-viewer-layout", "version": 1, "name": "Hand written",
+           "components": [
+               {"kind": "source", "id": "IN", "position": [0, 0, 0], "rotation": [0, 0, 0],
+                "sim": {"interarrival": {"dist": "exponential", "mean": 60}}},
+               {"id": "A", "position": [2.50, 1.0, 0], "kind": "station", "name": "Saw",
+                "sim": {"cycle_time": {"dist": "deterministic", "mean": 30}}},
+               {"id": "OUT", "kind": "sink", "position": [6, 0, 0]}],
+           "flow": [{"from": "IN", "to": "A"}, {"from": "A", "to": "OUT"}]}
+    path = tmp_path / "hand.json"
+    original = json.dumps(doc, indent=2) + "\n"
+    path.write_text(original)
+    document = LayoutDocument(load_layout(path), path)
+    document.save()
+    assert path.read_text() == original  # nothing edited: the file comes back as it was written
+    document.push(MoveComponent("A", (3.0, 1.0, 0.0)))
+    document.save()
+    changed = [line for line in difflib.ndiff(original.splitlines(), path.read_text().splitlines())
+               if line.startswith(("- ", "+ "))]
+    assert changed == ["-         2.5,", "+         3,"]  # y stays "1.0" as written

@@ -50,6 +50,25 @@ def _scale3(value: Any) -> Vec3:
     return _vec3(value)
 
 
+def _written(values: Vec3, before: Any = None) -> list[float | int]:
+    """A vector as a layout file writes it: each number as the file had it if unchanged, else whole numbers
+    without ".0", so a saved file differs from the hand-written one only where something moved."""
+    old = list(before) if isinstance(before, list) and len(before) == len(values) else [None] * len(values)
+    return [o if o is not None and o == v else int(v) if float(v).is_integer() and abs(v) < 1e15 else v
+            for v, o in zip(values, old, strict=True)]
+
+
+def _as_written(out: dict[str, Any], source: dict[str, Any] | None) -> dict[str, Any]:
+    """``out`` with the values that did not change taken verbatim from ``source``, in ``source``'s key order."""
+    if not source:
+        return out
+    ordered: dict[str, Any] = {}
+    for key in [k for k in source if k in out] + [k for k in out if k not in source]:
+        value = out[key]
+        ordered[key] = copy.deepcopy(source[key]) if key in source and source[key] == value else value
+    return ordered
+
+
 def _plain(value: Any) -> Any:
     """Ints that are whole floats stay as written; deep-copy so the model owns its data."""
     return copy.deepcopy(value)
@@ -70,6 +89,9 @@ class Component:
     primitive: dict[str, Any] | None = None
     parent: str | None = None
     sections: dict[str, Any] = field(default_factory=dict)
+    # The object as the file had it: saving writes unchanged values exactly as they were written and keeps the
+    # file's key order, so a saved file differs from the original only where something was edited.
+    source: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def display_name(self) -> str:
@@ -100,6 +122,7 @@ class Component:
             primitive=_plain(data.get("primitive")),
             parent=data.get("parent"),
             sections={k: _plain(data[k]) for k in SECTION_KEYS if k in data},
+            source=copy.deepcopy(data),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -107,12 +130,13 @@ class Component:
         out: dict[str, Any] = {"id": self.id, "kind": self.kind}
         if self.name:
             out["name"] = self.name
-        out["position"] = list(self.position)
-        if any(self.rotation):
-            out["rotation"] = list(self.rotation)
-        if self.scale != (1.0, 1.0, 1.0):
+        written = self.source or {}
+        out["position"] = _written(self.position, written.get("position"))
+        if any(self.rotation) or "rotation" in written:
+            out["rotation"] = _written(self.rotation, written.get("rotation"))
+        if self.scale != (1.0, 1.0, 1.0) or "scale" in written:
             sx, sy, sz = self.scale
-            out["scale"] = sx if sx == sy == sz else list(self.scale)
+            out["scale"] = _written((sx, sx, sx))[0] if sx == sy == sz else _written(self.scale, written.get("scale"))
         if self.color:
             out["color"] = self.color
         if self.mesh is not None:
@@ -124,7 +148,7 @@ class Component:
         for key in SECTION_KEYS:
             if key in self.sections:
                 out[key] = _plain(self.sections[key])
-        return out
+        return _as_written(out, self.source)
 
     def copy(self, **changes: Any) -> Component:
         """A deep copy with some fields changed."""
@@ -178,6 +202,7 @@ class Layout:
     mqtt: dict[str, Any] | None = None
     bindings: list[dict[str, Any]] = field(default_factory=list)
     simulation: dict[str, Any] = field(default_factory=dict)  # warm-up, shift calendar (viewer.sim reads it)
+    source: dict[str, Any] | None = field(default=None, compare=False, repr=False)  # see Component.source
 
     def component(self, component_id: str) -> Component:
         """The component with this id; ``KeyError`` if there is none."""
@@ -227,6 +252,8 @@ class Layout:
             mqtt=_plain(data.get("mqtt")),
             bindings=_plain(data.get("bindings", [])),
             simulation=_plain(data.get("simulation", {})),
+            # (the components keep their own; None holds the key's place in the order)
+            source={k: None if k == "components" else copy.deepcopy(v) for k, v in data.items()},
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -252,4 +279,6 @@ class Layout:
             out["bindings"] = _plain(self.bindings)
         if self.simulation:
             out["simulation"] = _plain(self.simulation)
-        return out
+        if self.source is not None and "units" not in self.source:
+            del out["units"]  # metres are the only unit; a file that did not say so need not start to
+        return _as_written(out, self.source)

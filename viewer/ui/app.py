@@ -93,6 +93,26 @@ class _GuiThreadGarbageCollector:
             self._gc.collect(generation)
 
 
+def _ensure_a_font(app: QApplication) -> None:
+    """A PC with no fonts installed (a minimal system) would show every label as empty boxes: fall back to
+    the DejaVu Sans that ships inside matplotlib (a dependency of pyvista), in the bundle too."""
+    from importlib.util import find_spec
+
+    from PySide6.QtGui import QFont, QFontDatabase, QFontMetrics
+
+    if QFontMetrics(app.font()).inFont("A"):  # (families() is never empty: Qt lists its aliases regardless)
+        return
+    spec = find_spec("matplotlib")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        font_id = QFontDatabase.addApplicationFont(str(Path(folder) / "mpl-data" / "fonts" / "ttf" / "DejaVuSans.ttf"))
+        families = QFontDatabase.applicationFontFamilies(font_id) if font_id >= 0 else []
+        if families:
+            app.setFont(QFont(families[0], 10))
+            log.warning("no fonts installed on this system: using the bundled %s", families[0])
+            return
+    log.error("no fonts installed on this system and none bundled: text will not be readable")
+
+
 def create_application(argv: list[str] | None = None) -> QApplication:
     """The QApplication, themed (reuses an existing one, e.g. pytest-qt's)."""
     tune_allocator()
@@ -102,6 +122,7 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     app.setApplicationName("twin-viewer")
     app.setOrganizationName("twin-viewer")
     app.setApplicationVersion(__version__)
+    _ensure_a_font(app)
     if not hasattr(app, "_twin_themed"):  # a window may have switched the theme since: keep its choice
         apply_theme(app, DEFAULT_THEME)
         app._twin_themed = True  # type: ignore[attr-defined]

@@ -1,5 +1,5 @@
 # The README's two commands: `make run` and `make test`. Both set up what is missing first.
-.PHONY: setup run test lint bench render clean package package-test
+.PHONY: setup run test lint bench render clean package package-test package-root-test
 
 DEMO := layouts/demo_plant/demo_plant.json
 VENV := .venv/bin
@@ -33,6 +33,10 @@ package: setup
 # Starts the built bundle: --version and an off-screen render of the demo plant (slow; not in `make test`).
 package-test: package
 	@bash packaging/smoke_test.sh
+
+# The built bundle in a minimal Debian root without Python (root, debootstrap and Debian's mirror; not in CI).
+package-root-test: package
+	@bash packaging/minimal_root_test.sh
 
 render: setup
 	$(VENV)/twin-viewer render $(DEMO) --out out/demo_plant.png

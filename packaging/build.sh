@@ -47,7 +47,7 @@ Package: twin-viewer
 Version: $VERSION
 Architecture: amd64
 Maintainer: twin-viewer team <noreply@example.invalid>
-Depends: libgl1, libegl1, libxkbcommon-x11-0, libxcb-cursor0, libxcb-icccm4, libxcb-keysyms1, libxcb-shape0, libxcb-xinerama0, libfontconfig1, libdbus-1-3
+Depends: libgl1, libegl1, libegl-mesa0 | libegl-nvidia0, libgl1-mesa-dri | libgl1-nvidia-glvnd-glx, libxkbcommon-x11-0, libxcb-cursor0, libxcb-icccm4, libxcb-keysyms1, libxcb-shape0, libxcb-xinerama0, libfontconfig1, libdbus-1-3
 Description: 3D digital-twin viewer for factory control rooms
  Live MQTT telemetry, alarms, anomaly scores, recordings and a layout editor with throughput simulation.
 CONTROL

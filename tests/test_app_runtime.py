@@ -46,6 +46,30 @@ def test_operator_mode_hides_editing_and_says_which_policy(qtbot, tmp_path, demo
     assert win.editor.document is None and not win.editor_dock.isVisible()
     assert win.policy_label.text() == "Operator mode (policy /etc/twin-viewer/policy.json)"
     assert win.alarm_panel.isVisibleTo(win) and win.open_recording_action.isVisible()  # alarms, replay stay
+    assert not win.operator_action.isVisible()  # this policy does not allow the planner's mode
+    assert not win.set_operator_mode(False) and win.policy.operator and not win.edit_action.isVisible()
+
+
+def test_switching_between_operator_and_planner_mode_as_the_policy_allows(qtbot, demo_layout_path):
+    from viewer.runtime import Policy
+    from viewer.ui.app import create_application
+    from viewer.ui.main_window import MainWindow
+
+    create_application()
+    win = MainWindow(policy=Policy("operator", True, 0, True, "/etc/twin-viewer/policy.json"))
+    qtbot.addWidget(win)
+    win.show()
+    with qtbot.waitSignal(win.layout_loaded, timeout=30_000):
+        win.open_layout(demo_layout_path)
+    assert win.operator_action.isVisible() and win.operator_action.isChecked()
+    win.operator_action.trigger()  # unchecks it: to the planner's mode, which this policy allows
+    assert not win.policy.operator and win.edit_action.isVisible() and win.edit_action.isEnabled()
+    assert win.policy_label.text() == "Planner mode (policy /etc/twin-viewer/policy.json)"
+    win.edit_action.trigger()
+    assert win.editor.document is not None and win.editor_dock.isVisible()
+    win.operator_action.trigger()  # and back, handing over to the operator: edit mode closes
+    assert win.policy.operator and not win.editor_dock.isVisible() and not win.edit_action.isVisible()
+    qtbot.waitUntil(win.isFullScreen, timeout=5_000)
 
 
 def test_settings_keep_window_and_recent_files(qtbot, tmp_path, demo_layout_path, monkeypatch):

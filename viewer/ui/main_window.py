@@ -6,6 +6,7 @@ scene highlight, the tree and the details panel, whichever of them started it.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -232,6 +233,10 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda _checked=False, n=name: self.set_theme(n))
             theme_group.addAction(action)
             self.theme_actions[name] = action
+        self.operator_action = self._action("&Operator Mode", lambda: self.set_operator_mode(
+            self.operator_action.isChecked()), "Ctrl+Shift+K", "Full screen, no editing; alarms and replay stay")
+        self.operator_action.setCheckable(True)
+        view_menu.addAction(self.operator_action)
         view_menu.addSeparator()
         for dock in self.findChildren(QDockWidget):
             view_menu.addAction(dock.toggleViewAction())
@@ -256,11 +261,40 @@ class MainWindow(QMainWindow):
         """Operator mode: no editing and no connection settings; alarms, replay and recording stay."""
         self.policy_label = QLabel(self.policy.describe(), self)
         self.statusBar().addPermanentWidget(self.policy_label)
-        if not self.policy.operator:
-            return
+        # A planner may always hand over in operator mode; back out of it only where the policy allows.
+        self.operator_action.setVisible(not self.policy.operator or self.policy.allow_planner)
+        self._show_mode()
+
+    def _show_mode(self) -> None:
+        operator = self.policy.operator
+        self.operator_action.setChecked(operator)
         for action in (self.edit_action, self.save_action, self.save_as_action):
-            action.setVisible(False)
-        self.editor_dock.hide()
+            action.setVisible(not operator)
+        if operator:
+            self.editor_dock.hide()
+        self.policy_label.setText(self.policy.describe())
+
+    def set_operator_mode(self, on: bool) -> bool:
+        """Switch between operator and planner mode at run time, as far as the policy allows."""
+        if on == self.policy.operator:
+            self.operator_action.setChecked(on)
+            return True
+        if not on and not self.policy.allow_planner:
+            self.operator_action.setChecked(True)
+            self.status(f"The planner's mode is not allowed on this PC ({self.policy.describe()})")
+            return False
+        if on and self.edit_action.isChecked():  # leave edit mode; edits are kept for Save later
+            self.edit_action.setChecked(False)
+            self.toggle_edit_mode()
+        self.policy = dataclasses.replace(self.policy, mode="operator" if on else "planner")
+        self._show_mode()
+        if on:
+            self.showFullScreen()
+        elif not on and self.isFullScreen():
+            self.showNormal()
+        self._update_enabled()
+        self.status(self.policy.describe())
+        return True
 
     def refresh_recent(self) -> None:
         """File > Open Recent from the settings (layouts and recordings)."""

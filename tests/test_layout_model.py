@@ -96,15 +96,6 @@ def write_mesh(path: Path, mesh: trimesh.Trimesh | trimesh.Scene, file_type: str
 # --------------------------------------------------------------------------- round trip
 
 
-def _without_defaults(doc: dict[str, Any]) -> dict[str, Any]:
-    """The file as the model is expected to write it: an all-zero rotation is a default and left out."""
-    out = copy.deepcopy(doc)
-    for comp in out["components"]:
-        if comp.get("rotation") == [0, 0, 0]:
-            del comp["rotation"]
-    return out
-
-
 @pytest.mark.parametrize("source", [DEMO, LARGE], ids=["demo", "large"])
 def test_save_then_load_gives_an_equal_model(source: Path, tmp_path: Path) -> None:
     original = load_layout(source)
@@ -113,11 +104,13 @@ def test_save_then_load_gives_an_equal_model(source: Path, tmp_path: Path) -> No
     reloaded = load_layout(first)
     assert reloaded == original
 
-    # Nothing in the file was lost on the way through the model (0 == 0.0 in Python, so
-    # numbers written as floats compare equal to the integers of the original file).
+    # Nothing in the file was lost or added on the way through the model: unchanged values are written as
+    # the file had them (an explicit zero rotation included), in the file's key order.
     raw = json.loads(source.read_text(encoding="utf-8"))
     written = json.loads(first.read_text(encoding="utf-8"))
-    assert written == _without_defaults(raw)
+    assert written == raw
+    assert list(written) == list(raw)
+    assert [list(c) for c in written["components"]] == [list(c) for c in raw["components"]]
 
     # Saving is deterministic: the same model twice, and the reloaded model, give the same bytes.
     second = tmp_path / "second.json"

@@ -22,7 +22,10 @@ BUNDLE=build/dist/twin-viewer
 # them is safe, except numpy's OpenBLAS, which breaks: left as it is.
 find "$BUNDLE/_internal" -name '*.so*' -type f ! -path '*/numpy.libs/*' -exec strip --strip-unneeded {} +
 # Help > About in the bundle: the third-party components, their licence texts, and this build's stamp.
-"$VENV/python" -m viewer.licences --out "$BUNDLE/_internal/third_party"
+"$VENV/python" -m viewer.licences --out "$BUNDLE/_internal/third_party" \
+  --extra "Qt 6 (inside PySide6), PySide6 and shiboken6: GNU LGPL 3.0=packaging/licenses/LGPL-3.0.txt" \
+  --extra "GNU GPL 3.0 (the LGPL's base text)=packaging/licenses/GPL-3.0.txt"
+"$VENV/python" packaging/system_licences.py "$BUNDLE/_internal"
 printf '{"commit": "%s", "date": "%s"}\n' "$(git describe --always --dirty 2>/dev/null || echo unknown)" \
   "$(date -u +%Y-%m-%d)" > "$BUNDLE/_internal/third_party/build.json"
 # PyInstaller links every library into _internal/; those of the left-out VTK and Qt parts now point nowhere.

@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 BIN=build/dist/twin-viewer/twin-viewer
 [ -x "$BIN" ] || bash packaging/build.sh
 "$BIN" --version
-OUT=$(mktemp -d)/bundle.png
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+OUT=$TMP/bundle.png
 env -u DISPLAY "$BIN" render "build/dist/twin-viewer/_internal/layouts/demo_plant/demo_plant.json" --out "$OUT"
 .venv/bin/python - "$OUT" <<'PY'
 import sys
@@ -22,7 +24,6 @@ print(f"bundle smoke test: {sys.argv[1]} {img.shape[1]}x{img.shape[0]}, contrast
 PY
 
 # The window, from the bundle, on a display (Xvfb when there is none): it quits once the plant is drawn.
-TMP=$(mktemp -d)
 run_x() { if [ -n "${DISPLAY:-}" ]; then "$@"; else xvfb-run -a -s "-screen 0 1600x1000x24" "$@"; fi; }
 START=$(date +%s.%N)
 TWIN_VIEWER_STARTUP_PROBE="$TMP/shown" TWIN_VIEWER_SETTINGS="$TMP/settings.ini" TWIN_VIEWER_LOG_DIR="$TMP" \

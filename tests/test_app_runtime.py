@@ -17,7 +17,7 @@ def test_policy_file_kiosk_flag_and_an_unreadable_policy(tmp_path, monkeypatch):
 
     monkeypatch.setenv("TWIN_VIEWER_POLICY", str(tmp_path / "missing.json"))
     assert not load_policy().operator and load_policy().describe() == "Planner mode"
-    assert load_policy(kiosk=True).operator
+    assert load_policy(kiosk=True).operator and not load_policy(kiosk=True).allow_planner  # --kiosk locks
     policy_file = tmp_path / "policy.json"
     policy_file.write_text(json.dumps({"mode": "operator", "monitor": 0}))
     monkeypatch.setenv("TWIN_VIEWER_POLICY", str(policy_file))
@@ -51,6 +51,9 @@ def test_operator_mode_hides_editing_and_says_which_policy(qtbot, tmp_path, demo
 
 
 def test_switching_between_operator_and_planner_mode_as_the_policy_allows(qtbot, demo_layout_path):
+    from PySide6.QtWidgets import QMessageBox
+
+    from viewer.model.document import MoveComponent
     from viewer.runtime import Policy
     from viewer.ui.app import create_application
     from viewer.ui.main_window import MainWindow
@@ -67,8 +70,19 @@ def test_switching_between_operator_and_planner_mode_as_the_policy_allows(qtbot,
     assert win.policy_label.text() == "Planner mode (policy /etc/twin-viewer/policy.json)"
     win.edit_action.trigger()
     assert win.editor.document is not None and win.editor_dock.isVisible()
-    win.operator_action.trigger()  # and back, handing over to the operator: edit mode closes
+    start = win.plant_layout.component("ST20").position
+    assert win.editor.push(MoveComponent("ST20", (start[0] + 1.0, start[1], start[2])))
+    assert win.editor.dirty and win.undo_action.isEnabled()
+    QTimer.singleShot(0, lambda: win.unsaved_prompt.done(QMessageBox.StandardButton.Cancel))
+    win.operator_action.trigger()  # handing over with unsaved edits: the planner cancels
+    assert not win.policy.operator and win.editor.dirty
+    QTimer.singleShot(0, lambda: win.unsaved_prompt.done(QMessageBox.StandardButton.Discard))
+    with qtbot.waitSignal(win.layout_loaded, timeout=30_000):  # the plant as saved comes back
+        win.operator_action.trigger()
     assert win.policy.operator and not win.editor_dock.isVisible() and not win.edit_action.isVisible()
+    assert win.plant_layout.component("ST20").position == start and win.editor.document is None
+    assert not win.undo_action.isVisible() and not win.undo_action.isEnabled()
+    assert not win.editor_dock.toggleViewAction().isVisible()
     qtbot.waitUntil(win.isFullScreen, timeout=5_000)
 
 
@@ -161,6 +175,11 @@ def test_docks_and_theme_are_restored_and_the_light_theme_recolours_everything(q
                    for a, i in zip(background, (1, 3, 5), strict=True)) < 0.01
         assert win.details.plot.backgroundBrush().color().name() == THEMES["light"].plot_background
         assert win.scene.layout is not None and win.scene.labels_visible  # the plant is still drawn, labels kept
+        from viewer.ui.timeline import marker_colours
+
+        assert marker_colours()["alarm"] == THEMES["light"].text_warning != THEMES["dark"].text_warning
+        win.select_component("ST10")
+        assert THEMES["light"].text_muted in win.details.title.text()
         assert win.settings.value("theme") == "light"
         assert win.close()
 

@@ -273,3 +273,29 @@ def test_saving_changes_only_the_lines_of_what_was_edited(tmp_path):
     changed = [line for line in difflib.ndiff(original.splitlines(), path.read_text().splitlines())
                if line.startswith(("- ", "+ "))]
     assert changed == ["-         2.5,", "+         3,"]  # y stays "1.0" as written
+
+
+def test_saving_keeps_what_the_file_wrote_even_where_the_model_normalises(tmp_path):
+    doc = {"format": "twin-viewer-layout", "version": 1, "name": "Written by hand", "description": "",
+           "bindings": [],
+           "components": [
+               {"id": "IN", "kind": "source", "position": [0, 0, 0], "name": "", "scale": [2, 2, 2],
+                "color": "#AABBCC"},
+               {"id": "A", "kind": "station", "position": [3, 0, 0], "scale": 1.5,
+                "sim": {"cycle_time": {"dist": "deterministic", "mean": 30}}},
+               {"id": "B", "kind": "station", "position": [3, 2, 0],
+                "sim": {"cycle_time": {"dist": "deterministic", "mean": 30}}},
+               {"id": "OUT", "kind": "sink", "position": [6, 0, 0]}],
+           "flow": [{"to": "A", "from": "IN", "share": 0.5}, {"from": "IN", "to": "B", "share": 0.5},
+                    {"from": "A", "to": "OUT", "share": 1}, {"from": "B", "to": "OUT"}]}
+    path = tmp_path / "hand.json"
+    original = json.dumps(doc, indent=2) + "\n"
+    path.write_text(original)
+    document = LayoutDocument(load_layout(path), path)
+    document.save()
+    assert path.read_text() == original
+    document.push(MoveComponent("B", (3.0, 3.0, 0.0)))  # an edit elsewhere leaves every other line alone
+    document.save()
+    changed = [line for line in difflib.ndiff(original.splitlines(), path.read_text().splitlines())
+               if line.startswith(("- ", "+ "))]
+    assert changed == ["-         2,", "+         3,"]

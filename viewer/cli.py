@@ -543,14 +543,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     import signal
 
     from viewer.runtime import own_command
-    from viewer.telemetry.embedded_broker import BrokerProcess, die_with_parent
+    from viewer.telemetry.embedded_broker import CHILD_OPTIONS, BrokerProcess
     from viewer.telemetry.virtual_plant import default_layout
 
     layout = args.layout or default_layout()
     broker = BrokerProcess().start()
     plant = subprocess.Popen(own_command("simulate-plant", "--broker", f"127.0.0.1:{broker.port}",
                                          "--layout", str(layout), "--seed", str(args.seed)),
-                             preexec_fn=die_with_parent)
+                             **CHILD_OPTIONS)
     # Until the window runs (it then quits on SIGTERM itself), a kill still cleans up the children.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"demo: embedded broker on 127.0.0.1:{broker.port}, virtual plant pid {plant.pid}")

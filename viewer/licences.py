@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import platform
 import re
 import sys
+import sysconfig
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
@@ -110,21 +113,40 @@ def licence_texts(dists: list[metadata.Distribution]) -> str:
     return "\n".join(parts)
 
 
-def write_bundle_files(out: Path) -> Path:
-    """Write licences.json and THIRD_PARTY_LICENSES.txt for the bundle into ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
+def _section(title: str, text: str) -> str:
+    return f"{'=' * 78}\n{title}\n{'=' * 78}\n{text.strip()}\n"
+
+
+def write_bundle_files(out: Path, extra: Sequence[tuple[str, Path]] = ()) -> Path:
+    """Write licences.json and THIRD_PARTY_LICENSES.txt for the bundle into ``out``; ``extra`` adds licence
+    texts the wheels do not carry as files (title, file): Qt's LGPL, for one. Python's own licence is added
+    from the interpreter's library folder."""
     dists = runtime_distributions()
+    if not dists:
+        raise RuntimeError("twin-viewer is not installed in this environment: no dependencies to list")
+    out.mkdir(parents=True, exist_ok=True)
     listed = _listed(dists)
     (out / "licences.json").write_text(json.dumps([asdict(c) for c in listed], indent=1), encoding="utf-8")
-    (out / "THIRD_PARTY_LICENSES.txt").write_text(licence_texts(dists), encoding="utf-8")
+    parts = [licence_texts(dists)]
+    python_licence = Path(sysconfig.get_path("stdlib")) / "LICENSE.txt"
+    if python_licence.exists():
+        parts.append(_section(f"Python {platform.python_version()}: LICENSE.txt", python_licence.read_text()))
+    parts += [_section(title, path.read_text(encoding="utf-8")) for title, path in extra]
+    (out / "THIRD_PARTY_LICENSES.txt").write_text("\n".join(parts), encoding="utf-8")
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Write the third-party licence list for the bundle")
     parser.add_argument("--out", type=Path, required=True, help="folder (the bundle's third_party/)")
+    parser.add_argument("--extra", action="append", default=[], metavar="TITLE=FILE",
+                        help="a licence text to add (repeatable)")
     args = parser.parse_args(argv)
-    out = write_bundle_files(args.out)
+    extra = []
+    for item in args.extra:
+        title, _, path = item.partition("=")
+        extra.append((title, Path(path)))
+    out = write_bundle_files(args.out, extra)
     print(f"wrote {out / 'licences.json'} and {out / 'THIRD_PARTY_LICENSES.txt'}")
     return 0
 

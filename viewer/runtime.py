@@ -147,6 +147,7 @@ def load_policy(kiosk: bool = False) -> Policy:
     """The policy in force: the file's, with ``--kiosk`` asking for operator mode on top."""
     path = policy_path()
     policy = Policy()
+    explicit_allow = False
     if path.is_file():
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -157,8 +158,10 @@ def load_policy(kiosk: bool = False) -> Policy:
                 raise ValueError(f"mode must be operator or planner, not {mode!r}")
             policy = Policy(mode, bool(data.get("allow_planner", mode != "operator")), int(data.get("monitor", 0)),
                             bool(data.get("fullscreen", mode == "operator")), str(path))
+            explicit_allow = data.get("allow_planner") is True
         except (OSError, ValueError, TypeError) as exc:  # unreadable: the safe choice is operator mode
             policy = Policy("operator", False, 0, True, str(path), str(exc))
     if kiosk and not policy.operator:
-        policy = Policy("operator", policy.allow_planner, policy.monitor, True, policy.source or "--kiosk")
+        # --kiosk locks: back to the planner's mode only where a policy file says so explicitly.
+        policy = Policy("operator", explicit_allow, policy.monitor, True, policy.source or "--kiosk")
     return policy

@@ -2,7 +2,10 @@
 ; Not built here (needs Windows). On a Windows build machine, from the repository root:
 ;   py -3.11 -m venv .venv && .venv\Scripts\pip install -e . pyinstaller
 ;   .venv\Scripts\pyinstaller packaging\twin-viewer.spec --distpath build\dist --workpath build\work --noconfirm
-;   .venv\Scripts\python -m viewer.licences --out build\dist\twin-viewer\_internal\third_party
+;   .venv\Scripts\python -m viewer.licences --out build\dist\twin-viewer\_internal\third_party ^
+;       --extra "Qt 6, PySide6, shiboken6: GNU LGPL 3.0=packaging\licenses\LGPL-3.0.txt" ^
+;       --extra "GNU GPL 3.0 (the LGPL's base text)=packaging\licenses\GPL-3.0.txt"
+;   echo {"commit": "<git describe>", "date": "<yyyy-mm-dd>"} > build\dist\twin-viewer\_internal\third_party\build.json
 ;   iscc /DAppVersion=0.1.0 packaging\windows\twin-viewer.iss      -> build\twin-viewer-0.1.0-setup.exe
 ; Installs per machine (IT installs, operators use), adds a Start-menu entry (desktop icon optional), opens
 ; recordings (.mcap) with a double click and offers "Open with Twin Viewer" for layout files (.json is shared

@@ -91,7 +91,7 @@ class Component:
     sections: dict[str, Any] = field(default_factory=dict)
     # The object as the file had it: saving writes unchanged values exactly as they were written and keeps the
     # file's key order, so a saved file differs from the original only where something was edited.
-    source: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    as_read: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def display_name(self) -> str:
@@ -122,23 +122,25 @@ class Component:
             primitive=_plain(data.get("primitive")),
             parent=data.get("parent"),
             sections={k: _plain(data[k]) for k in SECTION_KEYS if k in data},
-            source=copy.deepcopy(data),
+            as_read=copy.deepcopy(data),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON object written to a layout file (defaults left out)."""
+        """The JSON object written to a layout file (defaults left out unless the file had them)."""
+        written = self.as_read or {}
         out: dict[str, Any] = {"id": self.id, "kind": self.kind}
-        if self.name:
+        if self.name or "name" in written:
             out["name"] = self.name
-        written = self.source or {}
         out["position"] = _written(self.position, written.get("position"))
         if any(self.rotation) or "rotation" in written:
             out["rotation"] = _written(self.rotation, written.get("rotation"))
         if self.scale != (1.0, 1.0, 1.0) or "scale" in written:
             sx, sy, sz = self.scale
-            out["scale"] = _written((sx, sx, sx))[0] if sx == sy == sz else _written(self.scale, written.get("scale"))
+            as_list = isinstance(written.get("scale"), list) or not sx == sy == sz
+            out["scale"] = _written(self.scale, written.get("scale")) if as_list else _written((sx, sx, sx))[0]
         if self.color:
-            out["color"] = self.color
+            before = written.get("color")
+            out["color"] = before if isinstance(before, str) and before.lower() == self.color else self.color
         if self.mesh is not None:
             out["mesh"] = self.mesh
         if self.primitive is not None:
@@ -148,7 +150,7 @@ class Component:
         for key in SECTION_KEYS:
             if key in self.sections:
                 out[key] = _plain(self.sections[key])
-        return _as_written(out, self.source)
+        return _as_written(out, self.as_read)
 
     def copy(self, **changes: Any) -> Component:
         """A deep copy with some fields changed."""
@@ -164,12 +166,14 @@ class FlowLink:
     target: str
     share: float | None = None
     transport: str | None = None  # "direct" or "agv"; None = decided by distance (see viewer.sim.model)
+    as_read: dict[str, Any] | None = field(default=None, compare=False, repr=False)  # see Component.as_read
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FlowLink:
         """Build from a schema-valid JSON object."""
         share = data.get("share")
-        return cls(data["from"], data["to"], float(share) if share is not None else None, data.get("transport"))
+        return cls(data["from"], data["to"], float(share) if share is not None else None, data.get("transport"),
+                   copy.deepcopy(data))
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object written to a layout file."""
@@ -178,7 +182,7 @@ class FlowLink:
             out["share"] = self.share
         if self.transport is not None:
             out["transport"] = self.transport
-        return out
+        return _as_written(out, self.as_read)
 
 
 def path_polyline(comp: Component) -> list[tuple[float, float]]:
@@ -202,7 +206,7 @@ class Layout:
     mqtt: dict[str, Any] | None = None
     bindings: list[dict[str, Any]] = field(default_factory=list)
     simulation: dict[str, Any] = field(default_factory=dict)  # warm-up, shift calendar (viewer.sim reads it)
-    source: dict[str, Any] | None = field(default=None, compare=False, repr=False)  # see Component.source
+    as_read: dict[str, Any] | None = field(default=None, compare=False, repr=False)  # see Component.as_read
 
     def component(self, component_id: str) -> Component:
         """The component with this id; ``KeyError`` if there is none."""
@@ -253,7 +257,7 @@ class Layout:
             bindings=_plain(data.get("bindings", [])),
             simulation=_plain(data.get("simulation", {})),
             # (the components keep their own; None holds the key's place in the order)
-            source={k: None if k == "components" else copy.deepcopy(v) for k, v in data.items()},
+            as_read={k: None if k == "components" else copy.deepcopy(v) for k, v in data.items()},
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -266,19 +270,20 @@ class Layout:
             "name": self.name,
             "units": "m",
         }
-        if self.description:
+        had = self.as_read or {}  # empty values the file wrote stay written
+        if self.description or "description" in had:
             out["description"] = self.description
-        if self.floor:
+        if self.floor or "floor" in had:
             out["floor"] = _plain(self.floor)
         out["components"] = [c.to_dict() for c in self.components]
-        if self.flow:
+        if self.flow or "flow" in had:
             out["flow"] = [f.to_dict() for f in self.flow]
         if self.mqtt is not None:
             out["mqtt"] = _plain(self.mqtt)
-        if self.bindings:
+        if self.bindings or "bindings" in had:
             out["bindings"] = _plain(self.bindings)
-        if self.simulation:
+        if self.simulation or "simulation" in had:
             out["simulation"] = _plain(self.simulation)
-        if self.source is not None and "units" not in self.source:
+        if self.as_read is not None and "units" not in self.as_read:
             del out["units"]  # metres are the only unit; a file that did not say so need not start to
-        return _as_written(out, self.source)
+        return _as_written(out, self.as_read)

@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
 import subprocess
@@ -38,6 +39,11 @@ def die_with_parent() -> None:
         with contextlib.suppress(OSError, AttributeError):
             pr_set_pdeathsig = 1
             ctypes.CDLL("libc.so.6").prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+# Popen's preexec_fn exists on POSIX only (Windows raises ValueError): there the children are stopped by
+# the parent's cleanup alone.
+CHILD_OPTIONS: dict = {"preexec_fn": die_with_parent} if os.name == "posix" else {}
 
 
 def wait_for_port(port: int, process: subprocess.Popen, timeout: float, what: str = "the broker") -> None:
@@ -106,7 +112,7 @@ class BrokerProcess:
         """Start and wait until the port accepts connections."""
         self.process = subprocess.Popen(
             own_command("_broker", "--port", str(self.port)),
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=die_with_parent)
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, **CHILD_OPTIONS)
         try:
             wait_for_port(self.port, self.process, timeout, "the embedded broker")
         except RuntimeError as exc:

@@ -169,13 +169,7 @@ def run_gui(file: Path | None = None, broker: str | None = None, recording: Path
     window.refresh_recent()
     _quit_on_signals(app)
     if policy.fullscreen:
-        from PySide6.QtGui import QGuiApplication
-
-        screens = QGuiApplication.screens()
-        if 0 <= policy.monitor < len(screens):
-            window.setScreen(screens[policy.monitor])
-            window.move(screens[policy.monitor].geometry().topLeft())
-        window.showFullScreen()
+        window.show_full_screen()
     else:
         window.show()
     probe = os.environ.get("TWIN_VIEWER_STARTUP_PROBE")

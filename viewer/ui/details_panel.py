@@ -175,7 +175,7 @@ class DetailsPanel(QWidget):
             self.title.setText("No component selected")
             return
         self.title.setText(f"<b>{html.escape(comp.display_name)}</b> &nbsp;"
-                           f"<span style='color:#9aa1a8'>{html.escape(comp.id)}</span>")
+                           f"<span style='color:{current_theme().text_muted}'>{html.escape(comp.id)}</span>")
         for section, rows in component_facts(comp, layout):
             head = QTreeWidgetItem(self.tree, [section, ""])
             font = head.font(0)

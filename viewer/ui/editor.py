@@ -127,6 +127,7 @@ class EditorPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.shown_problems: list[LayoutProblem] | None = None
         box = QVBoxLayout(self)
         self.throughput = QLabel("—", self)
         self.throughput.setStyleSheet("font-size: 15px; font-weight: bold")
@@ -194,6 +195,7 @@ class EditorPanel(QWidget):
         box.addWidget(self.problems, 1)
 
     def set_problems(self, problems: list[LayoutProblem]) -> None:
+        self.shown_problems = problems  # kept to recolour them when the theme changes
         self.problems.clear()
         for p in problems:
             item = QListWidgetItem(f"{'Error' if p.severity == 'error' else 'Warning'}: {p.message}")

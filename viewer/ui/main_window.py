@@ -268,11 +268,22 @@ class MainWindow(QMainWindow):
     def _show_mode(self) -> None:
         operator = self.policy.operator
         self.operator_action.setChecked(operator)
-        for action in (self.edit_action, self.save_action, self.save_as_action):
+        for action in (self.edit_action, self.save_action, self.save_as_action, self.undo_action,
+                       self.redo_action, self.editor_dock.toggleViewAction()):
             action.setVisible(not operator)
         if operator:
             self.editor_dock.hide()
         self.policy_label.setText(self.policy.describe())
+
+    def show_full_screen(self) -> None:
+        """Full screen on the policy's monitor (operator mode)."""
+        from PySide6.QtGui import QGuiApplication
+
+        screens = QGuiApplication.screens()
+        if 0 <= self.policy.monitor < len(screens):
+            self.setScreen(screens[self.policy.monitor])
+            self.move(screens[self.policy.monitor].geometry().topLeft())
+        self.showFullScreen()
 
     def set_operator_mode(self, on: bool) -> bool:
         """Switch between operator and planner mode at run time, as far as the policy allows."""
@@ -283,13 +294,22 @@ class MainWindow(QMainWindow):
             self.operator_action.setChecked(True)
             self.status(f"The planner's mode is not allowed on this PC ({self.policy.describe()})")
             return False
-        if on and self.edit_action.isChecked():  # leave edit mode; edits are kept for Save later
-            self.edit_action.setChecked(False)
-            self.toggle_edit_mode()
+        if on:  # hand over: the planner saves or drops the edits first; the operator gets the plant as saved
+            had_edits = self.editor.dirty
+            if not self._unsaved_changes_resolved():
+                self.operator_action.setChecked(False)
+                return False
+            if self.edit_action.isChecked():
+                self.edit_action.setChecked(False)
+                self.toggle_edit_mode()
+            dropped = had_edits and (self.editor.document is None or self.editor.dirty)
+            self.editor.document = None
+            if dropped and self.layout_path is not None:
+                self.open_layout(self.layout_path)  # the file as saved, not the dropped edits
         self.policy = dataclasses.replace(self.policy, mode="operator" if on else "planner")
         self._show_mode()
         if on:
-            self.showFullScreen()
+            self.show_full_screen()
         elif not on and self.isFullScreen():
             self.showNormal()
         self._update_enabled()
@@ -328,6 +348,7 @@ class MainWindow(QMainWindow):
         self.clear_selection_action.setEnabled(self.selected is not None)
         editing = self.editor.document is not None
         self.edit_action.setEnabled(has_plant and not self.policy.operator)
+        editing = editing and not self.policy.operator  # operator mode edits nothing, undo included
         self.undo_action.setEnabled(editing and self.editor.document.undo_text is not None)
         self.redo_action.setEnabled(editing and self.editor.document.redo_text is not None)
         self.undo_action.setText(f"&Undo {self.editor.document.undo_text}" if self.undo_action.isEnabled()
@@ -873,7 +894,13 @@ class MainWindow(QMainWindow):
         self.scene.set_theme(theme.scene)
         self.details.apply_theme()
         self.alarm_panel.refresh()
+        if self.editor_panel.shown_problems is not None:
+            self.editor_panel.set_problems(self.editor_panel.shown_problems)
         self.editor_panel.update()
+        self.timeline.bar.update()
+        if self.plant_layout is not None:  # the title line's colours
+            comp = self.plant_layout.component(self.selected) if self.selected else None
+            self.details.show_component(comp, self.plant_layout)
         self.telemetry.displayed.clear()  # recolour from the live states on the next frame
         if remember and self.settings is not None:
             self.settings.setValue("theme", theme.name)

@@ -27,7 +27,11 @@ from viewer.telemetry.replay import Marker, Replayer
 from viewer.ui.theme import current as current_theme
 
 SPEEDS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0)
-MARKER_COLOURS = {"alarm": "#f2a900", "gap": "#8a9099", "dropped": "#ff6b6b", "mark": "#7fb2d9"}
+def marker_colours() -> dict[str, str]:
+    """Alarm amber, dropped-data red, gaps grey, the operator's marks blue: in the current theme's shades."""
+    theme = current_theme()
+    return {"alarm": theme.text_warning, "gap": theme.text_muted, "dropped": theme.text_fault,
+            "mark": theme.plot_pens[1]}
 
 
 class TimelineBar(QWidget):
@@ -63,9 +67,10 @@ class TimelineBar(QWidget):
         mid = self.height() / 2
         theme = current_theme()
         p.fillRect(QRectF(6, mid - 2, self.width() - 12, 4), QColor(theme.disabled_text))
-        p.fillRect(QRectF(6, mid - 2, self._x(self.position) - 6, 4), QColor("#7fb2d9"))
+        p.fillRect(QRectF(6, mid - 2, self._x(self.position) - 6, 4), QColor(theme.plot_pens[1]))
+        colours = marker_colours()
         for marker in self.markers:
-            p.setPen(QPen(QColor(MARKER_COLOURS.get(marker.kind, theme.plot_foreground)), 2))
+            p.setPen(QPen(QColor(colours.get(marker.kind, theme.plot_foreground)), 2))
             x = self._x(marker.time)
             p.drawLine(QPointF(x, 3), QPointF(x, mid - 4))
         p.setPen(QPen(QColor(theme.text_strong), 2))

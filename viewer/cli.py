@@ -99,10 +99,18 @@ def _sub_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--json", action="store_true", help="print the report as JSON")
 
     optimise = subs.add_parser("optimise", help="spend a budget of buffer places and parallel stations where "
-                                                "they raise throughput most (simulated)")
+                                                "they raise throughput most (simulated); or, with --placement, "
+                                                "move stations into free slots to shorten AGV travel")
     optimise.add_argument("layout", type=Path)
-    optimise.add_argument("--budget", type=int, required=True,
+    optimise.add_argument("--budget", type=int,
                           help="buffer places to add; a parallel station costs --server-cost places")
+    optimise.add_argument("--placement", action="store_true",
+                          help="search placements of stations in free --slot places instead of a budget")
+    optimise.add_argument("--slot", type=_slot, action="append", default=[], metavar="X,Y",
+                          help="a free place on the floor, metres (repeat; with --placement)")
+    optimise.add_argument("--move", metavar="ID,ID", help="components that may move (default: the stations at "
+                                                          "the ends of AGV links)")
+    optimise.add_argument("--rounds", type=int, default=3, help="placement rounds (default 3)")
     optimise.add_argument("--server-cost", type=int, default=10, help="budget units per extra server (default 10)")
     optimise.add_argument("--buffer-step", type=int, default=1, help="buffer places added per step (default 1)")
     optimise.add_argument("--hours", type=float, default=8.0)
@@ -192,6 +200,75 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _slot(text: str) -> tuple[float, float]:
+    try:
+        x, y = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a slot is X,Y in metres, not {text!r}") from None
+    return x, y
+
+
+def _cmd_placement(args: argparse.Namespace) -> int:
+    """``optimise --placement``: stations into free slots (see viewer.sim.placement)."""
+    import json
+    import os
+
+    from viewer.model.errors import LayoutError
+    from viewer.model.layout_io import load_layout, save_layout
+    from viewer.sim.model import SimModelError
+    from viewer.sim.placement import optimise_placement
+    from viewer.sim.runner import _process_pool
+
+    if not args.slot or args.hours <= 0 or args.replications < 2 or args.rounds < 1:
+        print("--placement needs at least one --slot X,Y; --hours > 0, --replications >= 2, --rounds >= 1",
+              file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        layout = load_layout(args.layout)
+    except LayoutError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_PROBLEMS
+    workers = args.workers or os.cpu_count() or 1
+    pool = _process_pool(workers) if workers > 1 else None
+    movable = [m.strip() for m in args.move.split(",") if m.strip()] if args.move else None
+    try:
+        result = optimise_placement(layout, args.layout.parent, args.slot, movable, args.hours, args.replications,
+                                    args.seed, args.rounds, executor=pool,
+                                    progress=lambda line: print(f"  {line}", file=sys.stderr, flush=True))
+    except SimModelError as exc:
+        for where, why in exc.problems:
+            print(f"  {where}: {why}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    except (ValueError, KeyError) as exc:
+        print(f"twin-viewer optimise --placement: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("cancelled", file=sys.stderr)
+        return EXIT_PROBLEMS
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    if args.json:
+        print(json.dumps(_finite_or_none({
+            "base": {"throughput_per_hour": result.base.throughput.to_dict(), "agv_m_per_part": result.base.travel_m},
+            "evaluations": result.evaluations, "refused": result.refused,
+            "best": [{"moves": {k: list(v) for k, v in p.moves.items()}, "agv_m_per_part": p.travel_m,
+                      "throughput_per_hour": p.throughput.to_dict()} for p in result.best]}), allow_nan=False))
+    else:
+        base = result.base
+        print(f"{args.layout.name}: {base.throughput.mean:,.1f} parts/h as laid out, AGV {base.travel_m:,.1f} m "
+              f"loaded per part; {result.evaluations} placements simulated, {result.refused} refused by the "
+              f"layout checks")
+        for rank, p in enumerate(result.best, 1):
+            tp = p.throughput
+            print(f"{rank}. {tp.mean:,.1f} parts/h (95 % CI {tp.low:,.1f} to {tp.high:,.1f}), "
+                  f"AGV {p.travel_m:,.1f} m/part: {p.describe()}")
+    if args.save is not None and result.best:
+        save_layout(result.best[0].layout, args.save)
+        print(f"best layout written to {args.save} (open it in the viewer to inspect it in 3D)", file=sys.stderr)
+    return EXIT_OK
+
+
 def _cmd_optimise(args: argparse.Namespace) -> int:
     import json
     import os
@@ -202,12 +279,17 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
     from viewer.sim.optimise import optimise
     from viewer.sim.runner import _process_pool
 
-    if args.budget < 0 or args.server_cost < 1 or args.buffer_step < 1 or args.hours <= 0 or args.replications < 2:
-        print("--budget >= 0, --server-cost and --buffer-step >= 1, --hours > 0, --replications >= 2",
-              file=sys.stderr)
-        return EXIT_USAGE
     if args.save is not None and args.save.resolve().parent != args.layout.resolve().parent:
         print("--save must name a file beside the layout: its mesh paths are relative to that folder",
+              file=sys.stderr)
+        return EXIT_USAGE
+    if args.placement:
+        return _cmd_placement(args)
+    if args.budget is None:
+        print("optimise needs --budget N (or --placement with --slot X,Y)", file=sys.stderr)
+        return EXIT_USAGE
+    if args.budget < 0 or args.server_cost < 1 or args.buffer_step < 1 or args.hours <= 0 or args.replications < 2:
+        print("--budget >= 0, --server-cost and --buffer-step >= 1, --hours > 0, --replications >= 2",
               file=sys.stderr)
         return EXIT_USAGE
     try:

@@ -74,9 +74,13 @@ class PathNetwork:
         assert best is not None
         _d, a, b, q = best
         on = self._vertex(q)
-        if on not in (a, b):  # split the segment at the join point
+        if on not in (a, b):  # split the segment at the join point: later stops join the pieces
             self._edge(a, on)
             self._edge(on, b)
+            self.edges[a].pop(b, None)
+            self.edges[b].pop(a, None)
+            i = self._segments.index((a, b))
+            self._segments[i:i + 1] = [(a, on), (on, b)]
         stop = len(self.points)
         self.points.append(p)
         self._edge(stop, on)

@@ -318,9 +318,10 @@ def summarise(model: SimModel, hours: float, seed: int, results: list[Replicatio
                      sum(r.operations for r in results), agv_utilisation, notes=notes)
 
 
-def visit_ratios(model: SimModel) -> np.ndarray:
+def visit_ratios(model: SimModel, source_weights: dict[int, float] | None = None) -> np.ndarray:
     """Expected visits of each node per part that enters the line (traffic equations v = e + P^T v).
 
+    Parts enter evenly over the sources unless ``source_weights`` (node index -> share) says otherwise.
     Routing without shares counts as an even split; scrap removes parts, rework sends them round again.
     """
     n = len(model.nodes)
@@ -328,7 +329,7 @@ def visit_ratios(model: SimModel) -> np.ndarray:
     entry = np.zeros(n)
     sources = [i for i, node in enumerate(model.nodes) if node.kind == "source"]
     for i in sources:
-        entry[i] = 1.0 / len(sources)
+        entry[i] = source_weights[i] if source_weights is not None else 1.0 / len(sources)
     for i, node in enumerate(model.nodes):
         targets, probs = model.routing(i)
         if not targets:

@@ -131,7 +131,8 @@ def optimise_placement(layout: Layout, layout_dir: Path, slots: Sequence[Slot], 
     for cid in movable:
         layout.component(cid)  # KeyError names an unknown id
     if not movable:
-        raise ValueError("nothing to move: no station is at either end of an AGV link (name them with movable)")
+        raise ValueError("nothing to move: no station is at either end of an AGV link; name the components "
+                         "that may move (--move ID,ID)")
     model = model_from_layout(layout)
     model.check()
     pool = executor or InlineExecutor()

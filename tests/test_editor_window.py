@@ -168,7 +168,10 @@ def test_add_a_station_and_connect_it_into_the_flow(editing, qtbot):
 
 
 def test_reach_volume_and_compare_with_saved(editing, qtbot):
+    from PySide6.QtGui import QColor
+
     from viewer.model.document import SetSectionValue
+    from viewer.ui.theme import current as current_theme
 
     win, _path = editing
     win.select_component("R1")
@@ -179,11 +182,29 @@ def test_reach_volume_and_compare_with_saved(editing, qtbot):
     assert win.scene.reach_shown is None and not win.editor_panel.reach_button.isEnabled()
     before = win.editor.report
     win.editor.push(SetSectionValue("B1", "buffer", "capacity", 0))
+    start = win.editor.document.layout.component("ST90").position
+    win.select_component("ST90")
+    win.editor_panel.y.setValue(start[1] + 2.0)  # the Y field, as the planner types it
     qtbot.waitUntil(lambda: win.editor.report is not before, timeout=60_000)
+    qtbot.waitUntil(lambda: win.editor.drawn[0].component("ST90").position[1] == start[1] + 2.0, timeout=30_000)
     win.editor_panel.compare_button.click()
     dialog = win.editor.compare_dialog
     assert dialog.comparison.throughput[1] < dialog.comparison.throughput[0]
     assert dialog.table.rowCount() == len(win.editor.report.stations)
+    # The two plans side by side: same scale, the moved station and the changed buffer outlined in both.
+    assert dialog.differences == {"B1": "changed", "ST90": "moved"}
+    saved_plan, edited_plan = dialog.plans
+    saved_plan.resize(480, 300)
+    edited_plan.resize(480, 300)
+    fp_saved, fp_edited = saved_plan.footprints["ST90"], edited_plan.footprints["ST90"]
+    assert fp_edited[2] == pytest.approx(fp_saved[2] + 2.0)  # 2 m further in y in the edited plan
+    a, b = saved_plan.to_pixel(fp_saved[0], fp_saved[2]), edited_plan.to_pixel(fp_edited[0], fp_edited[2])
+    assert a.x() == pytest.approx(b.x()) and b.y() < a.y()  # same scale: drawn higher up, nowhere else
+    image = edited_plan.grab().toImage()
+    blue = QColor(current_theme().scene.selection)
+    centre = edited_plan._rect(fp_edited)
+    edge = image.pixelColor(int(centre.left()), int(centre.center().y()))
+    assert abs(edge.red() - blue.red()) + abs(edge.green() - blue.green()) + abs(edge.blue() - blue.blue()) < 90
     dialog.close()
 
 

@@ -1,21 +1,29 @@
-"""The compare dialog: two layouts' KPIs and per-station differences in one table."""
+"""The compare dialog: two layouts side by side (plans at the same scale, what differs outlined), their KPIs
+and per-station differences in one table."""
 
 from __future__ import annotations
 
-from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QDialog, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+from collections.abc import Mapping
 
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+
+from viewer.model.checks import Footprint
+from viewer.model.layout import Layout
 from viewer.sim.compare import compare
 from viewer.sim.runner import SimReport
+from viewer.ui.plan_view import PlanView, differences, shared_extent
 
 
 class CompareDialog(QDialog):
     """Saved against edited (or any two reports)."""
 
-    def __init__(self, a: SimReport, b: SimReport, name_a: str, name_b: str, parent: QWidget | None = None) -> None:
+    def __init__(self, a: SimReport, b: SimReport, name_a: str, name_b: str, parent: QWidget | None = None,
+                 plans: tuple[tuple[Layout, Mapping[str, Footprint]], tuple[Layout, Mapping[str, Footprint]]]
+                 | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(f"Compare: {name_a} and {name_b}")
-        self.resize(760, 520)
+        self.resize(960, 720 if plans else 520)
         c = compare(a, b)
         self.comparison = c
         box = QVBoxLayout(self)
@@ -45,4 +53,15 @@ class CompareDialog(QDialog):
                 table.setItem(row, col, item)
         table.resizeColumnsToContents()
         self.table = table
+        self.plans: list[PlanView] = []
+        if plans is not None:  # the two layouts side by side, same scale, what differs outlined in both
+            (layout_a, fps_a), (layout_b, fps_b) = plans
+            self.differences = differences(layout_a, layout_b)
+            extent = shared_extent(fps_a, fps_b, layouts=(layout_a, layout_b))
+            row = QHBoxLayout()
+            for title, layout, fps in ((name_a, layout_a, fps_a), (name_b, layout_b, fps_b)):
+                view = PlanView(title.capitalize(), layout, fps, self.differences, extent, self)
+                self.plans.append(view)
+                row.addWidget(view)
+            box.addLayout(row)
         box.addWidget(table, 1)

@@ -265,6 +265,8 @@ class LayoutEditor(QObject):
         self.baseline = None
         self.report = None
         self._footprints = footprints_from_geometry(geometry)
+        self.saved = (copy.deepcopy(layout), dict(self._footprints))  # for Compare with saved
+        self.drawn = self.saved
         events = self.document.events
         for signal in (events.component_added, events.component_removed, events.component_changed,
                        events.flow_changed):
@@ -316,6 +318,7 @@ class LayoutEditor(QObject):
             self.message.emit(f"Not saved: {exc}")
             return False
         self.baseline = self.report  # the saved layout is the new reference for deltas
+        self.saved = self.drawn
         self._show_report()
         self.message.emit(f"Saved {self.document.path}")
         return True
@@ -482,7 +485,8 @@ class LayoutEditor(QObject):
             return
         from viewer.ui.compare import CompareDialog
 
-        dialog = CompareDialog(self.baseline, self.report, "saved", "edited", self.window)
+        dialog = CompareDialog(self.baseline, self.report, "saved", "edited", self.window,
+                               plans=(self.saved, self.drawn))
         self.compare_dialog = dialog  # tests read it
         dialog.show()
 
@@ -641,7 +645,7 @@ class LayoutEditor(QObject):
     def _on_rebuilt(self, generation: int, payload: Any) -> None:
         if generation != self._build_generation or self.document is None:
             return
-        _layout, geometry = payload
+        drawn_layout, geometry = payload
         if isinstance(geometry, Exception):
             self.message.emit(f"Cannot draw the edited plant: {geometry}")
             return
@@ -650,6 +654,7 @@ class LayoutEditor(QObject):
             self.window.select_component(self._select_after)
             self._select_after = None
         self._footprints = footprints_from_geometry(geometry)
+        self.drawn = (drawn_layout, dict(self._footprints))  # the edited plant as last drawn (Compare)
         self.run_checks()
         if self.report is not None and self.report.bottleneck:
             self.window.scene.set_bottleneck(self.report.bottleneck)

@@ -299,3 +299,27 @@ def test_garbage_is_collected_on_the_gui_thread_only(window, qtbot):
     for _ in range(800):  # enough allocations to pass generation 0's threshold
         Cycle()
     qtbot.waitUntil(lambda: ref() is None, timeout=5_000)  # the GUI timer collected it
+
+
+def test_compare_with_another_file_simulates_both_and_shows_them_side_by_side(demo_window, qtbot, tmp_path,
+                                                                              demo_layout_path):
+    import json
+    import shutil
+
+    folder = tmp_path / "variant"
+    shutil.copytree(demo_layout_path.parent, folder)
+    variant = folder / demo_layout_path.name
+    doc = json.loads(variant.read_text())
+    st90 = next(c for c in doc["components"] if c["id"] == "ST90")
+    st90["position"][1] += 2
+    variant.write_text(json.dumps(doc))
+    assert demo_window.compare_file_action.isEnabled()
+    demo_window.compare_files(demo_layout_path, variant)
+    qtbot.waitUntil(lambda: getattr(demo_window, "compare_dialog", None) is not None, timeout=60_000)
+    dialog = demo_window.compare_dialog
+    assert dialog.differences == {"ST90": "moved"}
+    assert len(dialog.plans) == 2 and dialog.table.rowCount() >= 10
+    assert "Compared" in demo_window.status_label.text()
+    dialog.close()
+    demo_window.compare_files(demo_layout_path, tmp_path / "missing.json")  # a bad file: said, nothing else
+    qtbot.waitUntil(lambda: "Cannot compare" in demo_window.status_label.text(), timeout=30_000)

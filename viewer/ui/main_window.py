@@ -50,6 +50,7 @@ class MainWindow(QMainWindow):
     """The viewer's main window."""
 
     layout_loaded = Signal(str)  # path
+    _compared = Signal(object)  # (name_a, name_b, reports, plans) or an error text, from the compare worker
     load_failed = Signal(str)  # path
     selection_changed = Signal(object)  # str | None
 
@@ -118,6 +119,7 @@ class MainWindow(QMainWindow):
         self.telemetry.status_changed.connect(self._on_telemetry_status)
         self.telemetry.values_changed.connect(self._on_values_changed)
 
+        self._compared.connect(self._on_compared)
         self.loader = LayoutLoader(self)
         self.loader.progress.connect(self._on_load_progress)
         self.loader.finished.connect(self._on_load_finished)
@@ -209,7 +211,10 @@ class MainWindow(QMainWindow):
 
         menus = self.menuBar()
         file_menu = menus.addMenu("&File")
-        file_menu.addActions([self.open_action, self.reload_action, self.save_action, self.save_as_action])
+        self.compare_file_action = self._action("Compare With File…", self.compare_with_file_dialog, "",
+                                                "This layout and another file simulated side by side")
+        file_menu.addActions([self.open_action, self.reload_action, self.save_action, self.save_as_action,
+                              self.compare_file_action])
         file_menu.addSeparator()
         file_menu.addActions([self.open_recording_action, self.record_action])
         self.recent_menu = file_menu.addMenu("Open Recent")
@@ -269,7 +274,7 @@ class MainWindow(QMainWindow):
         operator = self.policy.operator
         self.operator_action.setChecked(operator)
         for action in (self.edit_action, self.save_action, self.save_as_action, self.undo_action,
-                       self.redo_action, self.editor_dock.toggleViewAction()):
+                       self.redo_action, self.editor_dock.toggleViewAction(), self.compare_file_action):
             action.setVisible(not operator)
         if operator:
             self.editor_dock.hide()
@@ -342,7 +347,8 @@ class MainWindow(QMainWindow):
 
     def _update_enabled(self) -> None:
         has_plant = self.plant_layout is not None
-        for action in (self.iso_action, self.top_action, self.fit_action, self.labels_action, self.reload_action):
+        for action in (self.iso_action, self.top_action, self.fit_action, self.labels_action, self.reload_action,
+                       self.compare_file_action):
             action.setEnabled(has_plant)
         self.focus_action.setEnabled(self.selected is not None)
         self.clear_selection_action.setEnabled(self.selected is not None)
@@ -374,6 +380,56 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getOpenFileName(self, "Open layout", start, "Layout files (*.json);;All files (*)")
         if path:
             self.open_layout(Path(path))
+
+    def compare_with_file_dialog(self) -> None:
+        """Pick another layout file and compare the open one (as saved) with it."""
+        if self.layout_path is None:
+            return
+        path, _ = QFileDialog.getOpenFileName(self, "Compare with layout", str(self.layout_path.parent),
+                                              "Layout files (*.json);;All files (*)")
+        if path:
+            self.compare_files(self.layout_path, Path(path))
+
+    def compare_files(self, first: Path, second: Path) -> None:
+        """Simulate two layout files with the same seeds (in a worker thread) and show them side by side."""
+        import threading
+
+        from viewer.sim.jobs import EDITOR_HOURS, EDITOR_REPLICATIONS
+
+        def work() -> None:
+            from viewer.model.checks import footprints_from_geometry
+            from viewer.model.geometry import build_plant_geometry
+            from viewer.model.layout_io import load_layout
+            from viewer.sim.model import model_from_layout
+            from viewer.sim.runner import run
+
+            try:
+                reports, plans = [], []
+                for path in (first, second):
+                    layout = load_layout(path)
+                    geometry = build_plant_geometry(layout, path.parent, self.loader.library, strict=False)
+                    plans.append((layout, footprints_from_geometry(geometry)))
+                    reports.append(run(model_from_layout(layout), EDITOR_HOURS, EDITOR_REPLICATIONS, 1, workers=1))
+                self._compared.emit((first.name, second.name, reports, tuple(plans)))
+            except Exception as exc:  # a bad file: said in the status bar, nothing else changes
+                self._compared.emit(f"Cannot compare: {exc}")
+
+        self.status(f"Comparing {first.name} with {second.name}: simulating both "
+                    f"({EDITOR_REPLICATIONS} x {EDITOR_HOURS:g} h, same seeds)…")
+        threading.Thread(target=work, name="compare", daemon=True).start()
+
+    def _on_compared(self, result: object) -> None:
+        if isinstance(result, str):
+            self.status(result)
+            return
+        from viewer.ui.compare import CompareDialog
+
+        name_a, name_b, (report_a, report_b), plans = result  # type: ignore[misc]
+        dialog = CompareDialog(report_a, report_b, name_a, name_b, self, plans=plans)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.compare_dialog = dialog  # tests read it
+        dialog.show()
+        self.status(f"Compared {name_a} with {name_b}")
 
     def open_layout(self, path: Path | str) -> None:
         """Load a layout in the background; what is shown stays until the new plant is ready."""

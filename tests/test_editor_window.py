@@ -206,6 +206,14 @@ def test_reach_volume_and_compare_with_saved(editing, qtbot):
     edge = image.pixelColor(int(centre.left()), int(centre.center().y()))
     assert abs(edge.red() - blue.red()) + abs(edge.green() - blue.green()) + abs(edge.blue() - blue.blue()) < 90
     dialog.close()
+    assert win.editor.save()  # saved: nothing differs any more; a property edit alone shows as changed
+    win.editor_panel.compare_button.click()
+    assert win.editor.compare_dialog.differences == {}
+    win.editor.compare_dialog.close()
+    win.editor.push(SetSectionValue("B1", "buffer", "capacity", 5))
+    win.editor_panel.compare_button.click()
+    assert win.editor.compare_dialog.differences == {"B1": "changed"}
+    win.editor.compare_dialog.close()
 
 
 def test_add_a_station_with_a_built_in_mesh_or_a_file_from_the_layout_folder(editing, qtbot, tmp_path):

@@ -4,6 +4,7 @@ out here from the geometry (AGV metres = leg to the path + along it + leg back),
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -97,6 +98,9 @@ def test_the_command_line_reports_the_best_placement_and_saves_it_for_the_viewer
     usage = subprocess.run([sys.executable, "-m", "viewer", "optimise", str(path), "--placement"],
                            capture_output=True, text=True, timeout=60)
     assert usage.returncode == 2 and "--slot" in usage.stderr
+    mixed = subprocess.run([sys.executable, "-m", "viewer", "optimise", str(path), "--budget", "3", "--slot", "1,1"],
+                           capture_output=True, text=True, timeout=60)
+    assert mixed.returncode == 2 and "--placement" in mixed.stderr
 
 
 def test_stops_joined_to_the_same_piece_of_path_are_linked_through_each_other():
@@ -112,3 +116,30 @@ def test_stops_joined_to_the_same_piece_of_path_are_linked_through_each_other():
     third = net.join((20.0, -1.0))  # and one between those two
     assert net.distance(first, third) == pytest.approx(2.0 + 10.0 + 1.0)
     assert net.distance(third, second) == pytest.approx(1.0 + 10.0 + 3.0)
+
+
+def test_a_path_that_runs_out_and_back_is_one_corridor_for_the_stops_on_it(tmp_path):
+    import math
+
+    from viewer.sim.agv import PathNetwork
+
+    doc = json.loads(line(tmp_path).read_text())
+    agv = next(c for c in doc["components"] if c["id"] == "AGV")
+    agv["path"]["points"] = [[0, 0], [40, 30], [0, 0]]  # out along a diagonal corridor (50 m) and back
+    path = tmp_path / "out_and_back.json"
+    path.write_text(json.dumps(doc))
+    net = PathNetwork.from_layout(load_layout(path))
+    rng = random.Random(7)
+    points = [(rng.uniform(2.0, 38.0), rng.uniform(2.0, 28.0)) for _ in range(40)]
+    stops = [net.join(p) for p in points]
+    ux, uy = 0.8, 0.6  # the corridor's direction
+
+    def along_and_off(p: tuple[float, float]) -> tuple[float, float]:
+        t = min(max(p[0] * ux + p[1] * uy, 0.0), 50.0)
+        return t, math.dist(p, (t * ux, t * uy))
+
+    for i, a in enumerate(points):
+        for j, b in enumerate(points):
+            (ta, da), (tb, db) = along_and_off(a), along_and_off(b)
+            expected = da + abs(ta - tb) + db if i != j else 0.0
+            assert net.distance(stops[i], stops[j]) == pytest.approx(expected), (a, b)

@@ -284,7 +284,13 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_USAGE
     if args.placement:
+        if args.budget is not None:
+            print("--budget is for the buffer/server search; --placement searches places: use one", file=sys.stderr)
+            return EXIT_USAGE
         return _cmd_placement(args)
+    if args.slot or args.move:
+        print("--slot and --move go with --placement", file=sys.stderr)
+        return EXIT_USAGE
     if args.budget is None:
         print("optimise needs --budget N (or --placement with --slot X,Y)", file=sys.stderr)
         return EXIT_USAGE

@@ -41,8 +41,11 @@ class PathNetwork:
             section = comp.section("path")
             ids = [net._vertex(p) for p in path_polyline(comp)]  # closed paths repeat their first point
             for a, b in itertools.pairwise(ids):
-                net._edge(a, b)
-                net._segments.append((a, b))
+                # A path that runs out and back (or two paths along the same line) gives the same piece twice:
+                # kept once, so a stop joins the one piece that later stops split further.
+                if a != b and (a, b) not in net._segments and (b, a) not in net._segments:
+                    net._edge(a, b)
+                    net._segments.append((a, b))
             speeds.append(float(section.get("speed", 1.0)))
             fleet += int(section.get("fleet", 1))
             load.append(float(section.get("load_time", 10.0)))

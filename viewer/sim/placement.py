@@ -107,16 +107,18 @@ class _Judge:
         return {(p.code, tuple(p.components)) for p in check_layout(layout, footprints_from_geometry(geometry))}
 
     def apply(self, layout: Layout, moves: dict[str, Slot]) -> Layout | None:
-        document = LayoutDocument(copy.deepcopy(layout), None)
-        try:
-            for cid, (x, y) in moves.items():
-                z = document.layout.component(cid).position[2]
-                document.push(MoveComponent(cid, (x, y, z)))
-        except (EditRefusedError, KeyError):
-            return None
-        if not self._problems(document.layout) <= self.before:
-            return None
-        return document.layout
+        """The layout with ``moves`` made, or None where the move command or the checks refuse it. Moves are
+        tried in both orders: between two stations joined by a conveyor, one order squashes it on the way."""
+        for order in (list(moves.items()), list(reversed(moves.items()))):
+            document = LayoutDocument(copy.deepcopy(layout), None)
+            try:
+                for cid, (x, y) in order:
+                    z = document.layout.component(cid).position[2]
+                    document.push(MoveComponent(cid, (x, y, z)))
+            except (EditRefusedError, KeyError):
+                continue
+            return document.layout if self._problems(document.layout) <= self.before else None
+        return None
 
 
 def optimise_placement(layout: Layout, layout_dir: Path, slots: Sequence[Slot], movable: Sequence[str] | None = None,
@@ -138,24 +140,31 @@ def optimise_placement(layout: Layout, layout_dir: Path, slots: Sequence[Slot], 
     pool = executor or InlineExecutor()
     judge = _Judge(layout, layout_dir)
     base = Placement({}, layout, agv_travel_m(layout, model), throughput(model, hours, replications, seed))
+    original = {cid: tuple(layout.component(cid).position[:2]) for cid in movable}
+    # Output may not fall below the layout as it is (its 95 % interval), however many rounds trade it for travel.
+    floor = base.throughput.mean - base.throughput.half_width
     seen: dict[tuple, Placement | None] = {(): base}
     current, evaluations, refused, history = base, 1, 0, []
     for _ in range(rounds):
         if cancelled is not None and cancelled():
             raise InterruptedError("placement search cancelled")
-        positions = {cid: tuple(current.layout.component(cid).position[:2]) for cid in movable}
-        free = [s for s in slots if s not in positions.values()]
-        free += [tuple(layout.component(c).position[:2]) for c in current.moves]  # places given up
+        positions = {cid: original[cid] if cid not in current.moves else current.moves[cid] for cid in movable}
+        occupied = set(positions.values())
+        free = [s for s in dict.fromkeys([*slots, *(original[c] for c in current.moves)]) if s not in occupied]
         candidates: list[dict[str, Slot]] = []
         for cid in movable:
-            candidates += [current.moves | {cid: s} for s in free if s != positions[cid]]
+            candidates += [current.moves | {cid: s} for s in free]
         for i, a in enumerate(movable):
             for b in movable[i + 1:]:
                 candidates.append(current.moves | {a: positions[b], b: positions[a]})
-        jobs = []
-        for moves in candidates:
+        jobs, placements = [], []
+        for raw in candidates:
+            moves = {cid: xy for cid, xy in raw.items() if xy != original[cid]}  # back home is no move
             key = tuple(sorted(moves.items()))
             if key in seen:
+                cached = seen[key]
+                if cached is not None and cached is not current and cached not in placements:
+                    placements.append(cached)  # weighed again against the new current design
                 continue
             seen[key] = None  # refused unless it gets through below
             moved = judge.apply(layout, moves)
@@ -168,14 +177,13 @@ def optimise_placement(layout: Layout, layout_dir: Path, slots: Sequence[Slot], 
                 continue
             jobs.append((key, moves, moved, agv_travel_m(moved, moved_model),
                          pool.submit(throughput, moved_model, hours, replications, seed)))
-        placements = []
         for key, moves, moved, travel, future in jobs:
             placements.append(Placement(dict(moves), moved, travel, future.result()))
             seen[key] = placements[-1]
             evaluations += 1
         now = current.throughput
         more = [p for p in placements if p.throughput.mean > now.mean + now.half_width]
-        shorter = [p for p in placements if p.throughput.mean >= now.mean - now.half_width
+        shorter = [p for p in placements if p.throughput.mean >= max(now.mean - now.half_width, floor)
                    and p.travel_m < current.travel_m - 1e-6]
         if more:
             current = max(more, key=lambda p: p.throughput.mean)
@@ -187,6 +195,10 @@ def optimise_placement(layout: Layout, layout_dir: Path, slots: Sequence[Slot], 
         history.append(f"{current.describe()}: {current.throughput.mean:,.1f}/h, AGV {current.travel_m:,.1f} m/part")
         if progress is not None:
             progress(history[-1])
-    others = [p for p in seen.values() if p is not None and p is not current]
-    ranked = [current, *sorted(others, key=lambda p: (-round(p.throughput.mean, 1), p.travel_m))]
+    # The chosen placement, then the other good ones found: no output lost against the layout as it is, and
+    # either clearly more output or shorter AGV travel.
+    good = [p for p in seen.values() if p is not None and p is not current and p is not base
+            and p.throughput.mean >= floor
+            and (p.throughput.mean > base.throughput.mean + base.throughput.half_width or p.travel_m < base.travel_m)]
+    ranked = [current, *sorted(good, key=lambda p: (-round(p.throughput.mean, 1), p.travel_m))]
     return PlacementResult(base, ranked[:5], evaluations, refused, history)

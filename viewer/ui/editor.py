@@ -265,8 +265,8 @@ class LayoutEditor(QObject):
         self.baseline = None
         self.report = None
         self._footprints = footprints_from_geometry(geometry)
-        self.saved = (copy.deepcopy(layout), dict(self._footprints))  # for Compare with saved
-        self.drawn = self.saved
+        self.saved_layout = copy.deepcopy(layout)  # for Compare with saved
+        self.drawn = (self.saved_layout, dict(self._footprints))
         events = self.document.events
         for signal in (events.component_added, events.component_removed, events.component_changed,
                        events.flow_changed):
@@ -318,7 +318,7 @@ class LayoutEditor(QObject):
             self.message.emit(f"Not saved: {exc}")
             return False
         self.baseline = self.report  # the saved layout is the new reference for deltas
-        self.saved = self.drawn
+        self.saved_layout = copy.deepcopy(self.document.layout)
         self._show_report()
         self.message.emit(f"Saved {self.document.path}")
         return True
@@ -485,8 +485,12 @@ class LayoutEditor(QObject):
             return
         from viewer.ui.compare import CompareDialog
 
-        dialog = CompareDialog(self.baseline, self.report, "saved", "edited", self.window,
-                               plans=(self.saved, self.drawn))
+        # Plans of both as they are now (a property edit changes no drawing, a typed move may still be drawing).
+        plans = []
+        for layout in (self.saved_layout, copy.deepcopy(self.document.layout)):
+            geometry = build_plant_geometry(layout, self.document.base_dir, self.window.loader.library, strict=False)
+            plans.append((layout, footprints_from_geometry(geometry)))
+        dialog = CompareDialog(self.baseline, self.report, "saved", "edited", self.window, plans=tuple(plans))
         self.compare_dialog = dialog  # tests read it
         dialog.show()
 

@@ -50,7 +50,7 @@ class MainWindow(QMainWindow):
     """The viewer's main window."""
 
     layout_loaded = Signal(str)  # path
-    _compared = Signal(object)  # (name_a, name_b, reports, plans) or an error text, from the compare worker
+    _compared = Signal(object)  # (generation, (name_a, name_b, reports, plans) or an error text): compare worker
     load_failed = Signal(str)  # path
     selection_changed = Signal(object)  # str | None
 
@@ -396,6 +396,9 @@ class MainWindow(QMainWindow):
 
         from viewer.sim.jobs import EDITOR_HOURS, EDITOR_REPLICATIONS
 
+        self._compare_generation = getattr(self, "_compare_generation", 0) + 1
+        generation = self._compare_generation
+
         def work() -> None:
             from viewer.model.checks import footprints_from_geometry
             from viewer.model.geometry import build_plant_geometry
@@ -410,15 +413,18 @@ class MainWindow(QMainWindow):
                     geometry = build_plant_geometry(layout, path.parent, self.loader.library, strict=False)
                     plans.append((layout, footprints_from_geometry(geometry)))
                     reports.append(run(model_from_layout(layout), EDITOR_HOURS, EDITOR_REPLICATIONS, 1, workers=1))
-                self._compared.emit((first.name, second.name, reports, tuple(plans)))
+                self._compared.emit((generation, (first.name, second.name, reports, tuple(plans))))
             except Exception as exc:  # a bad file: said in the status bar, nothing else changes
-                self._compared.emit(f"Cannot compare: {exc}")
+                self._compared.emit((generation, f"Cannot compare: {exc}"))
 
         self.status(f"Comparing {first.name} with {second.name}: simulating both "
                     f"({EDITOR_REPLICATIONS} x {EDITOR_HOURS:g} h, same seeds)…")
         threading.Thread(target=work, name="compare", daemon=True).start()
 
-    def _on_compared(self, result: object) -> None:
+    def _on_compared(self, payload: object) -> None:
+        generation, result = payload  # type: ignore[misc]
+        if generation != self._compare_generation:  # a newer comparison was asked for: this one is stale
+            return
         if isinstance(result, str):
             self.status(result)
             return

@@ -1,9 +1,10 @@
-"""A plan (top view) of a layout drawn with QPainter: the floor, each component's footprint, the flow links,
-and the components that differ from another layout picked out. Two of them side by side are the compare
+"""A plan (top view) of a layout drawn with QPainter: the floor, the AGV paths, each component's footprint,
+the flow links, and the components that differ from another layout picked out. Two of them side by side are the compare
 dialog's "where did things move"; no second 3D view (and GL context) is needed for that."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 
 from PySide6.QtCore import QPointF, QRectF, Qt
@@ -11,7 +12,7 @@ from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from viewer.model.checks import Footprint
-from viewer.model.layout import Layout
+from viewer.model.layout import Layout, path_polyline
 from viewer.ui.theme import current as current_theme
 
 ROLES = ("moved", "added", "removed", "changed")
@@ -64,10 +65,15 @@ class PlanView(QWidget):
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         p.fillRect(self.rect(), QColor(theme.scene.background_bottom))
-        floor = self.layout.floor
-        if "origin" in floor and "size" in floor:
-            (ox, oy), (sx, sy) = floor["origin"], floor["size"]
-            p.fillRect(self._rect((ox, ox + sx, oy, oy + sy)), QColor(theme.scene.floor))
+        floor_rect = _floor(self.layout)
+        if floor_rect is not None:
+            p.fillRect(self._rect(floor_rect), QColor(theme.scene.floor))
+        for comp in self.layout.components:  # AGV paths, dashed, in the colour the 3D view draws them
+            if comp.kind == "agv-path":
+                p.setPen(QPen(QColor(comp.display_color), 1.5, Qt.PenStyle.DashLine))
+                points = [self.to_pixel(x, y) for x, y in path_polyline(comp)]
+                for a, b in itertools.pairwise(points):
+                    p.drawLine(a, b)
         p.setPen(QPen(QColor(theme.scene.grid), 1.2))
         for link in self.layout.flow:
             if link.source in self.footprints and link.target in self.footprints:
@@ -100,6 +106,16 @@ class PlanView(QWidget):
         p.end()
 
 
+def _floor(layout: Layout) -> Footprint | None:
+    """The floor rectangle when the layout gives a size (origin (0, 0) unless given, as the checks read it)."""
+    floor = layout.floor
+    if "size" not in floor:
+        return None
+    ox, oy = (floor.get("origin") or (0.0, 0.0))[:2]
+    sx, sy = floor["size"][:2]
+    return (float(ox), float(ox) + float(sx), float(oy), float(oy) + float(sy))
+
+
 def shared_extent(*footprint_maps: Mapping[str, Footprint], layouts: tuple[Layout, ...] = ()) -> Footprint:
     """The floor area that holds every footprint and floor of the plans compared."""
     xs0, xs1, ys0, ys1 = [], [], [], []
@@ -110,13 +126,12 @@ def shared_extent(*footprint_maps: Mapping[str, Footprint], layouts: tuple[Layou
             ys0.append(fp[2])
             ys1.append(fp[3])
     for layout in layouts:
-        floor = layout.floor
-        if "origin" in floor and "size" in floor:
-            (ox, oy), (sx, sy) = floor["origin"], floor["size"]
-            xs0.append(ox)
-            xs1.append(ox + sx)
-            ys0.append(oy)
-            ys1.append(oy + sy)
+        rect = _floor(layout)
+        if rect is not None:
+            xs0.append(rect[0])
+            xs1.append(rect[1])
+            ys0.append(rect[2])
+            ys1.append(rect[3])
     if not xs0:
         return (0.0, 1.0, 0.0, 1.0)
     return (min(xs0), max(xs1), min(ys0), max(ys1))

@@ -13,10 +13,15 @@ Heavy imports (Qt, VTK) happen inside the subcommand that needs them, so
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
 
 from viewer import __version__
 
@@ -200,6 +205,26 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@contextlib.contextmanager
+def _sweep_executor(workers: int | None) -> Iterator[Executor | None]:
+    """The process pool a sweep submits its simulations to (None: one process), shut down afterwards."""
+    import os
+
+    from viewer.sim.runner import _process_pool
+
+    count = workers or os.cpu_count() or 1
+    pool = _process_pool(count) if count > 1 else None
+    try:
+        yield pool
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+
+
+def _say_progress(line: str) -> None:
+    print(f"  {line}", file=sys.stderr, flush=True)
+
+
 def _slot(text: str) -> tuple[float, float]:
     try:
         x, y = (float(v) for v in text.split(","))
@@ -211,13 +236,11 @@ def _slot(text: str) -> tuple[float, float]:
 def _cmd_placement(args: argparse.Namespace) -> int:
     """``optimise --placement``: stations into free slots (see viewer.sim.placement)."""
     import json
-    import os
 
     from viewer.model.errors import LayoutError
     from viewer.model.layout_io import load_layout, save_layout
     from viewer.sim.model import SimModelError
     from viewer.sim.placement import optimise_placement
-    from viewer.sim.runner import _process_pool
 
     if not args.slot or args.hours <= 0 or args.replications < 2 or args.rounds < 1:
         print("--placement needs at least one --slot X,Y; --hours > 0, --replications >= 2, --rounds >= 1",
@@ -228,13 +251,12 @@ def _cmd_placement(args: argparse.Namespace) -> int:
     except LayoutError as exc:
         print(exc, file=sys.stderr)
         return EXIT_PROBLEMS
-    workers = args.workers or os.cpu_count() or 1
-    pool = _process_pool(workers) if workers > 1 else None
     movable = [m.strip() for m in args.move.split(",") if m.strip()] if args.move else None
     try:
-        result = optimise_placement(layout, args.layout.parent, args.slot, movable, args.hours, args.replications,
-                                    args.seed, args.rounds, executor=pool,
-                                    progress=lambda line: print(f"  {line}", file=sys.stderr, flush=True))
+        with _sweep_executor(args.workers) as pool:
+            result = optimise_placement(layout, args.layout.parent, args.slot, movable, args.hours,
+                                        args.replications, args.seed, args.rounds, executor=pool,
+                                        progress=_say_progress)
     except SimModelError as exc:
         for where, why in exc.problems:
             print(f"  {where}: {why}", file=sys.stderr)
@@ -245,9 +267,6 @@ def _cmd_placement(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("cancelled", file=sys.stderr)
         return EXIT_PROBLEMS
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
     if args.json:
         print(json.dumps(_finite_or_none({
             "base": {"throughput_per_hour": result.base.throughput.to_dict(), "agv_m_per_part": result.base.travel_m},
@@ -271,13 +290,11 @@ def _cmd_placement(args: argparse.Namespace) -> int:
 
 def _cmd_optimise(args: argparse.Namespace) -> int:
     import json
-    import os
 
     from viewer.model.errors import LayoutError
     from viewer.model.layout_io import load_layout, save_layout
     from viewer.sim.model import SimModelError, model_from_layout
     from viewer.sim.optimise import optimise
-    from viewer.sim.runner import _process_pool
 
     if args.save is not None and args.save.resolve().parent != args.layout.resolve().parent:
         print("--save must name a file beside the layout: its mesh paths are relative to that folder",
@@ -308,18 +325,13 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
         for where, why in exc.problems:
             print(f"  {where}: {why}", file=sys.stderr)
         return EXIT_PROBLEMS
-    workers = args.workers or os.cpu_count() or 1
-    pool = _process_pool(workers) if workers > 1 else None
     try:
-        result = optimise(model, args.budget, args.hours, args.replications, args.seed, args.server_cost,
-                          args.buffer_step, executor=pool,
-                          progress=lambda line: print(f"  {line}", file=sys.stderr, flush=True))
+        with _sweep_executor(args.workers) as pool:
+            result = optimise(model, args.budget, args.hours, args.replications, args.seed, args.server_cost,
+                              args.buffer_step, executor=pool, progress=_say_progress)
     except KeyboardInterrupt:
         print("cancelled", file=sys.stderr)
         return EXIT_PROBLEMS
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
     if args.json:
         print(json.dumps(_finite_or_none({
             "base": {"throughput_per_hour": result.base.throughput.to_dict()},

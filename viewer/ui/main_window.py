@@ -951,6 +951,9 @@ class MainWindow(QMainWindow):
         """Switch between the dark control-room theme and the light one (kept in the user's settings)."""
         from PySide6.QtWidgets import QApplication
 
+        if name == current_theme().name and self.scene.theme is current_theme().scene:
+            self.theme_actions[name].setChecked(True)  # already so (the usual start-up): nothing to redo
+            return
         theme = apply_theme(QApplication.instance(), name)
         self.theme_actions[theme.name].setChecked(True)
         self.scene.set_theme(theme.scene)
@@ -964,9 +967,10 @@ class MainWindow(QMainWindow):
             comp = self.plant_layout.component(self.selected) if self.selected else None
             self.details.show_component(comp, self.plant_layout)
         self.telemetry.displayed.clear()  # recolour from the live states on the next frame
-        if remember and self.settings is not None:
-            self.settings.setValue("theme", theme.name)
-        self.status(f"{theme.name.capitalize()} theme")
+        if remember:  # the user's choice (a restored one is not news in the status bar)
+            if self.settings is not None:
+                self.settings.setValue("theme", theme.name)
+            self.status(f"{theme.name.capitalize()} theme")
 
     def closeEvent(self, event: object) -> None:  # noqa: N802 - Qt override
         """Offer to save edits, stop background work, release the GL widget, then close."""

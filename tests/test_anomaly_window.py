@@ -66,13 +66,26 @@ def test_an_anomalous_component_turns_red_with_an_anomaly_alarm_and_explanation(
     rows = dict(win.telemetry.anomaly_rows("PUMP"))
     assert "(warning)" in rows["anomaly"] or "(alarm)" in rows["anomaly"]
     assert rows["why"].startswith("current")
-    assert "current horizon" in rows and "reaches its limit" in rows["current horizon"]
+    assert "current horizon" in rows and "reaches its 30 A fault limit in about" in rows["current horizon"]
     # The plot draws the learned normal band behind the history: it holds the learned level, not the drifted one.
     qtbot.waitUntil(lambda: "current [A]" in win.details.banded, timeout=5_000)
     low, high = win.telemetry.anomaly.normal_band("PUMP", "current")
     assert low < 10.0 < high < 13.0
-    # The operator says the new level is normal: the scorer relearns from the recent history.
-    assert win.details.anomaly_buttons.isVisible()
+    # The explanation is wrapped text, shown whole (not an elided table cell), with the horizon sentence.
+    assert win.details.anomaly_scroll.isVisible() and win.details.anomaly_text.wordWrap()
+    assert "reaches its 30 A fault limit" in win.details.anomaly_text.text()
+    # The operator accepts the new level as normal: one click, logged in the alarm history.
+    assert win.details.accept_button.isVisible() and win.details.accept_button.isEnabled()
+    qtbot.mouseClick(win.details.accept_button, Qt.MouseButton.LeftButton)
+    assert "new normal" in win.status_label.text()
+    accepted = [e for e in win.telemetry.alarms.history if e.kind == "accepted"]
+    assert len(accepted) == 1 and "by the operator" in accepted[0].message
+    for _ in range(15):
+        send(14 + rng.normal(0, 0.1), 50 + rng.normal(0, 2))
+    assert win.telemetry.anomaly.components["PUMP"].scorer.level == "normal"
+    qtbot.waitUntil(lambda: win.telemetry.displayed.get("PUMP") in (None, "normal"), timeout=5_000)
+    assert not any(a.condition_active for a in win.telemetry.alarms.listed() if a.component == "PUMP")
+    # Mark recent as normal: the scorer relearns from the recent history; Relearn starts learning again.
     qtbot.mouseClick(win.details.retrain_button, Qt.MouseButton.LeftButton)
     assert "learned normal" in win.status_label.text()
     for _ in range(10):

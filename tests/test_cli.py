@@ -234,13 +234,16 @@ def test_score_a_csv_streaming_in_order(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     out = path.with_suffix(".scores.csv")
     rows = out.read_text().splitlines()
-    assert rows[0] == "time,score,level,top_signal" and len(rows) == n + 1
+    assert rows[0] == "time,score,level,top_signal,evidence,kind" and len(rows) == n + 1
     levels = [r.split(",")[2] for r in rows[1:]]
     assert levels[:300] == ["learning"] * 300
     assert all(level == "normal" for level in levels[300:600])
     first = next(i for i, level in enumerate(levels) if level in ("warning", "alarm"))
     assert 600 <= first <= 610
     assert rows[1 + first + 5].split(",")[3] == "a"  # the signal that stepped explains it
+    # An 8-sigma step is far out, yet its scores stay below 1 and its evidence keeps them ordered.
+    step = [r.split(",") for r in rows[601:611]]
+    assert all(float(r[1]) < 1.0 and float(r[4]) > 9 for r in step)
 
 
 def test_score_reports_a_missing_column(tmp_path: Path) -> None:

@@ -93,7 +93,8 @@ def test_every_row_once_in_order_with_its_value_and_label(scored):
         assert [r[0] for r in rows] == want["times"]
         assert [r[1] for r in rows] == want["values"]
         assert [r[3] for r in rows] == ["1" if inside else "0" for inside in want["inside"]]
-        assert all(re.fullmatch(r"[01]\.\d{6}", r[2]) for r in rows)
+        # A number in [0, 1] with the digits that keep strong anomalies apart (not rounded to 1.000000).
+        assert all(re.fullmatch(r"0|1|0\.\d{1,18}|\d(\.\d+)?e-\d+", r[2]) for r in rows), rows[:3]
 
 
 def test_scores_are_high_in_the_anomaly_and_low_elsewhere(scored):
@@ -108,8 +109,10 @@ def test_scores_are_high_in_the_anomaly_and_low_elsewhere(scored):
         assert scores[learn:].max() > 0
         outside = scores[learn:][~inside[learn:]]
         assert scores[inside].max() > 0.99, (group, name)
-        assert np.percentile(outside, 99) < 0.95, (group, name)
-        assert np.percentile(outside, 99) < scores[inside].max()
+        # Calibrated on normal data: about 1 normal row in 1,000 passes 0.999 (the rows here are normal
+        # noise outside the windows), and the anomaly ranks above every normal row.
+        assert np.mean(outside >= 0.999) < 0.005, (group, name)
+        assert outside.max() < scores[inside].max()
         onset = want["start"]
         assert scores[onset:onset + 5].max() > 0.99  # detected within a few rows of the onset
 

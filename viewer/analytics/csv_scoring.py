@@ -1,4 +1,9 @@
-"""Score a CSV file row by row, in order, exactly as the live viewer would (``twin-viewer score``)."""
+"""Score a CSV file row by row, in order, exactly as the live viewer would (``twin-viewer score``).
+
+The scorer uses the viewer's default configuration (only the learning period can be set); the
+time column, when there is one, gives the times (for the rhythm and the automatic acceptance of a
+lasting change), else each row counts as one second.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +33,13 @@ class ScoredRow:
     score: float
     level: str
     top_signal: str
+    evidence: float = 0.0
+    kind: str = ""
+
+
+def format_score(score: float) -> str:
+    """A score with the digits that keep strong anomalies apart (0.9999999987, not 1.000000)."""
+    return format(min(max(score, 0.0), 1.0), ".15g")
 
 
 def _number(text: str) -> float:
@@ -86,20 +98,26 @@ def score_csv(handle: TextIO, columns: list[str] | None = None, time_column: str
             values = [_number(row[j]) if j < len(row) else math.nan for j in picks]
             result = scorer.update(_timestamp(stamp_text, i), values)
             top = next(iter(result.contributions), "")
-            yield ScoredRow(stamp_text, result.score, result.level, top)
+            yield ScoredRow(stamp_text, result.score, result.level, top, result.raw, result.kind if top else "")
 
     return columns, rows()
 
 
 def score_csv_file(path: Path, out: Path, columns: list[str] | None = None, time_column: str | None = None,
                    config: ScorerConfig | None = None) -> int:
-    """Score ``path`` into ``out`` (time, score, level, top signal); returns the number of rows written."""
+    """Score ``path`` into ``out``; returns the number of rows written.
+
+    Columns: time, score (see :func:`format_score`), level, top signal, evidence (decades: how many
+    powers of ten rarer than normal; unbounded, so it orders every anomaly) and what the top signal
+    shows (value, level, flat, rhythm, relation).
+    """
     count = 0
     with path.open(newline="", encoding="utf-8") as source, out.open("w", newline="", encoding="utf-8") as sink:
         _columns, results = score_csv(source, columns, time_column, config)
         writer = csv.writer(sink)
-        writer.writerow(["time", "score", "level", "top_signal"])
+        writer.writerow(["time", "score", "level", "top_signal", "evidence", "kind"])
         for result in results:
-            writer.writerow([result.time, f"{result.score:.6f}", result.level, result.top_signal])
+            writer.writerow([result.time, format_score(result.score), result.level, result.top_signal,
+                             f"{result.evidence:.4f}", result.kind])
             count += 1
     return count

@@ -27,16 +27,51 @@ class Horizon:
     slope: float
     reason: str = ""
 
-    def describe(self, signal: str, unit: str = "") -> str:
-        """The sentence the details panel shows."""
+    def describe(self, signal: str, unit: str = "", limit: float | None = None, limit_kind: str = "") -> str:
+        """The sentence the details panel shows, in readable units, naming the limit.
+
+        "vibration reaches its 8 mm/s fault limit in about 3 h (2–5 h)".
+        """
         if self.seconds is None:
             return f"{signal}: {self.reason or 'no trend'}"
-        hours = self.seconds / 3600
-        low = (self.low or self.seconds) / 3600
-        high = self.high / 3600 if self.high is not None else float("inf")
-        high_text = f"{high:.2g}" if np.isfinite(high) else "∞"
-        return (f"at the current trend, {signal} reaches its limit in about {hours:.2g} h "
-                f"(range {low:.2g}–{high_text} h)")
+        what = "its limit"
+        if limit is not None:
+            value = f"{limit:.4g} {unit}".strip()
+            what = f"its {value} {limit_kind} limit".replace("  ", " ") if limit_kind else f"its {value} limit"
+        if self.seconds == 0.0:
+            return f"{signal} is at {what}"
+        low = self.low if self.low is not None else self.seconds
+        high = self.high
+        point_unit = _unit_for(self.seconds)
+        span = f"{_in_unit(low, point_unit)}–{_in_unit(high, point_unit) if high is not None else '∞'}"
+        return (f"at the current trend, {signal} reaches {what} in about {format_duration(self.seconds)} "
+                f"({span} {point_unit})")
+
+
+_UNITS = (("s", 1.0), ("min", 60.0), ("h", 3600.0), ("days", 86400.0))
+
+
+def _unit_for(seconds: float) -> str:
+    if seconds < 90:
+        return "s"
+    if seconds < 90 * 60:
+        return "min"
+    if seconds < 48 * 3600:
+        return "h"
+    return "days"
+
+
+def _in_unit(seconds: float, unit: str) -> str:
+    value = seconds / dict(_UNITS)[unit]
+    if not np.isfinite(value):
+        return "∞"
+    return f"{value:.2g}" if value < 10 else f"{value:,.0f}"
+
+
+def format_duration(seconds: float) -> str:
+    """A duration as an operator reads it: "40 s", "12 min", "3.5 h", "6 days"."""
+    unit = _unit_for(seconds)
+    return f"{_in_unit(seconds, unit)} {unit}"
 
 
 def _sen_interval(sorted_slopes: np.ndarray, n: int, z: float = 1.645) -> tuple[float, float]:

@@ -12,7 +12,8 @@ writes NAB's results layout, nothing else::
     <out>/<detector>/<group>/<detector>_<name>.csv   header "timestamp,value,anomaly_score,label"
 
 ``timestamp`` and ``value`` are copied verbatim from the input row, ``anomaly_score`` is the
-scorer's score in [0, 1] with 6 decimals (0 while it learns), ``label`` is 1 for rows inside a
+scorer's score in [0, 1] with up to 15 significant digits, so strong anomalies keep their order
+(0 while it learns), ``label`` is 1 for rows inside a
 labelled window (start and end included, as NAB labels them) and 0 elsewhere. NAB's own scorer
 reads these files (copy ``<out>/<detector>`` into NAB's ``results/`` folder and run its
 ``run.py -d <detector> --optimize --score --normalize``); it walks the detector's folder as a
@@ -43,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
+from viewer.analytics.csv_scoring import format_score
 from viewer.analytics.scorer import ComponentScorer, ScorerConfig
 
 DATA_DIR = "data"
@@ -53,7 +55,8 @@ DEFAULT_DETECTOR = "twinviewer"
 PROBATIONARY_PERCENT = 0.15  # NAB: the first 15 % of a file is probationary (not scored) ...
 PROBATIONARY_MAX_ROWS = 750  # ... but never more than 15 % of 5000 rows (nab.util.getProbationPeriod)
 MIN_LEARN_ROWS = 50
-DETECTOR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# NAB's normaliser splits result file names at "_" to find the detector: letters and digits only.
+DETECTOR_NAME = re.compile(r"^[A-Za-z0-9]+$")
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -244,7 +247,7 @@ def write_results(path: Path, series: NabSeries, scores: np.ndarray) -> None:
         writer.writerow(RESULTS_HEADER)
         for stamp, value, score, label in zip(series.timestamp_text, series.value_text, scores.tolist(),
                                               labels.tolist(), strict=True):
-            writer.writerow((stamp, value, f"{score:.6f}", 1 if label else 0))
+            writer.writerow((stamp, value, format_score(score), 1 if label else 0))
 
 
 def run_nab(root: Path, out_dir: Path, detector: str = DEFAULT_DETECTOR, config: ScorerConfig | None = None,
@@ -256,7 +259,7 @@ def run_nab(root: Path, out_dir: Path, detector: str = DEFAULT_DETECTOR, config:
     called after each file.
     """
     if not DETECTOR_NAME.match(detector):
-        raise ValueError(f"detector name {detector!r}: use letters, digits, '_', '.', '-' (it names files)")
+        raise ValueError(f"detector name {detector!r}: use letters and digits only (NAB splits file names at '_')")
     corpus = load_nab_corpus(root)
     written = []
     for done, series in enumerate(corpus, start=1):
@@ -292,8 +295,8 @@ def main_nab(argv: list[str]) -> int:
     except SystemExit as exc:  # --help or a usage error: argparse has printed the message
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     if not DETECTOR_NAME.match(args.detector):
-        print(f"twin-viewer nab: detector name {args.detector!r}: use letters, digits, '_', '.', '-'",
-              file=sys.stderr)
+        print(f"twin-viewer nab: detector name {args.detector!r}: use letters and digits only "
+              f"(NAB splits result file names at '_')", file=sys.stderr)
         return EXIT_USAGE
     if args.learn is not None and args.learn < 1:
         print("twin-viewer nab: --learn must be at least 1", file=sys.stderr)
@@ -314,3 +317,7 @@ def main_nab(argv: list[str]) -> int:
         return EXIT_PROBLEMS
     print(f"wrote {len(written)} results files -> {Path(args.out) / args.detector}")
     return EXIT_OK
+
+
+if __name__ == "__main__":  # python -m viewer.analytics.nab works like twin-viewer nab
+    sys.exit(main_nab(sys.argv[1:]))

@@ -7,10 +7,15 @@ state is ``warning`` or ``fault``. Its alarm moves through the ISA-18.2 states::
                               |                                 (history keeps it)
                               +--clears--> UNACK_RTN --ack--> NORMAL
     any state --shelve(until)--> SHELVED --unshelve/expiry--> the state the condition now implies
+    any state --suppress(by)--> SUPPRESSED --release--> the state it had (ISA-18.2 "suppressed by design")
 
 An alarm that returned to normal unacknowledged stays in the list until the
 operator acknowledges it: the operator must see what happened while away.
 Shelving hides an alarm for a limited time (never forever) and says so.
+Suppression by design folds a consequential alarm into the alarm that explains it
+(first-out): the fault on a signal carries its warning and the anomaly that came first,
+as one row with all the facts, instead of three alarms for one cause.
+A condition whose severity rises while active is escalated: the same alarm, re-annunciated.
 Every transition is logged as an :class:`AlarmEvent` (the recorder writes them).
 """
 
@@ -23,6 +28,7 @@ from enum import Enum
 from viewer.telemetry.states import RuleChange
 
 SEVERITY_OF_STATE = {"fault": "high", "warning": "medium"}
+_RANK = {"high": 0, "medium": 1}
 MAX_SHELVE_S = 8 * 3600  # a shift; shelving is never indefinite
 
 
@@ -34,6 +40,7 @@ class AlarmState(Enum):
     ACK_ACTIVE = "acknowledged"
     UNACK_RTN = "cleared, unacknowledged"
     SHELVED = "shelved"
+    SUPPRESSED = "suppressed by design"
 
 
 @dataclass
@@ -53,6 +60,16 @@ class Alarm:
     cleared_at: float | None = None
     shelved_until: float | None = None
     value: object = None
+    suppressed_by: tuple[str, str, int] | None = None
+    state_before_suppression: AlarmState | None = None
+    related: dict[tuple[str, str, int], str] = field(default_factory=dict)  # facts of alarms folded into this one
+
+    @property
+    def display_message(self) -> str:
+        """The message with the facts of the alarms folded into this one (first-out)."""
+        if not self.related:
+            return self.message
+        return self.message + "; " + "; ".join(self.related.values())
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -67,7 +84,7 @@ class Alarm:
     @property
     def listed(self) -> bool:
         """Shown in the active-alarm list."""
-        return self.state not in (AlarmState.NORMAL,)
+        return self.state not in (AlarmState.NORMAL, AlarmState.SUPPRESSED)
 
 
 @dataclass(frozen=True)
@@ -93,10 +110,7 @@ class AlarmManager:
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def _log(self, alarm: Alarm, kind: str, time: float) -> None:
-        self.history.append(AlarmEvent(time, alarm.id, kind, alarm.component, alarm.severity, alarm.message))
-        self.logged += 1
-        if len(self.history) > self.max_history:
-            del self.history[: len(self.history) - self.max_history]
+        self.note(alarm.key, kind, time, alarm.display_message)
 
     def apply(self, change: RuleChange) -> Alarm | None:
         """Feed a rule that switched on or off; returns the alarm it moved, if it is an alarm rule."""
@@ -109,16 +123,28 @@ class AlarmManager:
             alarm = Alarm(next(self._ids), change.component, change.signal, change.rule_index,
                           SEVERITY_OF_STATE[change.state], message)
             self.alarms[key] = alarm
+        severity = SEVERITY_OF_STATE[change.state]
+        was_active = alarm.condition_active
         alarm.condition_active = change.active
         alarm.value = change.value
-        if alarm.state is AlarmState.SHELVED:
-            return alarm  # the condition is tracked; the operator is not disturbed until unshelved
+        if change.active and change.message:
+            alarm.message = change.message
+        if alarm.state in (AlarmState.SHELVED, AlarmState.SUPPRESSED):
+            if change.active and (not was_active or _RANK[severity] < _RANK[alarm.severity]):
+                alarm.severity = severity
+            return alarm  # the condition is tracked; the operator is not disturbed until unshelved/released
         if change.active:
             if alarm.state in (AlarmState.NORMAL, AlarmState.UNACK_RTN):
                 alarm.state = AlarmState.UNACK_ACTIVE
+                alarm.severity = severity
                 alarm.raised_at = change.time
                 alarm.acknowledged_at = alarm.cleared_at = None
                 self._log(alarm, "raised", change.time)
+            elif _RANK[severity] < _RANK[alarm.severity]:  # the same condition got worse: escalate
+                alarm.severity = severity
+                alarm.state = AlarmState.UNACK_ACTIVE
+                alarm.acknowledged_at = None
+                self._log(alarm, "escalated", change.time)
         else:
             if alarm.state is AlarmState.UNACK_ACTIVE:
                 alarm.state = AlarmState.UNACK_RTN
@@ -169,6 +195,51 @@ class AlarmManager:
         self._log(alarm, "unshelved", time)
         return True
 
+    def suppress(self, key: tuple[str, str, int], by: tuple[str, str, int], fact: str, time: float) -> bool:
+        """Fold the alarm ``key`` into the alarm ``by`` (first-out): it leaves the list, ``by`` shows
+        ``fact``; returns whether anything changed."""
+        alarm, primary = self.alarms.get(key), self.alarms.get(by)
+        if alarm is None or primary is None or alarm is primary:
+            return False
+        primary.related[key] = fact
+        if alarm.state is AlarmState.SUPPRESSED and alarm.suppressed_by == by:
+            return False
+        if alarm.state is not AlarmState.SUPPRESSED:
+            alarm.state_before_suppression = alarm.state
+        alarm.state = AlarmState.SUPPRESSED
+        alarm.suppressed_by = by
+        self._log(alarm, "suppressed", time)
+        return True
+
+    def release(self, key: tuple[str, str, int], time: float) -> bool:
+        """End a suppression: the alarm takes the state its condition implies (unacknowledged if it
+        still holds and was never acknowledged on its own)."""
+        alarm = self.alarms.get(key)
+        if alarm is None or alarm.state is not AlarmState.SUPPRESSED:
+            return False
+        primary = self.alarms.get(alarm.suppressed_by) if alarm.suppressed_by else None
+        if primary is not None:
+            primary.related.pop(key, None)
+        before = alarm.state_before_suppression or AlarmState.NORMAL
+        if alarm.condition_active:
+            alarm.state = AlarmState.ACK_ACTIVE if before is AlarmState.ACK_ACTIVE else AlarmState.UNACK_ACTIVE
+        else:
+            alarm.state = AlarmState.NORMAL
+        alarm.suppressed_by = alarm.state_before_suppression = None
+        self._log(alarm, "released", time)
+        return True
+
+    def note(self, key: tuple[str, str, int], kind: str, time: float, message: str) -> bool:
+        """Log an operator action or a decision on an alarm (e.g. "accepted as new normal")."""
+        alarm = self.alarms.get(key)
+        if alarm is None:
+            return False
+        self.history.append(AlarmEvent(time, alarm.id, kind, alarm.component, alarm.severity, message))
+        self.logged += 1
+        if len(self.history) > self.max_history:
+            del self.history[: len(self.history) - self.max_history]
+        return True
+
     def expire_shelving(self, time: float) -> list[Alarm]:
         """Unshelve alarms whose shelving time ran out; returns them."""
         due = [a for a in self.alarms.values()
@@ -179,9 +250,8 @@ class AlarmManager:
 
     def listed(self) -> list[Alarm]:
         """Alarms to show, most urgent first: unacknowledged, then severity, then newest."""
-        rank = {"high": 0, "medium": 1}
         return sorted((a for a in self.alarms.values() if a.listed),
-                      key=lambda a: (not a.needs_attention, rank.get(a.severity, 2), -a.raised_at))
+                      key=lambda a: (not a.needs_attention, _RANK.get(a.severity, 2), -a.raised_at))
 
     def unacknowledged_count(self) -> int:
         """How many alarms wait for acknowledgement."""

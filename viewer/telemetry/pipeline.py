@@ -18,17 +18,19 @@ from typing import Any
 
 import numpy as np
 
+from viewer.analytics.horizon import Horizon
 from viewer.analytics.monitor import AnomalyMonitor
 from viewer.model.layout import Layout
 from viewer.telemetry.alarms import AlarmManager
+from viewer.telemetry.anomaly_alarms import ANOMALY_SIGNAL, AnomalyAlarms, Limit, anomaly_lines, anomaly_summary
 from viewer.telemetry.bindings import BindingTable
 from viewer.telemetry.router import TelemetryRouter
-from viewer.telemetry.states import SEVERITY, RuleChange, StateEngine
+from viewer.telemetry.states import SEVERITY, StateEngine
 from viewer.telemetry.store import LatestValueStore, Sample
 
 FRAME_S = 0.033  # the frame cadence, live and in replay
 JOINTS_SIGNAL = "joints"
-ANOMALY_SIGNAL = "anomaly"
+__all__ = ["ANOMALY_SIGNAL", "FRAME_S", "StepResult", "TelemetryPipeline"]
 HISTORY_SAMPLES = 600  # per numeric signal, for the live plot (one per frame at most)
 
 
@@ -59,11 +61,18 @@ class TelemetryPipeline:
         self.anomaly = AnomalyMonitor(per_component={c.id: c.section("anomaly") for c in layout.components
                                                      if c.section("anomaly")})
         self.anomaly_state: dict[str, str] = {}
-        self.limits: dict[tuple[str | None, str], float] = {}
-        for b in self.table.bindings:  # a rule threshold is the natural limit for a failure horizon
+        self.anomaly_alarms = AnomalyAlarms(self.alarms, self.anomaly)
+        self.children: dict[str, list[str]] = {}
+        for c in layout.components:
+            if c.parent:
+                self.children.setdefault(c.parent, []).append(c.id)
+        self.limits: dict[tuple[str | None, str], list[Limit]] = {}
+        for b in self.table.bindings:  # rule thresholds are the natural limits for failure horizons
             for rule in b.rules:
                 if rule.get("state") in ("warning", "fault") and ("above" in rule or "below" in rule):
-                    self.limits.setdefault((b.component, b.signal), float(rule.get("above", rule.get("below"))))
+                    above = "above" in rule
+                    value = float(rule["above"] if above else rule["below"])
+                    self.limits.setdefault((b.component, b.signal), []).append(Limit(value, rule["state"], above))
 
     def step(self, now: float) -> StepResult:
         """Drain, evaluate rules, alarms and anomaly scores at time ``now``."""
@@ -88,28 +97,26 @@ class TelemetryPipeline:
         out.alarms_moved |= self._score_anomalies(now)
         if self.alarms.expire_shelving(now):
             out.alarms_moved = True
+        if out.alarms_moved:
+            self.anomaly_alarms.first_out(now)
         engine.refresh(now)
         return out
 
     def _score_anomalies(self, now: float) -> bool:
-        """Score components with new values; a warning turns them amber, an alarm red, both raise alarms."""
+        """Score components with new values: a warning turns them amber, an alarm red; one alarm an episode."""
         moved = False
         for component, result in self.anomaly.step(now).items():
-            state = {"warning": "warning", "alarm": "fault"}.get(result.level, "normal")
-            previous = self.anomaly_state.get(component, "normal")
-            if state == previous:
-                continue
-            self.anomaly_state[component] = state
-            top = ", ".join(f"{s} {share:.0%}" for s, share in result.contributions.items()) or "several signals"
-            for index, level_state in ((0, "warning"), (1, "fault")):
-                active = SEVERITY[state] >= SEVERITY[level_state]
-                was = SEVERITY[previous] >= SEVERITY[level_state]
-                if active != was:
-                    message = f"Anomaly ({'unusual' if index == 0 else 'highly unusual'}): {top}"
-                    change = RuleChange(component, ANOMALY_SIGNAL, index, active, level_state, message,
-                                        round(result.score, 6), now)
-                    moved |= self.alarms.apply(change) is not None
+            self.anomaly_state[component] = {"warning": "warning", "alarm": "fault"}.get(result.level, "normal")
+            moved |= self.anomaly_alarms.process(component, result, now)
         return moved
+
+    def accept_anomaly(self, component: str, now: float, who: str = "operator") -> bool:
+        """"Accept as new normal" for a component's anomaly episode (logged in the alarm history)."""
+        if not self.anomaly_alarms.accept(component, now, who):
+            return False
+        self.anomaly_state[component] = "normal"
+        self.anomaly_alarms.first_out(now)
+        return True
 
     # ----------------------------------------------------------------- what the scene shows
     def component_states(self) -> dict[str, str]:
@@ -146,27 +153,28 @@ class TelemetryPipeline:
         """Learn normal for a component from the recent history of its scored signals."""
         return self.anomaly.retrain(component, self.history)
 
+    def limits_of(self, component: str, signal: str) -> list[Limit]:
+        """The rule limits of a signal (bindings that name the component, or a ``{n}`` placeholder)."""
+        exact = self.limits.get((component, signal))
+        if exact is not None:
+            return exact
+        return [lim for (c, s), lims in self.limits.items() if s == signal and c and "{" in c for lim in lims]
+
+    def horizon_of(self, component: str, signal: str, limit: float) -> Horizon:
+        """When the signal reaches ``limit`` at its recent trend."""
+        return self.anomaly.horizon(self.history.get((component, signal), ()), limit)
+
     def anomaly_rows(self, component: str) -> list[tuple[str, str]]:
-        """Explanation lines for the details panel: score and level, top signals, failure horizons."""
-        entry = self.anomaly.components.get(component)
-        if entry is None:
-            return []
-        result = entry.result
-        if result.level == "learning":
-            done = len(entry.scorer._buffer)
-            return [("anomaly", f"learning normal ({done}/{entry.scorer.config.learn_samples} samples)")]
-        rows = [("anomaly", f"{result.score:.4f} ({result.level})")]
-        if result.contributions:
-            rows.append(("why", ", ".join(f"{s} {share:.0%}" for s, share in result.contributions.items())))
-        for signal in entry.signals:
-            band = self.anomaly.normal_band(component, signal)
-            if band is not None:
-                rows.append((f"{signal} normal", f"{band[0]:.4g} to {band[1]:.4g}"))
-            limit = self.limits.get((component, signal))
-            if limit is not None:
-                horizon = self.anomaly.horizon(self.history.get((component, signal), ()), limit)
-                rows.append((f"{signal} horizon", horizon.describe(signal)))
-        return rows
+        """Explanation lines for the details panel: score, rarity, why, normal bands, failure horizons."""
+        names = {c.id: c.display_name for c in self.layout.components}
+        return anomaly_lines(self.anomaly, component, self.children.get(component, []), self.limits_of,
+                             self.horizon_of, lambda c, s: self.units.get((c, s), ""),
+                             lambda c: names.get(c, c))
+
+    def anomaly_summary(self, component: str) -> str:
+        """One tooltip line when the component (or one of its sensors) is unusual."""
+        lines = [anomaly_summary(self.anomaly, c) for c in (component, *self.children.get(component, []))]
+        return "; ".join(line for line in lines if line)
 
     def live_values(self, component: str, now: float | None = None,
                     clamped: np.ndarray | None = None) -> list[tuple[str, Any, str, float, str]]:

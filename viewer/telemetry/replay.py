@@ -4,8 +4,8 @@ Time in a replay is *recording* time. The pipeline steps at the live frame caden
 (every ``FRAME_S`` of recording time, counted from the first message), with the
 messages received up to that instant routed first, so the states, alarms and anomaly
 scores follow the same sequence as in the live session, whatever the playback speed.
-Operator actions recorded in the session (acknowledge, shelve) are applied at their
-times, so the alarm list shows what the operator saw.
+Operator actions recorded in the session (acknowledge, shelve, accept an anomaly as the new
+normal) are applied at their times, so the alarm list and the scorers show what the operator saw.
 
 Opening a recording plays it once from start to end without drawing (``index``),
 keeping a copy of the pipeline's state every ``keyframe_every`` seconds. A seek
@@ -37,7 +37,7 @@ from viewer.telemetry.recording import (
 )
 
 KEYFRAME_EVERY_S = 2.0
-_STATE_PARTS = ("store", "engine", "alarms", "anomaly", "anomaly_state", "units")
+_STATE_PARTS = ("store", "engine", "alarms", "anomaly", "anomaly_alarms", "anomaly_state", "units")
 
 
 @dataclass
@@ -226,6 +226,9 @@ class Replayer:
         except ValueError:
             return
         kind = event.get("kind")
+        if kind == "accepted" and isinstance(event.get("component"), str):
+            self.pipeline.accept_anomaly(event["component"], message.time)  # type: ignore[union-attr]
+            return
         if kind not in ("acknowledged", "shelved", "unshelved"):
             return
         alarms = self.pipeline.alarms  # type: ignore[union-attr]

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from viewer.telemetry.alarms import Alarm, AlarmManager, AlarmState
+from viewer.telemetry.anomaly_alarms import ANOMALY_SIGNAL
 from viewer.ui.theme import current as current_theme
 
 SHELVE_S = 3600.0
@@ -37,6 +38,7 @@ class AlarmPanel(QWidget):
     """Active alarms with acknowledge/shelve, and the alarm history."""
 
     component_requested = Signal(str)  # double-click: select the alarm's component
+    accept_requested = Signal(str)  # "Accept as new normal" on an anomaly alarm: the component
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -60,12 +62,18 @@ class AlarmPanel(QWidget):
         self.ack_all_button = QPushButton("Acknowledge All", self)
         self.shelve_button = QPushButton("Shelve 1 h", self)
         self.unshelve_button = QPushButton("Unshelve", self)
+        self.accept_button = QPushButton("Accept as New Normal", self)
+        self.accept_button.setToolTip("For an anomaly alarm: the unusual values become normal now (logged)")
+        self.accept_button.setEnabled(False)
         self.ack_button.clicked.connect(self.acknowledge_selected)
         self.ack_all_button.clicked.connect(self.acknowledge_all)
         self.shelve_button.clicked.connect(self.shelve_selected)
         self.unshelve_button.clicked.connect(self.unshelve_selected)
+        self.accept_button.clicked.connect(self.accept_selected)
+        self.table.itemSelectionChanged.connect(self._on_selection)
         buttons = QHBoxLayout()
-        for b in (self.ack_button, self.ack_all_button, self.shelve_button, self.unshelve_button):
+        for b in (self.ack_button, self.ack_all_button, self.shelve_button, self.unshelve_button,
+                  self.accept_button):
             buttons.addWidget(b)
         buttons.addStretch(1)
         layout = QVBoxLayout(self)
@@ -91,7 +99,7 @@ class AlarmPanel(QWidget):
         for row, alarm in enumerate(alarms):
             value = alarm.value if not isinstance(alarm.value, float) else f"{alarm.value:.3g}"
             cells = [_clock(alarm.raised_at), alarm.component, alarm.severity.upper(), alarm.state.value,
-                     alarm.message, "" if value is None else str(value)]
+                     alarm.display_message, "" if value is None else str(value)]
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if alarm.needs_attention:
@@ -103,6 +111,8 @@ class AlarmPanel(QWidget):
                 if alarm.state is AlarmState.SHELVED:
                     item.setForeground(QBrush(QColor(theme.text_muted)))
                 item.setData(Qt.ItemDataRole.UserRole, alarm.id)
+                if col == 4:
+                    item.setToolTip(alarm.display_message)
                 self.table.setItem(row, col, item)
         if selected is not None:
             for row, alarm in enumerate(alarms):
@@ -149,6 +159,17 @@ class AlarmPanel(QWidget):
         if alarm is not None and self.manager is not None:
             self.manager.unshelve(alarm.id, time.time())
             self.refresh()
+
+    def accept_selected(self) -> None:
+        """"Accept as new normal" for the selected anomaly alarm (the window does it and logs it)."""
+        alarm = self.selected_alarm()
+        if alarm is not None and alarm.signal == ANOMALY_SIGNAL:
+            self.accept_requested.emit(alarm.component)
+
+    def _on_selection(self) -> None:
+        alarm = self.selected_alarm()
+        self.accept_button.setEnabled(alarm is not None and alarm.signal == ANOMALY_SIGNAL
+                                      and alarm.condition_active)
 
     def _on_double_click(self, row: int, _column: int) -> None:
         if row < len(self._rows):

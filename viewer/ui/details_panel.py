@@ -5,12 +5,15 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
+    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QPushButton,
+    QScrollArea,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -142,18 +145,35 @@ class DetailsPanel(QWidget):
         self.live.hide()
         self.plot = self._make_plot()
         self.plot.hide()
+        # The anomaly explanation: wrapped text, never cut off (a tree cell would elide it).
+        self.anomaly_text = QLabel(self)
+        self.anomaly_text.setObjectName("anomalyText")
+        self.anomaly_text.setWordWrap(True)
+        self.anomaly_text.setTextFormat(Qt.TextFormat.RichText)
+        self.anomaly_text.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.anomaly_scroll = QScrollArea(self)  # long explanations scroll; they never make the dock taller
+        self.anomaly_scroll.setWidget(self.anomaly_text)
+        self.anomaly_scroll.setWidgetResizable(True)
+        self.anomaly_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.anomaly_scroll.setMaximumHeight(170)
+        self.anomaly_scroll.setMinimumHeight(0)
+        self.anomaly_scroll.hide()
         # Operator actions on the component's anomaly scorer.
         self.anomaly_buttons = QWidget(self)
         row = QHBoxLayout(self.anomaly_buttons)
         row.setContentsMargins(0, 0, 0, 0)
+        self.accept_button = QPushButton("Accept as new normal", self.anomaly_buttons)
+        self.accept_button.setToolTip("The unusual values of the episode in progress become normal now "
+                                      "(logged in the alarm history and the recording)")
         self.relearn_button = QPushButton("Relearn normal", self.anomaly_buttons)
         self.relearn_button.setToolTip("Forget what normal looked like and learn again from the next samples")
         self.freeze_button = QPushButton("Freeze", self.anomaly_buttons)
         self.freeze_button.setCheckable(True)
-        self.freeze_button.setToolTip("Stop the scorer from adapting to drift")
+        self.freeze_button.setToolTip("Keep the learned reference as it is: no drift following, no automatic "
+                                      "acceptance of a lasting change")
         self.retrain_button = QPushButton("Mark recent as normal", self.anomaly_buttons)
         self.retrain_button.setToolTip("Learn normal from the recent history shown in the plot")
-        for button in (self.relearn_button, self.freeze_button, self.retrain_button):
+        for button in (self.accept_button, self.relearn_button, self.freeze_button, self.retrain_button):
             row.addWidget(button)
         self.anomaly_buttons.hide()
         layout = QVBoxLayout(self)
@@ -161,6 +181,7 @@ class DetailsPanel(QWidget):
         layout.addWidget(self.title)
         layout.addWidget(self.tree, 3)
         layout.addWidget(self.live, 1)
+        layout.addWidget(self.anomaly_scroll)
         layout.addWidget(self.plot, 1)
         layout.addWidget(self.anomaly_buttons)
         self.component_id: str | None = None
@@ -190,18 +211,14 @@ class DetailsPanel(QWidget):
         self.tree.expandAll()
 
     def show_live(self, rows: list[tuple[str, object, str, float, str]],
-                  anomaly: list[tuple[str, str]] | None = None) -> None:
-        """Live values of the shown component: (signal, value, unit, age in s, state); then anomaly lines."""
-        self.live.setVisible(bool(rows) or bool(anomaly))
+                  anomaly: list[tuple[str, str]] | None = None, episode: bool = False) -> None:
+        """Live values of the shown component: (signal, value, unit, age in s, state); then the anomaly
+        explanation (key, text) lines. ``episode``: an anomaly episode is in progress (it can be accepted)."""
+        self.live.setVisible(bool(rows))
         self.anomaly_buttons.setVisible(bool(anomaly))
+        self.accept_button.setEnabled(episode)
         self.live.clear()
-        for key, text in anomaly or []:
-            item = QTreeWidgetItem(self.live, [key, text, ""])
-            item.setToolTip(1, text)
-            if "(warning)" in text:
-                item.setForeground(1, QBrush(QColor(current_theme().text_warning)))
-            elif "(alarm)" in text:
-                item.setForeground(1, QBrush(QColor(current_theme().text_fault)))
+        self._show_anomaly(anomaly or [])
         for signal, value, unit, age, state in rows:
             if isinstance(value, float):
                 text = f"{value:.4g}"
@@ -218,6 +235,25 @@ class DetailsPanel(QWidget):
                 item.setForeground(1, QBrush(QColor(current_theme().text_fault)))
             elif state == "warning" or state.startswith("out of limits"):
                 item.setForeground(1, QBrush(QColor(current_theme().text_warning)))
+
+    def _show_anomaly(self, lines: list[tuple[str, str]]) -> None:
+        self.anomaly_scroll.setVisible(bool(lines))
+        if not lines:
+            self.anomaly_text.clear()
+            return
+        theme = current_theme()
+        out = []
+        for key, text in lines:
+            colour = ""
+            if key.strip() == "anomaly" and "(alarm)" in text:
+                colour = theme.text_fault
+            elif key.strip() == "anomaly" and "(warning)" in text:
+                colour = theme.text_warning
+            style = f" style='color:{colour}; font-weight:bold'" if colour else ""
+            indent = "&nbsp;&nbsp;&nbsp;&nbsp;" if key.startswith("  ") else ""
+            label = html.escape(key.strip())
+            out.append(f"{indent}<b>{label}</b>" + (f": <span{style}>{html.escape(text)}</span>" if text else ""))
+        self.anomaly_text.setText("<br>".join(out))
 
     def _make_plot(self) -> QWidget:
         import pyqtgraph as pg

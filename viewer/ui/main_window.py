@@ -81,6 +81,7 @@ class MainWindow(QMainWindow):
         self.components.component_selected.connect(lambda cid: self.select_component(cid))
         self.components.component_activated.connect(self._on_component_activated)
         self.details = DetailsPanel(self)
+        self.details.accept_button.clicked.connect(self._on_accept_normal)
         self.details.relearn_button.clicked.connect(self._on_relearn)
         self.details.freeze_button.toggled.connect(self._on_freeze)
         self.details.retrain_button.clicked.connect(self._on_retrain)
@@ -88,6 +89,7 @@ class MainWindow(QMainWindow):
         self._add_dock("Details", self.details, Qt.DockWidgetArea.RightDockWidgetArea, "detailsDock")
         self.alarm_panel = AlarmPanel(self)
         self.alarm_panel.component_requested.connect(self._on_component_activated)
+        self.alarm_panel.accept_requested.connect(self.accept_as_new_normal)
         self.alarm_dock = self._add_dock("Alarms", self.alarm_panel, Qt.DockWidgetArea.BottomDockWidgetArea,
                                          "alarmsDock")
 
@@ -557,11 +559,36 @@ class MainWindow(QMainWindow):
     def _on_values_changed(self, components: set) -> None:
         if self.selected is not None and self.selected in components:
             now = time.time()
-            self.details.show_live(self.telemetry.live_values(self.selected),
-                                   self.telemetry.anomaly_rows(self.selected))
+            self._show_live_details()
             if now - self._last_plot >= PLOT_INTERVAL_S:  # a plot a few times a second is plenty
                 self._last_plot = now
                 self._refresh_plot(self.telemetry.now())  # recording time in a replay
+
+    def _show_live_details(self) -> None:
+        """Live values and the anomaly explanation of the selection in the details panel."""
+        component = self.selected
+        if component is None:
+            self.details.show_live([], [])
+            return
+        entry = self.telemetry.anomaly.components.get(component)
+        episode = entry is not None and entry.result.episode_start is not None
+        self.details.show_live(self.telemetry.live_values(component), self.telemetry.anomaly_rows(component),
+                               episode=episode)
+
+    def accept_as_new_normal(self, component: str) -> bool:
+        """The operator's "Accept as new normal" for a component's anomaly episode."""
+        if self.telemetry.accept_anomaly(component):
+            self.status(f"{component}: the unusual values are the new normal now (logged in the alarm history)")
+            self.alarm_panel.refresh()
+            if component == self.selected:
+                self._show_live_details()
+            return True
+        self.status(f"{component}: no anomaly episode in progress to accept")
+        return False
+
+    def _on_accept_normal(self) -> None:
+        if self.selected is not None:
+            self.accept_as_new_normal(self.selected)
 
     def _on_relearn(self) -> None:
         if self.selected is not None:
@@ -571,7 +598,7 @@ class MainWindow(QMainWindow):
     def _on_freeze(self, frozen: bool) -> None:
         if self.selected is not None:
             self.telemetry.anomaly.freeze(self.selected, frozen)
-            self.status(f"{self.selected}: anomaly baseline {'frozen' if frozen else 'adapting again'}")
+            self.status(f"{self.selected}: anomaly reference {'frozen' if frozen else 'following drift again'}")
 
     def _on_retrain(self) -> None:
         if self.selected is None:
@@ -702,8 +729,7 @@ class MainWindow(QMainWindow):
         self.components.select(component_id)
         comp = self.plant_layout.component(component_id) if component_id else None
         self.details.show_component(comp, self.plant_layout)
-        self.details.show_live(self.telemetry.live_values(component_id) if component_id else [],
-                               self.telemetry.anomaly_rows(component_id) if component_id else [])
+        self._show_live_details()
         self._refresh_plot(time.time())
         if comp is not None:
             self.status(f"Selected {comp.display_name} ({comp.kind})")
@@ -728,6 +754,9 @@ class MainWindow(QMainWindow):
         for signal, value, unit, age, _state in self.telemetry.live_values(component_id)[:8]:
             shown = f"{value:.4g}" if isinstance(value, float) else str(value)[:40]
             lines.append(f"{signal}: {shown} {unit}  ({age:.0f} s ago)".replace("  (", " (").strip())
+        summary = self.telemetry.pipeline.anomaly_summary(component_id)
+        if summary:
+            lines.append(summary)
         return "\n".join(lines)
 
     def _on_view_hovered(self, x: float, y: float, global_pos: object) -> None:
@@ -892,8 +921,7 @@ class MainWindow(QMainWindow):
     def _on_replay_moved(self, t: float) -> None:
         self.connection_label.setText(f"Replay {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(t))}")
         if self.selected is not None:
-            self.details.show_live(self.telemetry.live_values(self.selected),
-                                   self.telemetry.anomaly_rows(self.selected))
+            self._show_live_details()
             now = time.time()
             if now - self._last_plot >= PLOT_INTERVAL_S:  # a replay moves every frame; the plot needs less
                 self._last_plot = now

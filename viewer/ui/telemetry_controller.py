@@ -244,6 +244,15 @@ class TelemetryController(QObject):
         """Explanation lines for the details panel: score and level, top signals, failure horizons."""
         return self.pipeline.anomaly_rows(component)
 
+    def accept_anomaly(self, component: str) -> bool:
+        """"Accept as new normal" for a component's anomaly episode (logged; recorded when recording)."""
+        if not self.pipeline.accept_anomaly(component, self.now()):
+            return False
+        self._apply_states(True)
+        self.alarms_changed.emit()
+        self.request_render()
+        return True
+
     # ----------------------------------------------------------------- robots
     def _add_joint_sample(self, component: str, sample: Sample) -> None:
         try:

@@ -81,7 +81,12 @@ def test_a_rule_alarm_on_the_same_signal_folds_the_anomaly_and_the_warning_into_
     states = {a.key: a.state for a in pipeline.alarms.alarms.values()}
     assert states[("ST10", ANOMALY_SIGNAL, 0)] is AlarmState.SUPPRESSED
     assert states[("ST10", "vibration", 0)] is AlarmState.SUPPRESSED
-    feed.frames(400, vibration=2.0)  # back to normal: the fault clears, nothing stays suppressed
+    feed.frames(400, vibration=2.0)  # back to normal: the fault clears; its row stays until acknowledged
+    listed = pipeline.alarms.listed()
+    assert len(listed) == 1 and listed[0].state is AlarmState.UNACK_RTN and listed[0].related
+    pipeline.alarms.acknowledge(listed[0].id, feed.t)  # seen once, with everything folded into it
+    feed.frames(1, vibration=2.0)
+    assert not any(a.needs_attention for a in pipeline.alarms.alarms.values())
     assert all(a.state is not AlarmState.SUPPRESSED for a in pipeline.alarms.alarms.values())
 
 

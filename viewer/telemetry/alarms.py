@@ -164,6 +164,14 @@ class AlarmManager:
         alarm.acknowledged_at = time
         alarm.state = AlarmState.ACK_ACTIVE if alarm.state is AlarmState.UNACK_ACTIVE else AlarmState.NORMAL
         self._log(alarm, "acknowledged", time)
+        for key in list(alarm.related):  # the alarms folded into this row were seen with it
+            folded = self.alarms.get(key)
+            if folded is not None and folded.state is AlarmState.SUPPRESSED:
+                before = folded.state_before_suppression
+                if before in (AlarmState.UNACK_ACTIVE, AlarmState.UNACK_RTN):
+                    folded.state_before_suppression = (AlarmState.ACK_ACTIVE if before is AlarmState.UNACK_ACTIVE
+                                                       else AlarmState.NORMAL)
+                    folded.acknowledged_at = time
         return True
 
     def acknowledge_all(self, time: float) -> int:

@@ -91,7 +91,7 @@ class AnomalyAlarms:
                 # The message keeps its last real explanation (a quiet sample explains nothing).
                 message = self.message(result) if result.contributions else ""
                 change = RuleChange(component, ANOMALY_SIGNAL, ANOMALY_RULE, True, worst, message,
-                                    round(result.score, 9), now)
+                                    self._value_text(component, result), now)
                 alarm = self.alarms.alarms.get(self.key(component))
                 before = (alarm.state, alarm.severity) if alarm is not None else None
                 alarm = self.alarms.apply(change)
@@ -125,6 +125,12 @@ class AnomalyAlarms:
                                          "anomaly", None, now))
         return self._accepted(component, now, "accepted", f"accepted as new normal by the {who} at {_clock(now)}")
 
+    def _value_text(self, component: str, result: ScoreResult) -> str:
+        """What the alarm list's value column shows: the signal that explains it most, and its value."""
+        signal = next(iter(result.contributions), None)
+        value = self.monitor.latest(component, signal) if signal else None
+        return f"{signal} {value:.4g}" if value is not None else f"{result.raw:.1f} decades"
+
     @staticmethod
     def message(result: ScoreResult) -> str:
         """The alarm's message: what is unusual, and which signals say so."""
@@ -136,13 +142,15 @@ class AnomalyAlarms:
     def first_out(self, now: float) -> bool:
         """Fold consequential alarms into the rule alarm that explains them; release the others."""
         moved = False
+        # A rule alarm explains what it is listed for: while active, and after it cleared until acknowledged.
         active_rules: dict[tuple[str, str], list[Any]] = {}
         for alarm in self.alarms.alarms.values():
-            if alarm.signal != ANOMALY_SIGNAL and alarm.condition_active and alarm.state is not AlarmState.SHELVED:
+            if alarm.signal != ANOMALY_SIGNAL and (alarm.condition_active or alarm.needs_attention) \
+                    and alarm.state is not AlarmState.SHELVED:
                 active_rules.setdefault((alarm.component, alarm.signal), []).append(alarm)
         wanted: dict[tuple[str, str, int], tuple[tuple[str, str, int], str]] = {}
         for rules in active_rules.values():
-            rules.sort(key=lambda a: 0 if a.severity == "high" else 1)
+            rules.sort(key=lambda a: (not a.condition_active, 0 if a.severity == "high" else 1))
             primary = rules[0]
             for other in rules[1:]:  # a fault on a signal carries its warning
                 if primary.severity == "high" and other.severity != "high":
@@ -154,7 +162,7 @@ class AnomalyAlarms:
                 continue
             causes = [active_rules[(component, s)][0] for s in signals if (component, s) in active_rules]
             if causes:
-                primary = min(causes, key=lambda a: 0 if a.severity == "high" else 1)
+                primary = min(causes, key=lambda a: (not a.condition_active, 0 if a.severity == "high" else 1))
                 first = alarm.raised_at if alarm.raised_at else now
                 lead = primary.raised_at - first if primary.raised_at else 0.0
                 when = f", {format_duration(lead)} before it" if lead > 1.0 else ""
@@ -217,8 +225,9 @@ def _component_lines(monitor: AnomalyMonitor, component: str, limits: Callable[[
         elif band is not None:
             rows.append((f"{signal} normal", f"{band[0]:.4g} to {band[1]:.4g} {u}".strip()))
         for limit in _limits_ahead(limits(component, signal), monitor.latest(component, signal)):
-            rows.append((f"{signal} horizon", horizon(component, signal, limit.value).describe(
-                signal, u, limit.value, limit.state)))
+            estimate = horizon(component, signal, limit.value)
+            if estimate.seconds is not None:  # only a significant trend toward the limit says when
+                rows.append((f"{signal} horizon", estimate.describe(signal, u, limit.value, limit.state)))
     return rows
 
 

@@ -62,6 +62,7 @@ class TelemetryPipeline:
                                                      if c.section("anomaly")})
         self.anomaly_state: dict[str, str] = {}
         self.anomaly_alarms = AnomalyAlarms(self.alarms, self.anomaly)
+        self._first_out_seen = 0  # the alarm log's length when first-out last ran
         self.children: dict[str, list[str]] = {}
         for c in layout.components:
             if c.parent:
@@ -97,8 +98,9 @@ class TelemetryPipeline:
         out.alarms_moved |= self._score_anomalies(now)
         if self.alarms.expire_shelving(now):
             out.alarms_moved = True
-        if out.alarms_moved:
-            self.anomaly_alarms.first_out(now)
+        if out.alarms_moved or self.alarms.logged != self._first_out_seen:  # an acknowledgement counts too
+            out.alarms_moved |= self.anomaly_alarms.first_out(now)
+            self._first_out_seen = self.alarms.logged
         engine.refresh(now)
         return out
 

@@ -155,7 +155,7 @@ class DetailsPanel(QWidget):
         self.anomaly_scroll.setWidget(self.anomaly_text)
         self.anomaly_scroll.setWidgetResizable(True)
         self.anomaly_scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.anomaly_scroll.setMaximumHeight(170)
+        self.anomaly_scroll.setMaximumHeight(300)
         self.anomaly_scroll.setMinimumHeight(0)
         self.anomaly_scroll.hide()
         # Operator actions on the component's anomaly scorer.
@@ -179,9 +179,9 @@ class DetailsPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.title)
-        layout.addWidget(self.tree, 3)
+        layout.addWidget(self.tree, 2)
         layout.addWidget(self.live, 1)
-        layout.addWidget(self.anomaly_scroll)
+        layout.addWidget(self.anomaly_scroll, 2)
         layout.addWidget(self.plot, 1)
         layout.addWidget(self.anomaly_buttons)
         self.component_id: str | None = None

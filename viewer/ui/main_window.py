@@ -570,15 +570,19 @@ class MainWindow(QMainWindow):
         if component is None:
             self.details.show_live([], [])
             return
-        entry = self.telemetry.anomaly.components.get(component)
-        episode = entry is not None and entry.result.episode_start is not None
+        children = [c.id for c in self.plant_layout.components if c.parent == component] if self.plant_layout else []
+        entries = [self.telemetry.anomaly.components.get(c) for c in (component, *children)]
+        episode = any(e is not None and e.result.episode_start is not None for e in entries)
         self.details.show_live(self.telemetry.live_values(component), self.telemetry.anomaly_rows(component),
                                episode=episode)
 
     def accept_as_new_normal(self, component: str) -> bool:
-        """The operator's "Accept as new normal" for a component's anomaly episode."""
-        if self.telemetry.accept_anomaly(component):
-            self.status(f"{component}: the unusual values are the new normal now (logged in the alarm history)")
+        """The operator's "Accept as new normal" for a component's anomaly episode, and its sensors'."""
+        children = [c.id for c in self.plant_layout.components if c.parent == component] if self.plant_layout else []
+        accepted = [c for c in (component, *children) if self.telemetry.accept_anomaly(c)]
+        if accepted:
+            self.status(f"{', '.join(accepted)}: the unusual values are the new normal now "
+                        "(logged in the alarm history)")
             self.alarm_panel.refresh()
             if component == self.selected:
                 self._show_live_details()

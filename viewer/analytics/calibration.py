@@ -29,13 +29,17 @@ MAX_EXACT_SHAPE = 64
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 
 
+def _erfc_exponent(t: float | np.ndarray, x: float | np.ndarray) -> float | np.ndarray:
+    """Numerical Recipes' erfcc: erfc(x) = t * exp(this), t = 1 / (1 + x/2); floats and arrays alike."""
+    return -x * x - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
+        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
+            -0.82215223 + t * 0.17087277))))))))
+
+
 def _log_erfc(x: float) -> float:
     """ln erfc(x) for x >= 0 (Numerical Recipes' erfcc, in log form)."""
     t = 1.0 / (1.0 + 0.5 * x)
-    poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
-        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
-            -0.82215223 + t * 0.17087277))))))))
-    return math.log(t) - x * x + poly
+    return math.log(t) + _erfc_exponent(t, x)
 
 
 def normal_tail_ln(z: float) -> float:
@@ -75,10 +79,7 @@ def normal_tail_ln_array(z: np.ndarray) -> np.ndarray:
     """:func:`normal_tail_ln` of an array (NaN -> 0: a missing value is not evidence)."""
     x = np.abs(np.nan_to_num(np.asarray(z, dtype=float), nan=0.0)) * _INV_SQRT2
     t = 1.0 / (1.0 + 0.5 * x)
-    poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
-        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
-            -0.82215223 + t * 0.17087277))))))))
-    return np.log(t) - x * x + poly
+    return np.log(t) + _erfc_exponent(t, x)
 
 
 def _upper_normal_ln(z: float) -> float:

@@ -122,7 +122,10 @@ def test_robots_move_a_fault_turns_red_the_operator_acknowledges_and_stale_data_
     # The plant goes quiet: after the stale time every machine shows "no data" with its badge.
     plant.terminate()
     plant.wait(5)
-    qtbot.waitUntil(lambda: win.telemetry.displayed.get("ST10") == "stale", timeout=(STALE_AFTER_S + 5) * 1000)
+    # Each machine goes stale its own stale time after its own last message (they publish at their own
+    # rates), so wait for both machines looked at, not for one.
+    qtbot.waitUntil(lambda: win.telemetry.displayed.get("ST10") == "stale" == win.telemetry.displayed.get("ST70"),
+                    timeout=(STALE_AFTER_S + 5) * 1000)
     assert "stale" in win.scene.badge_states()
     stale_rgb = np.array([int(theme.stale[i:i + 2], 16) for i in (1, 3, 5)])
     assert (np.abs(win.scene.displayed_rgb("ST70") - stale_rgb).max(axis=1) <= 1).all()

@@ -117,7 +117,7 @@ def gaps(rng: np.random.Generator, n: int) -> Case:
 
 def cases(short: bool = False) -> dict[str, Callable[[np.random.Generator], Case]]:
     """The suite's cases by name; ``short`` ones (a few thousand samples) for the tests."""
-    lasting = 6500 if short else 9000  # long enough for a change to become normal after an hour at 1 Hz
+    lasting = 6500 if short else 9000  # long enough for a change to become normal (accept_after) at 1 Hz
     return {
         "step up": lambda r: step_change(r, +1.0, lasting, 1500 if short else 2000),
         "step down": lambda r: step_change(r, -1.0, lasting, 1500 if short else 2000),

@@ -11,7 +11,7 @@ Ours: :class:`ComponentScorer` with its default configuration, ``retrain`` on d0
 the level is warning or alarm. Like the PCA peer, the reference is fixed after learning (``freeze``: no
 drift following, no automatic acceptance), which is what this protocol measures: a fault that lasts
 40 hours is still a fault at the end. The live default (a lasting change becomes the new normal after
-``accept_after``, an hour) is printed beside it.
+``accept_after``, half an hour) is printed beside it.
 Peer in the same run: PCA on d00.dat standardised, components by parallel analysis, T² (F-distribution)
 and Q/SPE (Jackson-Mudholkar) limits at 99 %; a row is flagged when either passes.
 
@@ -134,7 +134,8 @@ def main() -> int:
           file=sys.stderr)
     print(f"  false alarms on d00_te: ours {far:.2f} %, PCA {peer_far:.2f} %", file=sys.stderr)
     if live is not None:
-        print(f"  live default (acceptance after an hour): rate {live[0]:.3f}, FAR {live[1]:.2f} %", file=sys.stderr)
+        print(f"  live default (acceptance after half an hour): rate {live[0]:.3f}, FAR {live[1]:.2f} %",
+              file=sys.stderr)
     note = (f"reference frozen after learning on d00.dat (the protocol); PCA k={k} by parallel analysis, "
             f"T² or Q at 99 %" + (f"; live default with acceptance: rate {live[0]:.3f}" if live else "; --quick"))
     emit([

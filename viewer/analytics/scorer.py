@@ -53,6 +53,8 @@ from viewer.analytics.signal_model import (
     SignalModel,
     SignalSettings,
     capped_exponential_moments,
+    soft_cap,
+    soft_cap_array,
     window_laws,
 )
 
@@ -81,7 +83,7 @@ class ScorerConfig:
     off_samples: int = 10  # ... and below its "off" threshold before it falls (ISA-18.2 off-delay: no chattering)
     windows: tuple[int, ...] = (10,)  # persistence window, samples
     adapt: float = 1e-3  # slowest drift-following rate (per sample)
-    accept_after: float = 3600.0  # s in an episode before it becomes the new normal by itself; 0 = never
+    accept_after: float = 1800.0  # s in an episode before it becomes the new normal by itself; 0 = never
     rearm_s: float = 300.0  # s of normal before a new episode (and a new alarm) can start
     max_modes: int = 6
     run_margin: float = 3.0  # decades a run on one side of a level must beat its law by (a sign test)
@@ -206,7 +208,7 @@ class ComponentScorer:
         if n > 1 and len(z) > n + 2:
             self._set_covariance(np.atleast_2d(np.cov(z, rowvar=False)))
             t2 = np.einsum("ij,jk,ik->i", z, self.precision, z)
-            y = np.minimum(chi2_tail_evidence_array(t2, n) * LN10, self._window_cap)
+            y = soft_cap_array(chi2_tail_evidence_array(t2, n) * LN10, self._window_cap)
             self._t2_laws = window_laws(y, self.config.windows, *capped_exponential_moments(self._window_cap))
         else:
             self._covariance = np.atleast_2d(np.var(z, axis=0)) if len(z) else np.ones((1, 1))
@@ -250,7 +252,7 @@ class ComponentScorer:
         z = rng.standard_normal((samples, n)) @ root.T
         y = -normal_tail_ln_array(z)
         best = np.max(y, axis=1) / LN10
-        capped = np.minimum(y, self._window_cap)
+        capped = soft_cap_array(y, self._window_cap)
         for w in self.config.windows:  # simulated samples are independent: the exact window law applies
             sums = _rolling_sum(capped, w)
             best = np.maximum(best, np.max(gamma_tail_evidence_array(sums, float(w)), axis=1))
@@ -258,7 +260,7 @@ class ComponentScorer:
             zc = np.clip(z, -Z_CLIP, Z_CLIP)
             inst = chi2_tail_evidence_array(np.einsum("ij,jk,ik->i", zc, self.precision, zc), n)
             best = np.maximum(best, inst)
-            capped_t2 = np.minimum(inst * LN10, self._window_cap)[:, None]
+            capped_t2 = soft_cap_array(inst * LN10, self._window_cap)[:, None]
             for w, (shape, law_scale), floor in zip(self.config.windows, self._t2_laws, self._t2_window_floor,
                                                     strict=True):
                 sums = _rolling_sum(capped_t2, w)[:, 0]
@@ -290,7 +292,11 @@ class ComponentScorer:
         if self.precision is not None:
             relation = self._relation([r[2] for r in last])
             if relation > evidence:
-                evidence, kind = relation, "relation"
+                # A broken relation is the explanation only while no signal is unusual by itself: a signal
+                # 7 sigma up also breaks its relation to the others, but "vibration: lasting shift" says more.
+                if evidence < self._thresholds[0]:
+                    kind = "relation"
+                evidence = relation
         evidence = evidence - self.offset if evidence > self.offset else 0.0
         self._step_level(evidence)
         result = ScoreResult(evidence_to_score(evidence), self.level, raw=evidence, kind=kind)
@@ -307,7 +313,7 @@ class ComponentScorer:
         self._last_z = clipped
         evidence = chi2_tail_evidence(t2, len(zs))
         y = evidence * LN10
-        capped = y if y < self._window_cap else self._window_cap
+        capped = soft_cap(y, self._window_cap)
         ring, pos, sums = self._t2_ring, self._t2_pos, self._t2_sums
         for j, w in enumerate(self.config.windows):
             total = sums[j] + capped - ring[pos - w]  # a negative index wraps around the ring
@@ -397,7 +403,7 @@ class ComponentScorer:
             zc = np.clip(z, -Z_CLIP, Z_CLIP)
             inst = chi2_tail_evidence_array(np.einsum("ij,jk,ik->i", zc, self.precision, zc), n)
             relation = inst
-            capped = np.minimum(inst * LN10, self._window_cap)
+            capped = soft_cap_array(inst * LN10, self._window_cap)
             for w, (shape, scale), floor in zip(self.config.windows, self._t2_laws, self._t2_window_floor,
                                                 strict=True):
                 sums = _rolling_sum(capped[:, None], w)[:, 0]

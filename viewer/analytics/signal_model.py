@@ -69,7 +69,7 @@ class SignalSettings:
     """The per-signal part of the scorer's configuration."""
 
     windows: tuple[int, ...] = (8,)  # persistence windows (samples), besides the single sample
-    window_cap: float = 9.21  # ln(1e4): one sample adds at most "one in 10,000" to a window
+    window_cap: float = 9.21  # ln(1e4): beyond "one in 10,000" a sample adds only the log of the rest (soft_cap)
     adapt: float = 1e-3  # slowest drift-following rate of a level (per sample)
     gate: float = 2.0  # a signal adapts only while its own evidence is below this (decades)
     max_modes: int = 6
@@ -120,6 +120,20 @@ def find_modes(values: np.ndarray, floor: float, noise: float, max_modes: int) -
         modes.append([centre, max(scale, floor), float(b - a)])
     modes.sort()
     return modes
+
+
+def soft_cap(y: float, cap: float) -> float:
+    """One sample's share of a window sum: its evidence up to ``cap``, then only the log of the rest.
+
+    One spike cannot carry a window (an 8-sigma spike adds about 13 instead of 32), yet a stronger lasting
+    anomaly still sums to more than a weaker one, so window evidence keeps ordering them.
+    """
+    return y if y <= cap else cap + math.log1p(y - cap)
+
+
+def soft_cap_array(y: np.ndarray, cap: float) -> np.ndarray:
+    """:func:`soft_cap` of an array."""
+    return np.where(y <= cap, y, cap + np.log1p(np.maximum(y - cap, 0.0)))
 
 
 def capped_exponential_moments(cap: float) -> tuple[float, float]:
@@ -237,7 +251,7 @@ class SignalModel:
 
     def _learn_windows(self, z: np.ndarray) -> None:
         cap = self.settings.window_cap
-        y = np.array([min(-self.value_ln_p(zz), cap) for zz in z.tolist()])
+        y = np.array([soft_cap(-self.value_ln_p(zz), cap) for zz in z.tolist()])
         self.window_laws = window_laws(y, self.settings.windows, *capped_exponential_moments(cap))
         self._window_floor = [gamma_evidence_threshold(1.0, a, b) for a, b in self.window_laws]
 
@@ -320,7 +334,7 @@ class SignalModel:
             y = min(y, (a - 3.0) / self.tail[1] - math.log(self.tail[0]))
         evidence, kind = y / LN10, "value"
         # Persistence windows over capped evidence: a running sum per window, one ring for all.
-        capped = y if y < self._cap else self._cap
+        capped = y if y <= self._cap else self._cap + math.log1p(y - self._cap)  # soft_cap, inlined
         ring, pos, sums = self.ring, self.ring_pos, self.sums
         total = sums[0] + capped - ring[pos - self._w0]  # a negative index wraps around the ring
         sums[0] = total
@@ -409,7 +423,7 @@ class SignalModel:
         evidence = y / LN10
         # The streaming path skips a missing value entirely: windows and runs see only real values.
         seen = ~missing
-        ys = np.minimum(y[seen], self._cap)
+        ys = soft_cap_array(y[seen], self._cap)
         window_e = np.zeros(int(seen.sum()))
         c = np.cumsum(ys)
         for (shape, scale), w, floor in zip(self.window_laws, self._windows, self._window_floor, strict=True):

@@ -151,6 +151,7 @@ def run_case(case: Case, make_scorer: Callable[[list[str]], object]) -> Outcome:
     scorer = make_scorer([f"s{j}" for j in range(case.values.shape[1])])
     flagged = np.zeros(len(case.times), dtype=bool)
     episode_starts = []  # one alarm per episode (the pipeline raises one per episode, however the level flickers)
+    accepted_at = []  # samples where an episode became the new normal by itself
     last_episode = 0
     horizon_seen = None if case.drift is None else False
     for i, (t, row) in enumerate(zip(case.times.tolist(), case.values.tolist(), strict=True)):
@@ -158,6 +159,8 @@ def run_case(case: Case, make_scorer: Callable[[list[str]], object]) -> Outcome:
         flagged[i] = result.level in ("warning", "alarm")
         if result.episode and result.episode != last_episode:
             episode_starts.append(i)
+        if result.accepted == "automatic":
+            accepted_at.append(i)
         last_episode = result.episode
         if case.drift is not None and not horizon_seen and i > case.drift[0] and i % 250 == 0:
             lo = max(0, i - 600)
@@ -173,9 +176,9 @@ def run_case(case: Case, make_scorer: Callable[[list[str]], object]) -> Outcome:
             continue
         delays.append((kind, int(hits[0])))
         if case.lasting:
-            last = int(np.flatnonzero(flagged)[-1])
-            if last < len(flagged) - 1:
-                back = last + 1 - at
-                normal.append((last + 1, len(flagged)))  # after it became the new normal, alarms are false
+            after = [a for a in accepted_at if a >= at]
+            if after:  # it became the new normal: from there on every alarm is false
+                back = after[0] - at
+                normal.append((after[0] + 1, len(flagged)))
     false_alarms = sum(int(((raised >= a) & (raised < b)).sum()) for a, b in normal)
     return Outcome(false_alarms, sum(b - a for a, b in normal), delays, missed, back, horizon_seen)

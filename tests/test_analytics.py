@@ -277,3 +277,55 @@ def test_no_horizon_without_a_meaningful_trend():
 
 def test_durations_read_as_an_operator_reads_them():
     assert [format_duration(s) for s in (40, 600, 3.5 * 3600, 6 * 86400)] == ["40 s", "10 min", "3.5 h", "6 days"]
+
+
+# --- hostile values and damaged state ------------------------------------------------------------------------
+def test_wild_values_give_finite_evidence_and_leave_the_windows_working():
+    rng = np.random.default_rng(RNG_SEED + 12)
+    ar = np.zeros(3000)
+    for i in range(1, 3000):  # autocorrelated, so the window law is a widened (non-integer) one
+        ar[i] = 0.8 * ar[i - 1] + 0.6 * rng.normal()
+    scorer = ComponentScorer(["a"])
+    scorer.retrain(ar[:2000, None])
+    assert scorer.models[0].window_laws[0] != (10.0, 1.0)
+    for i, value in enumerate([1e200, -1e300, math.inf, -math.inf, 3.4e38]):
+        result = scorer.update(float(i), [value])
+        assert math.isfinite(result.raw) and 0.0 <= result.score < 1.0
+    assert all(math.isfinite(s) for s in scorer.models[0].sums)
+    later = [scorer.update(10.0 + i, [v]).raw for i, v in enumerate(ar[2000:2400])]
+    assert all(math.isfinite(e) for e in later)
+    assert min(later[-200:]) < 1.0  # back to ordinary evidence once the wild values left the window
+
+
+def test_one_error_code_in_the_learning_block_does_not_blind_the_signal():
+    rng = np.random.default_rng(RNG_SEED + 13)
+    learn = rng.normal(size=300)
+    learn[5] = 3.4e38  # a PLC's "no value" float
+    scorer = ComponentScorer(["a"])
+    scorer.retrain(learn[:, None])
+    results = [scorer.update(float(i), [20.0]) for i in range(5)]
+    assert results[-1].level == "alarm"
+
+
+def test_a_value_held_for_twelve_hours_is_not_in_alarm_indefinitely():
+    rng = np.random.default_rng(RNG_SEED + 14)
+    scorer = ComponentScorer(["a"])
+    scorer.retrain(rng.normal(size=(300, 1)))
+    episodes, level = set(), ""
+    for t in range(12 * 3600):  # a sensor that stopped moving
+        result = scorer.update(float(t), [0.4321])
+        if result.episode:
+            episodes.add(result.episode)
+        level = result.level
+    assert level == "normal" and len(episodes) == 1
+
+
+def test_damaged_state_is_refused_quickly_not_looped_on():
+    rng = np.random.default_rng(RNG_SEED + 15)
+    scorer = ComponentScorer(["a", "b"])
+    scorer.retrain(rng.normal(size=(300, 2)))
+    for damage in ([[0.0, 1.0]], [[math.nan, 1.0]], [[3.0, -1.0]]):
+        state = json.loads(json.dumps(scorer.state_dict()))
+        state["models"][0]["window_laws"] = damage
+        with pytest.raises(ValueError):
+            ComponentScorer.from_state(state)

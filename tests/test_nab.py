@@ -93,8 +93,8 @@ def test_every_row_once_in_order_with_its_value_and_label(scored):
         assert [r[0] for r in rows] == want["times"]
         assert [r[1] for r in rows] == want["values"]
         assert [r[3] for r in rows] == ["1" if inside else "0" for inside in want["inside"]]
-        # A number in [0, 1] with the digits that keep strong anomalies apart (not rounded to 1.000000).
-        assert all(re.fullmatch(r"0|1|0\.\d{1,18}|\d(\.\d+)?e-\d+", r[2]) for r in rows), rows[:3]
+        # A number in [0, 1) with the digits that keep strong anomalies apart (never rounded up to 1).
+        assert all(re.fullmatch(r"0|0\.\d{1,18}|\d(\.\d+)?e-\d+", r[2]) for r in rows), rows[:3]
 
 
 def test_scores_are_high_in_the_anomaly_and_low_elsewhere(scored):

@@ -5,8 +5,8 @@ normal sample would look at least this unusual. Evidence adds meaning across sig
 machines alike (3 = one normal sample in a thousand, 6 = one in a million) and never saturates.
 The *score* shown and written out is ``1 - 10**-evidence`` up to :data:`CALIBRATED_EVIDENCE`
 (so a threshold ``q`` on the score passes a share ``1 - q`` of normal samples), then it keeps
-rising more slowly toward 1 (``1 - 10**-12 * sqrt(12 / e)``): strong anomalies stay ordered and
-distinct in a float (1 - score down to ~1e-16), instead of all reading 1.000000.
+rising more slowly toward 1 (``1 - 10**-12 * (12 / e) ** 0.25``): strong anomalies stay ordered and
+distinct in a float (1 - score stays above the float's 1e-16 up to e = 1e17), never reading 1.
 
 Vectorised numpy and plain-float twins (the live path scores one sample at a time, where a
 numpy call costs more than the arithmetic). No scipy at run time:
@@ -38,6 +38,8 @@ def _erfc_exponent(t: float | np.ndarray, x: float | np.ndarray) -> float | np.n
 
 def _log_erfc(x: float) -> float:
     """ln erfc(x) for x >= 0 (Numerical Recipes' erfcc, in log form)."""
+    if x > 1e150:  # keeps x * x finite; such a tail is beyond any evidence that matters
+        x = 1e150
     t = 1.0 / (1.0 + 0.5 * x)
     return math.log(t) + _erfc_exponent(t, x)
 
@@ -131,8 +133,12 @@ def gamma_tail_evidence(s: float, shape: float, scale: float = 1.0) -> float:
 
 def gamma_evidence_threshold(evidence: float, shape: float, scale: float = 1.0) -> float:
     """The smallest sum whose :func:`gamma_tail_evidence` reaches ``evidence`` (bisection)."""
+    if not (shape > 0 and scale > 0 and math.isfinite(shape) and math.isfinite(scale)):
+        raise ValueError(f"gamma law needs a positive finite shape and scale, not {shape!r}, {scale!r}")
     low, high = 0.0, shape * scale
-    while gamma_tail_evidence(high, shape, scale) < evidence:
+    for _ in range(200):
+        if gamma_tail_evidence(high, shape, scale) >= evidence:
+            break
         high *= 2.0
     for _ in range(60):
         mid = 0.5 * (low + high)
@@ -200,7 +206,7 @@ def evidence_to_score(evidence: float) -> float:
         return 0.0
     if evidence <= CALIBRATED_EVIDENCE:
         return -math.expm1(-evidence * LN10)
-    return 1.0 - 10.0 ** -CALIBRATED_EVIDENCE * math.sqrt(CALIBRATED_EVIDENCE / evidence)
+    return 1.0 - 10.0 ** -CALIBRATED_EVIDENCE * (CALIBRATED_EVIDENCE / evidence) ** 0.25
 
 
 def evidence_to_score_array(evidence: np.ndarray) -> np.ndarray:
@@ -208,7 +214,7 @@ def evidence_to_score_array(evidence: np.ndarray) -> np.ndarray:
     e = np.nan_to_num(np.asarray(evidence, dtype=float), nan=0.0, posinf=1e300)
     e = np.maximum(e, 0.0)
     with np.errstate(divide="ignore"):
-        compressed = 1.0 - 10.0 ** -CALIBRATED_EVIDENCE * np.sqrt(CALIBRATED_EVIDENCE / np.maximum(e, 1e-300))
+        compressed = 1.0 - 10.0 ** -CALIBRATED_EVIDENCE * (CALIBRATED_EVIDENCE / np.maximum(e, 1e-300)) ** 0.25
     return np.where(e <= CALIBRATED_EVIDENCE, -np.expm1(-e * LN10), compressed)
 
 
@@ -221,7 +227,7 @@ def score_to_evidence(score: float) -> float:
     tail = 1.0 - score
     if tail >= 10.0 ** -CALIBRATED_EVIDENCE:
         return -math.log10(tail)
-    return CALIBRATED_EVIDENCE * (10.0 ** -CALIBRATED_EVIDENCE / tail) ** 2
+    return CALIBRATED_EVIDENCE * (10.0 ** -CALIBRATED_EVIDENCE / tail) ** 4
 
 
 def describe_rarity(evidence: float) -> str:

@@ -13,6 +13,7 @@ and passes them in for failure horizons and retraining, so there is one copy.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -23,6 +24,7 @@ import numpy as np
 from viewer.analytics.horizon import Horizon, failure_horizon
 from viewer.analytics.scorer import ComponentScorer, ScorerConfig, ScoreResult
 
+log = logging.getLogger(__name__)
 SKIPPED_SIGNALS = ("count", "counter", "cycles", "joints")
 # Layout keys (the component's "anomaly" section) that override the scorer's defaults.
 OVERRIDES = ("warn", "alarm", "learn_samples", "accept_after")
@@ -96,7 +98,13 @@ class AnomalyMonitor:
             entry = self.components.get(component)
             if entry is None:
                 continue
-            entry.result = entry.scorer.update(now, [values.get(s, math.nan) for s in entry.signals])
+            try:
+                entry.result = entry.scorer.update(now, [values.get(s, math.nan) for s in entry.signals])
+            except (ArithmeticError, ValueError, IndexError) as exc:  # one component must not stop the frame
+                log.error("anomaly scorer of %s failed (%s: %s); it learns normal again", component,
+                          type(exc).__name__, exc)
+                entry.scorer.reset()
+                entry.result = ScoreResult(0.0, "learning")
             results[component] = entry.result
         return results
 

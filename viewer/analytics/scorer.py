@@ -62,6 +62,7 @@ LEVELS = ("normal", "warning", "alarm")
 EXPLAIN_ABOVE = 2.0  # evidence below this is unremarkable: no explanation is computed
 Z_CLIP = Z_RELATION
 CALIBRATION_SAMPLES = 100_000
+CALIBRATION_MAX_SIGNALS = 64
 CALIBRATION_SEED = 20261201
 STATE_VERSION = 2
 
@@ -198,7 +199,7 @@ class ComponentScorer:
         z = np.zeros(block.shape)
         for j, model in enumerate(self.models):
             if model.learned:
-                z[:, j] = [model.nearest(x)[0] if x == x else 0.0 for x in block[:, j].tolist()]
+                z[:, j] = model.nearest_array(block[:, j])[0]
         return np.clip(z, -Z_CLIP, Z_CLIP)
 
     def _learn_relation(self, block: np.ndarray) -> None:
@@ -211,7 +212,8 @@ class ComponentScorer:
             y = soft_cap_array(chi2_tail_evidence_array(t2, n) * LN10, self._window_cap)
             self._t2_laws = window_laws(y, self.config.windows, *capped_exponential_moments(self._window_cap))
         else:
-            self._covariance = np.atleast_2d(np.var(z, axis=0)) if len(z) else np.ones((1, 1))
+            # One signal, or fewer samples than a covariance needs: no T², signals taken as independent.
+            self._covariance = np.diag(np.maximum(np.var(z, axis=0), 1e-12)) if len(z) else np.eye(n)
             self.precision = None
             self._t2_laws = []
         self._reset_t2_windows()
@@ -236,41 +238,27 @@ class ComponentScorer:
         Simulates normal data with the learned correlation of the z-scores (unit variances: the scale
         of each signal is the model's business, the number of chances the combination's) through the
         same combination (every signal's value and window evidence, T² and its window) and compares how
-        often the maximum passes 2.5 and 3 decades with one test alone. Seeded: the same correlation
-        always gives the same offset.
+        often the maximum passes 2, 2.5 and 3 decades with one test alone. Seeded: the same correlation
+        always gives the same offset. Kept cheap, since learning ends in the frame loop: one signal's
+        offset depends on the windows alone and is simulated once per process; up to
+        CALIBRATION_MAX_SIGNALS signals take 100,000 samples for a few signals down to 20,000 (about 0.1-0.3 s
+        once per learning, measured on a 2-core VM); beyond, the
+        single-signal offset times the correlation's effective number of signals (Li & Ji), plus T².
         """
         n = len(self.signals)
-        rng = np.random.default_rng(CALIBRATION_SEED + n)
+        if n == 1:
+            return _single_signal_offset(tuple(self.config.windows), self._window_cap)
         cov = self._covariance if self._covariance is not None else np.eye(n)
         scale = np.sqrt(np.clip(np.diag(cov), 1e-12, None))
         corr = cov / np.outer(scale, scale)
-        try:
-            root = np.linalg.cholesky(corr + 1e-9 * np.eye(n))
-        except np.linalg.LinAlgError:
-            root = np.eye(n)
-        samples = CALIBRATION_SAMPLES if n <= 8 else CALIBRATION_SAMPLES // 2
-        z = rng.standard_normal((samples, n)) @ root.T
-        y = -normal_tail_ln_array(z)
-        best = np.max(y, axis=1) / LN10
-        capped = soft_cap_array(y, self._window_cap)
-        for w in self.config.windows:  # simulated samples are independent: the exact window law applies
-            sums = _rolling_sum(capped, w)
-            best = np.maximum(best, np.max(gamma_tail_evidence_array(sums, float(w)), axis=1))
-        if self.precision is not None:
-            zc = np.clip(z, -Z_CLIP, Z_CLIP)
-            inst = chi2_tail_evidence_array(np.einsum("ij,jk,ik->i", zc, self.precision, zc), n)
-            best = np.maximum(best, inst)
-            capped_t2 = soft_cap_array(inst * LN10, self._window_cap)[:, None]
-            for w, (shape, law_scale), floor in zip(self.config.windows, self._t2_laws, self._t2_window_floor,
-                                                    strict=True):
-                sums = _rolling_sum(capped_t2, w)[:, 0]
-                best = np.maximum(best, np.where(sums > floor, gamma_tail_evidence_array(sums, shape, law_scale),
-                                                 0.0))
-        best = best[max(self.config.windows, default=1):]  # the windows' start-up is not normal data
-        levels = (2.5, 3.0)
-        hits = sum(int(np.sum(best >= level)) for level in levels)
-        expected = sum(len(best) * 10.0**-level for level in levels)
-        return max(0.0, math.log10(max(hits, 1) / expected))
+        if n > CALIBRATION_MAX_SIGNALS:
+            single = _single_signal_offset(tuple(self.config.windows), self._window_cap)
+            eig = np.abs(np.linalg.eigvalsh(corr))
+            effective = max(1.0, float(np.sum((eig >= 1.0) + (eig - np.floor(eig)))))
+            return single + math.log10(effective + 2.0)  # + T² and its window
+        samples = min(CALIBRATION_SAMPLES, max(20_000, 400_000 // n))  # exceedances cluster: it takes many
+        return _simulated_offset(corr, self.precision, self._t2_laws, self._t2_window_floor, self.config.windows,
+                                 self._window_cap, samples)
 
     # --- scoring --------------------------------------------------------------------------------------
     def update(self, timestamp: float, values: Any) -> ScoreResult:
@@ -328,15 +316,15 @@ class ComponentScorer:
 
     def _explain(self, by_signal: bool) -> dict[str, float]:
         if by_signal or self.precision is None:
-            weights = np.array([r[0] for r in self._last])
+            weights = [r[0] for r in self._last]
         else:
             z = self._last_z
-            weights = np.clip(z * (self.precision @ z), 0.0, None)  # each signal's share of T²
-        total = float(weights.sum())
+            weights = [max(w, 0.0) for w in (z * (self.precision @ z)).tolist()]  # each signal's share of T²
+        total = sum(weights)
         if not total > 0:
             return {}
-        order = np.argsort(-weights)[:3]
-        return {self.signals[i]: round(float(weights[i] / total), 4) for i in order if weights[i] > 0.05 * total}
+        top = sorted(range(len(weights)), key=weights.__getitem__, reverse=True)[:3]
+        return {self.signals[i]: round(weights[i] / total, 4) for i in top if weights[i] > 0.05 * total}
 
     def _step_level(self, evidence: float) -> None:
         warn, warn_off, alarm, alarm_off = self._thresholds
@@ -490,7 +478,8 @@ class ComponentScorer:
             "t2_ring": list(self._t2_ring), "t2_pos": self._t2_pos, "t2_sums": list(self._t2_sums),
             "offset": self.offset,
             "episode": {"id": self._episode_id, "start": self._episode_start, "normal_since": self._normal_since,
-                        "normal_count": self._normal_count, "recent": [list(r) for r in self._recent]},
+                        "normal_count": self._normal_count, "recent": [list(r) for r in self._recent],
+                        "kinds": {str(j): k for j, k in self._episode_kinds.items()}},
         }
 
     @classmethod
@@ -530,7 +519,50 @@ class ComponentScorer:
         scorer._normal_since = None if episode["normal_since"] is None else float(episode["normal_since"])
         scorer._normal_count = int(episode["normal_count"])
         scorer._recent.extend([float(x) for x in r] for r in episode["recent"])
+        scorer._episode_kinds = {int(j): str(k) for j, k in episode.get("kinds", {}).items() if 0 <= int(j) < n}
         return scorer
+
+
+_SINGLE_SIGNAL_OFFSET: dict[tuple[tuple[int, ...], float], float] = {}
+
+
+def _single_signal_offset(windows: tuple[int, ...], cap: float) -> float:
+    """One signal's offset depends on the windows alone: simulated once per process."""
+    key = (windows, cap)
+    if key not in _SINGLE_SIGNAL_OFFSET:
+        _SINGLE_SIGNAL_OFFSET[key] = _simulated_offset(np.eye(1), None, [], [], windows, cap, CALIBRATION_SAMPLES)
+    return _SINGLE_SIGNAL_OFFSET[key]
+
+
+def _simulated_offset(corr: np.ndarray, precision: np.ndarray | None, t2_laws: list[tuple[float, float]],
+                      t2_floors: list[float], windows: tuple[int, ...], cap: float, samples: int) -> float:
+    """See :meth:`ComponentScorer._calibrate`."""
+    n = len(corr)
+    rng = np.random.default_rng(CALIBRATION_SEED + n)
+    try:
+        root = np.linalg.cholesky(corr + 1e-9 * np.eye(n))
+    except np.linalg.LinAlgError:
+        root = np.eye(n)
+    z = rng.standard_normal((samples, n)) @ root.T
+    y = -normal_tail_ln_array(z)
+    best = np.max(y, axis=1) / LN10
+    capped = soft_cap_array(y, cap)
+    for w in windows:  # simulated samples are independent: the exact window law applies
+        sums = _rolling_sum(capped, w)
+        best = np.maximum(best, np.max(gamma_tail_evidence_array(sums, float(w)), axis=1))
+    if precision is not None:
+        zc = np.clip(z, -Z_CLIP, Z_CLIP)
+        inst = chi2_tail_evidence_array(np.einsum("ij,jk,ik->i", zc, precision, zc), n)
+        best = np.maximum(best, inst)
+        capped_t2 = soft_cap_array(inst * LN10, cap)[:, None]
+        for w, (shape, law_scale), floor in zip(windows, t2_laws, t2_floors, strict=True):
+            sums = _rolling_sum(capped_t2, w)[:, 0]
+            best = np.maximum(best, np.where(sums > floor, gamma_tail_evidence_array(sums, shape, law_scale), 0.0))
+    best = best[max(windows, default=1):]  # the windows' start-up is not normal data
+    levels = (2.0, 2.5, 3.0)  # pooled: window exceedances come in clusters, so one level alone is noisy
+    hits = sum(int(np.sum(best >= level)) for level in levels)
+    expected = sum(len(best) * 10.0**-level for level in levels)
+    return max(0.0, math.log10(max(hits, 1) / expected))
 
 
 def _evidence_of(result: tuple[float, str, float]) -> float:

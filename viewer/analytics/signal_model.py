@@ -55,6 +55,7 @@ TRUNCATED_BAND_VAR = 0.92481  # variance of a standard normal cut at ±2.5758 (t
 MODE_GAP = 6.0  # a new level needs an empty gap this many noise sigmas wide
 RHYTHM_BAND = 0.5  # |z| a value must pass to count as being on one side of the level centre
 RHYTHM_MIN_STRETCHES = 6
+Z_LIMIT = 1e6  # |z| beyond this counts as this far: evidence stays finite (~2e11 decades) and sums too
 Z_RELATION = 5.0  # z-scores entering T² are clipped, so one wild signal does not become a "relation"
 RECURRING_EPISODES = 3  # a level unknown to the model that comes back this often is an operating level
 RHYTHM_MIN_MEAN = 10.0  # samples: a mean stretch shorter than this is noise around a level, not a rhythm
@@ -209,6 +210,7 @@ class SignalModel:
         self.stretches = [0.0, 0.0, 0.0, 0.0]  # rhythm: completed stretches n, mean, M2, max
         self._stretch_law: tuple[str, float, float] = ("none", 0.0, 0.0)
         self.candidates: list[list[float]] = []  # levels seen in episodes: [centre, scale, episodes, last time]
+        self.held = math.nan  # a value accepted as held (a flat line accepted as the new normal)
         self.reset_statistics()
 
     # --- learning -----------------------------------------------------------------------------------
@@ -222,13 +224,14 @@ class SignalModel:
         d = np.diff(v)
         nonzero = np.abs(d[d != 0])
         resolution = float(np.percentile(nonzero, 5)) if len(nonzero) else 0.0
-        self.floor = max(1e-9 * max(1.0, float(np.max(np.abs(v)))), 0.3 * resolution, 1e-12)
+        # The magnitude from the median: one error code (3.4e38) in the learning block must not set the floor.
+        self.floor = max(1e-9 * max(1.0, float(np.median(np.abs(v)))), 0.3 * resolution, 1e-12)
         self.noise = max(short_term_noise(v), self.floor)
         # Learned levels are trusted (never "young"): only a level accepted from a few samples keeps learning.
         self.modes = [[c, s, max(n, YOUNG_LEVEL), 0.0]
                       for c, s, n in find_modes(v, self.floor, self.noise, self.settings.max_modes)]
         self.nonnegative = bool(np.min(v) >= 0)
-        z = np.array([self.nearest(x)[0] for x in v.tolist()])
+        z, ks = self.nearest_array(v)
         self._learn_tail(np.abs(z))
         self._learn_windows(z)
         zero = d == 0
@@ -237,7 +240,6 @@ class SignalModel:
         self.set_repeat((runs + 0.5) / (len(d) + 1.0), (repeats - runs + 0.5) / (repeats + 1.0))
         self.stretches = [0.0, 0.0, 0.0, 0.0]
         self.reset_statistics()
-        ks = np.array([self.nearest(x)[1] for x in v.tolist()])
         self._learn_stretches(z, ks)
         self.learned = True
 
@@ -251,7 +253,7 @@ class SignalModel:
 
     def _learn_windows(self, z: np.ndarray) -> None:
         cap = self.settings.window_cap
-        y = np.array([soft_cap(-self.value_ln_p(zz), cap) for zz in z.tolist()])
+        y = soft_cap_array(self.neg_ln_p_array(z), cap)
         self.window_laws = window_laws(y, self.settings.windows, *capped_exponential_moments(cap))
         self._window_floor = [gamma_evidence_threshold(1.0, a, b) for a, b in self.window_laws]
 
@@ -292,6 +294,25 @@ class SignalModel:
                 best_z, best = z, i
         return best_z, max(best, 0)
 
+    def nearest_array(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`nearest` of many values: (z, level index) arrays (a missing value: z 0)."""
+        x = np.asarray(values, dtype=float)
+        centres = np.array([m[0] for m in self.modes])
+        scales = np.array([m[1] for m in self.modes])
+        zz = (np.nan_to_num(x)[:, None] - centres) / scales
+        k = np.argmin(np.abs(zz), axis=1)
+        z = np.where(np.isfinite(x), zz[np.arange(len(x)), k], 0.0)
+        return np.clip(np.nan_to_num(z, nan=0.0, posinf=Z_LIMIT, neginf=-Z_LIMIT), -Z_LIMIT, Z_LIMIT), k
+
+    def neg_ln_p_array(self, z: np.ndarray) -> np.ndarray:
+        """-:meth:`value_ln_p` of many z-scores."""
+        a = np.abs(z)
+        y = -normal_tail_ln_array(z)
+        share, excess = self.tail
+        if share > 0:
+            y = np.where(a > 3.0, np.minimum(y, (a - 3.0) / excess - math.log(share)), y)
+        return y
+
     def value_ln_p(self, z: float) -> float:
         """ln P(a normal value is at least this far out): normal tail, or the learned heavier one."""
         a = abs(z)
@@ -323,6 +344,9 @@ class SignalModel:
                 mode[3] = time  # when each level was last entered: the oldest goes first when full
                 self.mode_index = k
         a = z if z >= 0 else -z
+        if a > Z_LIMIT or a != a:  # a wild value (1e300, a decoding slip): far out, but finite evidence
+            a = Z_LIMIT
+            z = Z_LIMIT if x > mode[0] else -Z_LIMIT
         if a < TABLE_Z:  # -ln P(|Z| >= a): calibration.neg_tail_ln, inlined
             f = a * TABLE_PER_Z
             i = int(f)
@@ -352,7 +376,7 @@ class SignalModel:
                         evidence, kind = e, "level"
         ring[pos] = capped
         self.ring_pos = self._next_pos[pos]
-        if x == self.last:  # a flat line
+        if x == self.last and x != self.held:  # a flat line (not at a value accepted as held)
             self.run += 1
             e = self._flat_base + (self.run - 1) * self._flat_step
             if e > evidence:
@@ -409,17 +433,8 @@ class SignalModel:
         missing = ~np.isfinite(x)
         if not self.learned:
             return np.zeros(len(x)), np.zeros(len(x))
-        centres = np.array([m[0] for m in self.modes])
-        scales = np.array([m[1] for m in self.modes])
-        zz = (np.nan_to_num(x)[:, None] - centres) / scales
-        k = np.argmin(np.abs(zz), axis=1)
-        z = np.where(missing, 0.0, zz[np.arange(len(x)), k])
-        a = np.abs(z)
-        y = -normal_tail_ln_array(z)
-        share, excess = self.tail
-        if share > 0:
-            y = np.where(a > 3.0, np.minimum(y, (a - 3.0) / excess - math.log(share)), y)
-        y = np.where(missing, 0.0, y)
+        z, k = self.nearest_array(x)
+        y = np.where(missing, 0.0, self.neg_ln_p_array(z))
         evidence = y / LN10
         # The streaming path skips a missing value entirely: windows and runs see only real values.
         seen = ~missing
@@ -558,8 +573,8 @@ class SignalModel:
             del self.modes[self.settings.max_modes:]
         self.modes.sort(key=lambda m: m[0])
         if kind == "flat":
-            self.set_repeat(max(self.repeat[0], 0.5), max(self.repeat[1], 0.99))
-        if kind == "rhythm":
+            self.held = float(v[-1])  # this value may stay as long as it likes now
+        if kind in ("flat", "rhythm"):  # a held value has no rhythm either: learn it again from what comes
             self.stretches = [0.0, 0.0, 0.0, 0.0]
         self.reset_statistics()
 
@@ -594,6 +609,7 @@ class SignalModel:
                 self.modes.sort(key=lambda m: -m[3])
                 del self.modes[self.settings.max_modes:]
             self.modes.sort(key=lambda m: m[0])
+            self.mode_index = self.side_mode = 0  # indices into the re-sorted levels
         del self.candidates[4:]
         return promoted
 
@@ -623,7 +639,8 @@ class SignalModel:
                 "last": None if self.last != self.last else self.last, "run": self.run,
                 "side": [self.side, self.side_mode], "stretch": self.stretch,
                 "mode_index": self.mode_index, "countdown": self._countdown,
-                "candidates": [list(c) for c in self.candidates]}
+                "candidates": [list(c) for c in self.candidates],
+                "held": None if self.held != self.held else self.held}
 
     @classmethod
     def from_state(cls, state: dict[str, Any], settings: SignalSettings | None = None) -> SignalModel:
@@ -636,6 +653,8 @@ class SignalModel:
         share, excess = (float(x) for x in state["tail"])
         model.tail = (share, excess)
         model.window_laws = [(float(a), float(b)) for a, b in state["window_laws"]]
+        if not all(math.isfinite(a) and math.isfinite(b) and a > 0 and b > 0 for a, b in model.window_laws):
+            raise ValueError("window laws must be finite and positive")
         model._window_floor = [gamma_evidence_threshold(1.0, a, b) for a, b in model.window_laws]
         p_start, p_more = (float(x) for x in state["repeat"])
         model.set_repeat(p_start, p_more)
@@ -653,6 +672,7 @@ class SignalModel:
         model.stretch = int(state["stretch"])
         model.mode_index = int(state.get("mode_index", 0))
         model.candidates = [[float(x) for x in c][:4] for c in state.get("candidates", [])]
+        model.held = math.nan if state.get("held") is None else float(state["held"])
         model._countdown = int(state.get("countdown", ADAPT_EVERY))
         model._set_rhythm_limit()
         if model.learned and (not model.modes or len(model.window_laws) != len(model.settings.windows)

@@ -82,6 +82,12 @@ class Alarm:
         return self.state in (AlarmState.UNACK_ACTIVE, AlarmState.UNACK_RTN)
 
     @property
+    def awaits_acknowledgement(self) -> bool:
+        """Unacknowledged, folded into another row or not (a folded alarm keeps its own life cycle)."""
+        state = self.state_before_suppression if self.state is AlarmState.SUPPRESSED else self.state
+        return state in (AlarmState.UNACK_ACTIVE, AlarmState.UNACK_RTN)
+
+    @property
     def listed(self) -> bool:
         """Shown in the active-alarm list."""
         return self.state not in (AlarmState.NORMAL, AlarmState.SUPPRESSED)
@@ -129,10 +135,13 @@ class AlarmManager:
         alarm.value = change.value
         if change.active and change.message:
             alarm.message = change.message
-        if alarm.state in (AlarmState.SHELVED, AlarmState.SUPPRESSED):
+        if alarm.state is AlarmState.SHELVED:
             if change.active and (not was_active or _RANK[severity] < _RANK[alarm.severity]):
                 alarm.severity = severity
-            return alarm  # the condition is tracked; the operator is not disturbed until unshelved/released
+            return alarm  # the condition is tracked; the operator is not disturbed until unshelved
+        if alarm.state is AlarmState.SUPPRESSED:
+            self._apply_folded(alarm, change, severity, was_active)
+            return alarm
         if change.active:
             if alarm.state in (AlarmState.NORMAL, AlarmState.UNACK_RTN):
                 alarm.state = AlarmState.UNACK_ACTIVE
@@ -155,6 +164,26 @@ class AlarmManager:
                 alarm.cleared_at = change.time
                 self._log(alarm, "cleared", change.time)
         return alarm
+
+    def _apply_folded(self, alarm: Alarm, change: RuleChange, severity: str, was_active: bool) -> None:
+        """A folded alarm keeps its own life cycle (in the state it returns to), logged as it happens."""
+        before = alarm.state_before_suppression or AlarmState.NORMAL
+        if change.active and not was_active:
+            alarm.severity = severity
+            alarm.raised_at = change.time
+            alarm.acknowledged_at = alarm.cleared_at = None
+            alarm.state_before_suppression = AlarmState.UNACK_ACTIVE
+            self._log(alarm, "raised", change.time)
+        elif change.active and _RANK[severity] < _RANK[alarm.severity]:
+            alarm.severity = severity
+            alarm.state_before_suppression = AlarmState.UNACK_ACTIVE
+            alarm.acknowledged_at = None
+            self._log(alarm, "escalated", change.time)
+        elif not change.active and was_active:
+            alarm.cleared_at = change.time
+            alarm.state_before_suppression = (AlarmState.UNACK_RTN if before is AlarmState.UNACK_ACTIVE
+                                              else AlarmState.NORMAL)
+            self._log(alarm, "cleared", change.time)
 
     def acknowledge(self, alarm_id: int, time: float) -> bool:
         """The operator acknowledges an alarm; returns whether it was waiting for that."""
@@ -207,8 +236,8 @@ class AlarmManager:
         """Fold the alarm ``key`` into the alarm ``by`` (first-out): it leaves the list, ``by`` shows
         ``fact``; returns whether anything changed."""
         alarm, primary = self.alarms.get(key), self.alarms.get(by)
-        if alarm is None or primary is None or alarm is primary:
-            return False
+        if alarm is None or primary is None or alarm is primary or alarm.state is AlarmState.SHELVED:
+            return False  # a shelved alarm stays shelved: the operator's hiding it comes first
         primary.related[key] = fact
         if alarm.state is AlarmState.SUPPRESSED and alarm.suppressed_by == by:
             return False
@@ -228,11 +257,7 @@ class AlarmManager:
         primary = self.alarms.get(alarm.suppressed_by) if alarm.suppressed_by else None
         if primary is not None:
             primary.related.pop(key, None)
-        before = alarm.state_before_suppression or AlarmState.NORMAL
-        if alarm.condition_active:
-            alarm.state = AlarmState.ACK_ACTIVE if before is AlarmState.ACK_ACTIVE else AlarmState.UNACK_ACTIVE
-        else:
-            alarm.state = AlarmState.NORMAL
+        alarm.state = alarm.state_before_suppression or AlarmState.NORMAL  # its own life cycle went on
         alarm.suppressed_by = alarm.state_before_suppression = None
         self._log(alarm, "released", time)
         return True

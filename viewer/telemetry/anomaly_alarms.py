@@ -36,6 +36,7 @@ from viewer.telemetry.states import RuleChange
 ANOMALY_SIGNAL = "anomaly"
 ANOMALY_RULE = 0
 STATE_OF_LEVEL = {"warning": "warning", "alarm": "fault"}
+_RANKS = {"high": 0, "medium": 1}
 KIND_WORDS = {"value": "unusual value", "level": "lasting shift", "flat": "flat line (stuck sensor?)",
               "rhythm": "broken rhythm", "relation": "signals out of step with each other", "": "unusual"}
 
@@ -145,7 +146,7 @@ class AnomalyAlarms:
         # A rule alarm explains what it is listed for: while active, and after it cleared until acknowledged.
         active_rules: dict[tuple[str, str], list[Any]] = {}
         for alarm in self.alarms.alarms.values():
-            if alarm.signal != ANOMALY_SIGNAL and (alarm.condition_active or alarm.needs_attention) \
+            if alarm.signal != ANOMALY_SIGNAL and (alarm.condition_active or alarm.awaits_acknowledgement) \
                     and alarm.state is not AlarmState.SHELVED:
                 active_rules.setdefault((alarm.component, alarm.signal), []).append(alarm)
         wanted: dict[tuple[str, str, int], tuple[tuple[str, str, int], str]] = {}
@@ -153,14 +154,16 @@ class AnomalyAlarms:
             rules.sort(key=lambda a: (not a.condition_active, 0 if a.severity == "high" else 1))
             primary = rules[0]
             for other in rules[1:]:  # a fault on a signal carries its warning
-                if primary.severity == "high" and other.severity != "high":
+                if primary.severity == "high" and other.severity != "high" and other.state is not AlarmState.SHELVED:
                     wanted[other.key] = (primary.key, f"{other.message} since {_clock(other.raised_at)}")
         for component, signals in self._signals.items():
             key = self.key(component)
             alarm = self.alarms.alarms.get(key)
-            if alarm is None or not alarm.condition_active:
+            if alarm is None or not alarm.condition_active or alarm.state is AlarmState.SHELVED:
                 continue
-            causes = [active_rules[(component, s)][0] for s in signals if (component, s) in active_rules]
+            # Folded only into a row at least as severe: a highly unusual anomaly is not shown as a warning.
+            causes = [active_rules[(component, s)][0] for s in signals if (component, s) in active_rules
+                      and _RANKS[active_rules[(component, s)][0].severity] <= _RANKS[alarm.severity]]
             if causes:
                 primary = min(causes, key=lambda a: (not a.condition_active, 0 if a.severity == "high" else 1))
                 first = alarm.raised_at if alarm.raised_at else now
@@ -253,11 +256,12 @@ def _limits_ahead(limits: list[Limit], value: float | None) -> list[Limit]:
 
 
 def anomaly_summary(monitor: AnomalyMonitor, component: str) -> str:
-    """One line for the tooltip: the level and what explains it, or nothing when normal."""
+    """One line for the tooltip: level, rarity, what explains it; nothing when normal."""
     entry = monitor.components.get(component)
     if entry is None or entry.scorer.learning or entry.scorer.level == "normal":
         return ""
     result = entry.result
     signals = ", ".join(f"{s} {share:.0%}" for s, share in result.contributions.items())
     level = "highly unusual" if entry.scorer.level == "alarm" else "unusual"
-    return f"anomaly: {level} ({KIND_WORDS.get(result.kind, 'unusual')}{': ' + signals if signals else ''})"
+    return (f"anomaly: {level}, {describe_rarity(result.raw)} ({KIND_WORDS.get(result.kind, 'unusual')}"
+            f"{': ' + signals if signals else ''})")

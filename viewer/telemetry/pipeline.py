@@ -174,9 +174,10 @@ class TelemetryPipeline:
                              lambda c: names.get(c, c))
 
     def anomaly_summary(self, component: str) -> str:
-        """One tooltip line when the component (or one of its sensors) is unusual."""
+        """Tooltip lines when the component (or one of its sensors) is unusual, with the nearest horizon."""
         lines = [anomaly_summary(self.anomaly, c) for c in (component, *self.children.get(component, []))]
-        return "; ".join(line for line in lines if line)
+        horizons = [text for key, text in self.anomaly_rows(component) if key.strip().endswith("horizon")]
+        return "\n".join([line for line in lines if line] + horizons[:1])
 
     def live_values(self, component: str, now: float | None = None,
                     clamped: np.ndarray | None = None) -> list[tuple[str, Any, str, float, str]]:

@@ -160,16 +160,23 @@ class AlarmPanel(QWidget):
             self.manager.unshelve(alarm.id, time.time())
             self.refresh()
 
+    def _anomaly_of(self, alarm: Alarm | None) -> str | None:
+        """The component whose anomaly the row shows: an anomaly alarm, or one folded into a rule alarm."""
+        if alarm is None:
+            return None
+        if alarm.signal == ANOMALY_SIGNAL:
+            return alarm.component if alarm.condition_active else None
+        folded = [key for key in alarm.related if key[1] == ANOMALY_SIGNAL]
+        return folded[0][0] if folded else None
+
     def accept_selected(self) -> None:
-        """"Accept as new normal" for the selected anomaly alarm (the window does it and logs it)."""
-        alarm = self.selected_alarm()
-        if alarm is not None and alarm.signal == ANOMALY_SIGNAL:
-            self.accept_requested.emit(alarm.component)
+        """"Accept as new normal" for the anomaly the selected row shows (the window does it and logs it)."""
+        component = self._anomaly_of(self.selected_alarm())
+        if component is not None:
+            self.accept_requested.emit(component)
 
     def _on_selection(self) -> None:
-        alarm = self.selected_alarm()
-        self.accept_button.setEnabled(alarm is not None and alarm.signal == ANOMALY_SIGNAL
-                                      and alarm.condition_active)
+        self.accept_button.setEnabled(self._anomaly_of(self.selected_alarm()) is not None)
 
     def _on_double_click(self, row: int, _column: int) -> None:
         if row < len(self._rows):

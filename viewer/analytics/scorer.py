@@ -238,7 +238,7 @@ class ComponentScorer:
         Simulates normal data with the learned correlation of the z-scores (unit variances: the scale
         of each signal is the model's business, the number of chances the combination's) through the
         same combination (every signal's value and window evidence, T² and its window) and compares how
-        often the maximum passes 2, 2.5 and 3 decades with one test alone. Seeded: the same correlation
+        often the maximum passes 2.5 and 3 decades with one test alone. Seeded: the same correlation
         always gives the same offset. Kept cheap, since learning ends in the frame loop: one signal's
         offset depends on the windows alone and is simulated once per process; up to
         CALIBRATION_MAX_SIGNALS signals take 100,000 samples for a few signals down to 20,000 (about 0.1-0.3 s
@@ -559,7 +559,7 @@ def _simulated_offset(corr: np.ndarray, precision: np.ndarray | None, t2_laws: l
             sums = _rolling_sum(capped_t2, w)[:, 0]
             best = np.maximum(best, np.where(sums > floor, gamma_tail_evidence_array(sums, shape, law_scale), 0.0))
     best = best[max(windows, default=1):]  # the windows' start-up is not normal data
-    levels = (2.0, 2.5, 3.0)  # pooled: window exceedances come in clusters, so one level alone is noisy
+    levels = (2.5, 3.0)  # as far out as a simulation of this size can count (the thresholds are further still)
     hits = sum(int(np.sum(best >= level)) for level in levels)
     expected = sum(len(best) * 10.0**-level for level in levels)
     return max(0.0, math.log10(max(hits, 1) / expected))

@@ -221,3 +221,85 @@ def test_sparkplug_bindings_resolve_aliases_once_per_message_and_report_gaps():
     assert errors.count == 1 and "2" in errors.last_reason and "4" in errors.last_reason
     router.handle("spBv1.0/Plant1/NDATA/Line2", b"\xff\xff\xff", 4.0)
     assert store.stats().errors_by_topic["spBv1.0/Plant1/NDATA/Line2"].count == 2
+
+
+def wrong_type_layout() -> Layout:
+    comps = [Component(i, "station", (0.0, 0.0, 0.0)) for i in ("M", "N")]
+    return Layout(name="t", components=comps, bindings=[
+        {"topic": "m/temp", "component": "M", "signal": "temp", "field": "t",
+         "rules": [{"above": 80.0, "state": "warning", "message": "hot"}]},
+        {"topic": "m/raw", "component": "M", "signal": "raw", "encoding": "number"},
+        {"topic": "m/fault", "component": "M", "signal": "fault", "field": "f",
+         "rules": [{"equals": True, "state": "fault"}]},
+        {"topic": "m/joints", "component": "M", "signal": "joints", "field": "deg"},
+        {"topic": "n/any", "component": "N", "signal": "any"},
+        {"topic": "m/mode", "component": "M", "signal": "mode", "field": "m",
+         "rules": [{"equals": "auto", "state": "running"}]},
+    ])
+
+
+@pytest.mark.parametrize("value", ["NaN", "abc", None, True, False, [1, 2], {"x": 1}, "1_000", "٣", "inf",
+                                   "0x10", "", "nan"])
+def test_a_wrong_type_on_a_number_field_is_a_decode_error_not_a_value(value):
+    store = LatestValueStore()
+    router = TelemetryRouter(BindingTable.from_layout(wrong_type_layout()), store)
+    router.handle("m/temp", json.dumps({"t": 85.0}).encode(), 1.0)
+    router.handle("m/temp", json.dumps({"t": value}).encode(), 2.0)
+    assert store.latest(("M", "temp")).value == 85.0  # the good value stays; the wrong one is not stored
+    errors = store.stats().errors_by_topic["m/temp"]
+    assert errors.count == 1 and errors.last_reason.startswith("temp: expected a number")
+
+
+@pytest.mark.parametrize("payload", [b"NaN", b"nan", b"inf", b"-Infinity", b"true", b"false", b"1_000",
+                                     "١٢".encode(), "１２".encode(), b"0x1A", b"", b"12 13", b"1e999", b"null"])
+def test_the_number_encoding_reads_plain_ascii_decimals_only(payload):
+    store = LatestValueStore()
+    router = TelemetryRouter(BindingTable.from_layout(wrong_type_layout()), store)
+    router.handle("m/raw", payload, 1.0)
+    assert store.latest(("M", "raw")) is None
+    assert store.stats().errors_by_topic["m/raw"].count == 1
+
+
+@pytest.mark.parametrize(("payload", "expected"), [(b"12", 12.0), (b" -0.5 ", -0.5), (b"+3", 3.0), (b"1e3", 1000.0),
+                                                   (b".25", 0.25), (b"7.", 7.0), (b"-1.5E-2\n", -0.015)])
+def test_the_number_encoding_reads_every_decimal_form(payload, expected):
+    store = LatestValueStore()
+    router = TelemetryRouter(BindingTable.from_layout(wrong_type_layout()), store)
+    router.handle("m/raw", payload, 1.0)
+    assert store.latest(("M", "raw")).value == expected
+
+
+def test_each_binding_kind_keeps_what_fits_and_refuses_the_rest():
+    store = LatestValueStore()
+    router = TelemetryRouter(BindingTable.from_layout(wrong_type_layout()), store)
+
+    def value_after(topic, document, key):
+        router.handle(topic, json.dumps(document).encode(), 1.0)
+        sample = store.latest(key)
+        return None if sample is None else sample.value
+
+    assert value_after("m/temp", {"t": "81.5"}, ("M", "temp")) == 81.5  # a gateway that quotes numbers
+    assert value_after("m/fault", {"f": 1}, ("M", "fault")) is True
+    assert value_after("m/fault", {"f": "yes"}, ("M", "fault")) is True  # refused: the previous value stays
+    assert value_after("m/joints", {"deg": [0, 45.5, -10]}, ("M", "joints")) == [0.0, 45.5, -10.0]
+    assert value_after("m/joints", {"deg": [0, "x"]}, ("M", "joints")) == [0.0, 45.5, -10.0]
+    assert value_after("m/joints", {"deg": 5}, ("M", "joints")) == [0.0, 45.5, -10.0]
+    assert value_after("m/mode", {"m": "auto"}, ("M", "mode")) == "auto"
+    assert value_after("m/mode", {"m": None}, ("M", "mode")) == "auto"
+    assert value_after("n/any", [1, 2.5], ("N", "any")) == [1.0, 2.5]
+    assert value_after("n/any", {"deep": {"er": 1}}, ("N", "any")) == [1.0, 2.5]  # an object is no value
+    assert value_after("n/any", [[1], [2]], ("N", "any")) == [1.0, 2.5]
+    assert value_after("n/any", "ok", ("N", "any")) == "ok"
+    errors = store.stats().errors_by_topic
+    assert {topic: e.count for topic, e in errors.items()} == {"m/fault": 1, "m/joints": 2, "m/mode": 1, "n/any": 2}
+    assert errors["m/joints"].last_reason == "joints: expected a list of joint values, got int"
+    assert errors["n/any"].last_reason == "any: expected a value or a flat list of numbers, element 0 is a list of 1"
+
+
+def test_five_hundred_levels_of_json_never_become_a_signal_value():
+    store = LatestValueStore()
+    router = TelemetryRouter(BindingTable.from_layout(wrong_type_layout()), store)
+    router.handle("n/any", b"[" * 500 + b"1" + b"]" * 500, 1.0)
+    router.handle("n/any", b"{\"a\":" * 500 + b"1" + b"}" * 500, 2.0)
+    assert store.latest(("N", "any")) is None
+    assert store.stats().errors_by_topic["n/any"].count == 2

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from viewer.model.layout import Layout
+from viewer.telemetry.values import value_kind
 
 _PLACEHOLDER = re.compile(r"\{(\d+)\}")
 MAX_TOPIC_CACHE = 100_000  # distinct topics remembered; beyond that the cache starts afresh
@@ -82,11 +83,13 @@ class Binding:
     unit: str | None = None
     rules: tuple[dict[str, Any], ...] = ()
     stale_after: float | None = None
+    kind: str = "scalar"  # what a value must be to be stored (viewer.telemetry.values)
 
     @classmethod
     def from_dict(cls, index: int, data: dict[str, Any]) -> Binding:
         """Compile a binding object of the layout."""
         encoding = data.get("encoding") or ("sparkplug" if data["topic"].startswith("spBv1.0/") else "json")
+        rules = tuple(data.get("rules", ()))
         return cls(
             index=index,
             topic=data["topic"],
@@ -96,8 +99,9 @@ class Binding:
             field_path=data.get("field"),
             qos=int(data.get("qos", 0)),
             unit=data.get("unit"),
-            rules=tuple(data.get("rules", ())),
+            rules=rules,
             stale_after=float(data["stale_after"]) if "stale_after" in data else None,
+            kind=value_kind(data["signal"], encoding, data.get("unit"), rules),
         )
 
     def component_for(self, captures: list[str]) -> str | None:

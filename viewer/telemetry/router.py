@@ -9,7 +9,6 @@ running whatever a plant publishes.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from viewer.telemetry.bindings import MAX_TOPIC_CACHE, BindingTable, Route, extract_steps
 from viewer.telemetry.sparkplug import MetricUpdate, SparkplugProblem, SparkplugTracker
 from viewer.telemetry.store import LatestValueStore, Sample
+from viewer.telemetry.values import WrongValueError, check_value, parse_decimal
 
 MAX_PAYLOAD_BYTES = 1 << 20  # telemetry is small; a larger payload is refused, not parsed
 _UNPARSED = object()
@@ -50,21 +50,15 @@ class DecodeError(ValueError):
 
 
 def _decode_number(payload: bytes) -> float:
-    text = payload.decode("utf-8").strip()
-    if text.lower() in ("true", "false"):
-        return 1.0 if text.lower() == "true" else 0.0
-    value = float(text)
-    if not math.isfinite(value):
-        raise DecodeError(f"not a finite number: {text[:40]!r}")
-    return value
+    return parse_decimal(payload.decode("utf-8"))
 
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
     """What to do with a message on one concrete topic, worked out once per topic."""
 
-    # (signal key, encoding, field path split into steps, field path, binding index) per decoded binding
-    decoded: tuple[tuple[tuple[str, str], str, tuple[str, ...] | None, str, int], ...]
+    # (signal key, encoding, field path split into steps, field path, binding index, value kind) per binding
+    decoded: tuple[tuple[tuple[str, str], str, tuple[str, ...] | None, str, int, str], ...]
     sparkplug: tuple[Route, ...]
     unknown: tuple[str, ...]  # components the topic names that the layout lacks
     bound: bool
@@ -94,7 +88,7 @@ class TelemetryRouter:
                 path = route.binding.field_path or ""
                 steps = tuple(path.split(".")) if path else None
                 decoded.append(((route.component, route.binding.signal), route.binding.encoding, steps, path,
-                                route.binding.index))
+                                route.binding.index, route.binding.kind))
         plan = _Plan(tuple(decoded), tuple(sparkplug), tuple(unknown), bool(routes))
         if len(self._plans) >= MAX_TOPIC_CACHE:
             self._plans.clear()  # a storm of distinct topics must not grow memory without bound
@@ -118,7 +112,7 @@ class TelemetryRouter:
                 return
             samples: list[tuple[tuple[str, str], Sample]] = []
             document: Any = _UNPARSED
-            for key, encoding, steps, path, index in plan.decoded:
+            for key, encoding, steps, path, index, kind in plan.decoded:
                 try:
                     if encoding == "json":
                         if document is _UNPARSED:
@@ -130,6 +124,10 @@ class TelemetryRouter:
                         value = payload.decode("utf-8")
                     else:
                         raise DecodeError(f"encoding {encoding!r} is not decoded by this router")
+                    value = check_value(value, kind)
+                except WrongValueError as exc:  # decoded, but not what the binding promises: name the signal
+                    store.count_error(topic, f"{key[1]}: {exc}", received)
+                    continue
                 except (DecodeError, KeyError, ValueError, TypeError, UnicodeDecodeError, RecursionError) as exc:
                     store.count_error(topic, _reason(exc), received)
                     continue
@@ -151,5 +149,10 @@ class TelemetryRouter:
                     wanted = route.binding.field_path
                     if wanted is None or wanted == event.name:
                         signal = route.binding.signal if wanted else event.name
+                        try:
+                            value = check_value(event.value, route.binding.kind)
+                        except WrongValueError as exc:
+                            self.store.count_error(topic, f"{signal}: {exc}", received)
+                            continue
                         self.store.put((route.component or "", signal),
-                                       Sample(event.value, received, event.timestamp, topic, route.binding.index))
+                                       Sample(value, received, event.timestamp, topic, route.binding.index))

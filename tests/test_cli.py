@@ -251,3 +251,23 @@ def test_score_reports_a_missing_column(tmp_path: Path) -> None:
     path.write_text("time,a\n0,1\n")
     result = twin_viewer("score", path, "--columns", "a,zz")
     assert result.returncode == 1 and "no column 'zz'" in result.stderr
+
+
+# --------------------------------------------------------------------------- logging
+@pytest.mark.parametrize("where", ["before", "after", "equals"])
+def test_log_level_is_accepted_before_or_after_a_subcommand(where):
+    args = {"before": ["--log-level", "DEBUG", "validate", DEMO, "--no-meshes"],
+            "after": ["validate", DEMO, "--no-meshes", "--log-level", "DEBUG"],
+            "equals": ["validate", "--log-level=debug", DEMO, "--no-meshes"]}[where]
+    quiet = twin_viewer("validate", DEMO, "--no-meshes")
+    loud = twin_viewer(*args)
+    assert loud.returncode == quiet.returncode == 0, loud.stderr
+    assert " DEBUG " not in quiet.stderr
+    assert " DEBUG " in loud.stderr  # the layout loader logs what it read at DEBUG
+
+
+def test_a_wrong_log_level_is_a_usage_error():
+    result = twin_viewer("validate", DEMO, "--log-level", "LOUD")
+    assert result.returncode == 2
+    assert "choose one of DEBUG, INFO, WARNING, ERROR" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -32,6 +32,42 @@ SUBCOMMANDS = ("render", "validate", "demo", "simulate-plant", "score", "nab", "
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class _UsageError(ValueError):
+    """A command line that cannot be run (said on stderr, exit 2)."""
+
+
+def _take_log_level(argv: list[str]) -> tuple[str | None, list[str]]:
+    """``--log-level LEVEL`` (or ``=LEVEL``) wherever it stands, before or after a subcommand, and the rest.
+
+    Taken out before any parser sees the line, so every subcommand, including those with parsers of
+    their own (``simulate-plant``, ``nab``), accepts it in any position.
+    """
+    level: str | None = None
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest.extend(argv[i:])
+            break
+        if arg == "--log-level" or arg.startswith("--log-level="):
+            if "=" in arg:
+                value, i = arg.partition("=")[2], i + 1
+            elif i + 1 < len(argv):
+                value, i = argv[i + 1], i + 2
+            else:
+                raise _UsageError("--log-level needs a value: " + ", ".join(LOG_LEVELS))
+            if value.upper() not in LOG_LEVELS:
+                raise _UsageError(f"--log-level {value!r}: choose one of " + ", ".join(LOG_LEVELS))
+            level = value.upper()
+            continue
+        rest.append(arg)
+        i += 1
+    return level, rest
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -46,8 +82,13 @@ def _size(text: str) -> tuple[int, int]:
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--version", action="version", version=f"twin-viewer {__version__}")
-    parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-                        help="how much to log (default WARNING)")
+    _add_log_level(parser)
+
+
+def _add_log_level(parser: argparse.ArgumentParser) -> None:
+    # Only for --help: main() takes the option out of the line wherever it stands.
+    parser.add_argument("--log-level", default="WARNING", choices=LOG_LEVELS,
+                        help="how much to log (default WARNING); before or after the subcommand")
 
 
 def _gui_parser() -> argparse.ArgumentParser:
@@ -161,6 +202,9 @@ def _sub_parser() -> argparse.ArgumentParser:
     validate = subs.add_parser("validate", help="check a layout file and its meshes; exit 1 if it has problems")
     validate.add_argument("layout", type=Path)
     validate.add_argument("--no-meshes", action="store_true", help="do not open the mesh files")
+    for sub in subs.choices.values():
+        if sub.add_help:
+            _add_log_level(sub)
     return parser
 
 
@@ -669,7 +713,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``twin-viewer`` and ``python -m viewer``."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        log_level, argv = _take_log_level(list(sys.argv[1:] if argv is None else argv))
+    except _UsageError as exc:
+        print(f"twin-viewer: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if log_level is not None and argv and argv[0] in ("simulate-plant", "nab", "_broker", "_sim-worker"):
+        logging.basicConfig(level=log_level, format=LOG_FORMAT)  # before their own defaults, which then yield
+    log_level = log_level or "WARNING"
     if argv and argv[0] == "simulate-plant":
         from viewer.telemetry.virtual_plant import main as simulate_plant
 
@@ -689,7 +740,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     is_sub = bool(argv) and argv[0] in SUBCOMMANDS
     args = (_sub_parser() if is_sub else _gui_parser()).parse_args(argv)
     if is_sub:
-        logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(level=log_level, format=LOG_FORMAT)
         commands = {"render": _cmd_render, "validate": _cmd_validate, "demo": _cmd_demo, "score": _cmd_score,
                     "simulate": _cmd_simulate, "optimise": _cmd_optimise,
                     "record": _cmd_record, "replay": _cmd_replay, "recover": _cmd_recover, "import": _cmd_import,
@@ -700,7 +751,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from viewer.runtime import setup_logging
     from viewer.ui.app import run_gui
 
-    setup_logging(args.log_level)  # the window's log goes to the user's log folder too
+    setup_logging(log_level)  # the window's log goes to the user's log folder too
     if args.file is not None and args.file.suffix.lower() == ".mcap":  # opened by extension
         return run_gui(None, broker=args.broker, recording=args.file, kiosk=args.kiosk)
     return run_gui(args.file, broker=args.broker, kiosk=args.kiosk)

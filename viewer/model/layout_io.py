@@ -16,6 +16,7 @@ Nothing read from a file is executed: JSON only.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import tempfile
@@ -28,6 +29,8 @@ from typing import Any
 from viewer.model.durations import section_problem
 from viewer.model.errors import LayoutError, MeshError, Problem
 from viewer.model.layout import Layout
+
+log = logging.getLogger(__name__)
 
 FORMAT_NAME = "twin-viewer-layout"
 FORMAT_VERSION = 1
@@ -303,7 +306,9 @@ def load_layout(path: Path | str) -> Layout:
     library); only their references are checked.
     """
     path = Path(path)
-    return parse_layout(_read_json(path), path)
+    layout = parse_layout(_read_json(path), path)
+    log.debug("read layout %s: %d components, %d bindings", path, len(layout.components), len(layout.bindings))
+    return layout
 
 
 def save_layout(layout: Layout, path: Path | str) -> None:

@@ -32,6 +32,8 @@ SUBCOMMANDS = ("render", "validate", "demo", "simulate-plant", "score", "nab", "
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
+EXIT_NOT_CONNECTED = 3  # record: the broker was never reached (the reason is on stderr)
+EXIT_DAMAGED = 4  # replay / recover: the file is damaged; what was readable was used, the rest reported
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -428,21 +430,25 @@ def _cmd_record(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     print(f"recording {settings.host}:{settings.port} to {args.out} (Ctrl+C stops)", file=sys.stderr)
     try:
-        stats = record_headless(layout, settings, args.out, layout_path=args.layout, duration=args.duration,
-                                stop=stop, on_status=lambda line: print(line, file=sys.stderr, flush=True))
+        stats, status = record_headless(layout, settings, args.out, layout_path=args.layout,
+                                        duration=args.duration, stop=stop,
+                                        on_status=lambda line: print(line, file=sys.stderr, flush=True))
     except RecordingError as exc:
         print(exc, file=sys.stderr)
         return EXIT_PROBLEMS
     print(f"{args.out}: {stats.messages:,} messages, {stats.events:,} events, {stats.dropped:,} dropped")
+    if status.connects == 0:
+        print(f"never connected: {status.detail}", file=sys.stderr)
+        return EXIT_NOT_CONNECTED
     return EXIT_OK
 
 
 def _recording_layout(recording: Path, layout_arg: Path | None) -> tuple[object, str | None]:
     """The layout to replay on: --layout, else the one embedded in the recording; and a note if they differ."""
     from viewer.model.layout_io import load_layout, parse_layout
-    from viewer.telemetry.recording import layout_matches, scan
+    from viewer.telemetry.recording import layout_matches, quick_info
 
-    info = scan(recording)
+    info = quick_info(recording)
     if layout_arg is not None:
         layout = load_layout(layout_arg)
         return layout, layout_matches(info, layout.to_dict())
@@ -478,15 +484,34 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     except RecordingError as exc:
         print(exc, file=sys.stderr)
         return EXIT_PROBLEMS
+    except InterruptedError:
+        return EXIT_PROBLEMS
     wall = time.perf_counter() - t0
     span = replayer.end - replayer.start
     alarms = [m for m in replayer.markers if m.kind == "alarm"]
-    print(f"{args.recording.name}: {info.messages:,} messages over {span:,.1f} s, replayed in {wall:.2f} s "
+    print(f"{args.recording.name}: {replayer.played:,} messages over {span:,.1f} s, replayed in {wall:.2f} s "
           f"({span / max(wall, 1e-9):,.0f}x real time); {len(alarms)} alarms raised; "
           f"{len(replayer.markers) - len(alarms)} other events")
     for marker in replayer.markers[:50]:
         print(f"  {time.strftime('%H:%M:%S', time.localtime(marker.time))}  {marker.kind:8} {marker.text}")
-    return EXIT_OK
+    for note in info.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return _report_damage(args.recording.name, info, replayer.damage)
+
+
+def _report_damage(name: str, info: object, damage: list) -> int:
+    """A damaged file is never presented as whole: say what was skipped, and exit EXIT_DAMAGED."""
+    from viewer.telemetry.recording import describe_damage
+
+    if not damage and getattr(info, "complete", True) and not getattr(info, "orphans", 0):
+        return EXIT_OK
+    if damage or getattr(info, "orphans", 0):
+        print(f"warning: {name} is {describe_damage(damage, getattr(info, 'orphans', 0))}", file=sys.stderr)
+        for d in damage[3:20]:
+            print(f"  skipped {d.describe()}", file=sys.stderr)
+    else:
+        print(f"warning: {name}: {getattr(info, 'problem', 'incomplete')}", file=sys.stderr)
+    return EXIT_DAMAGED
 
 
 def _cmd_recover(args: argparse.Namespace) -> int:
@@ -499,7 +524,7 @@ def _cmd_recover(args: argparse.Namespace) -> int:
         return EXIT_PROBLEMS
     state = "was complete" if info.complete else info.problem
     print(f"{args.out}: {info.messages:,} messages recovered ({state})")
-    return EXIT_OK
+    return _report_damage(args.broken.name, info, info.damage)
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
@@ -526,6 +551,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from viewer.model.errors import LayoutError, MeshError
     from viewer.model.geometry import build_plant_geometry
     from viewer.model.layout_io import load_layout
+    from viewer.telemetry.layout_checks import check_telemetry
 
     try:
         layout = load_layout(args.layout)
@@ -533,7 +559,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     except (LayoutError, MeshError) as exc:
         print(exc, file=sys.stderr)
         return EXIT_PROBLEMS
-    problems = check_layout(layout, footprints_from_geometry(geometry))
+    problems = check_layout(layout, footprints_from_geometry(geometry)) + check_telemetry(layout)
     errors = [p for p in problems if p.severity == "error"]
     if args.json:
         print(json.dumps({"layout": str(args.layout), "errors": len(errors),

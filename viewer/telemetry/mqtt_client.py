@@ -10,7 +10,12 @@
   (start, end, reason) so the UI can show it.
 - **Secrets** never come from the layout: a password is read from the
   environment variable named by ``password_env`` or from the OS keyring entry
-  named by ``password_keyring``, and is never logged.
+  named by ``password_keyring``, and is never logged. A password without TLS
+  travels in clear: :meth:`MqttSettings.warnings` says so (status bar, log, ``check``).
+- **One id per instance** (:mod:`viewer.telemetry.client_id`): two viewers on one
+  layout never evict each other; a takeover that still happens is named as such.
+- **Failures named** (:mod:`viewer.telemetry.connect_errors`): which TLS check
+  failed, refused port, unknown host.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import ssl
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -28,6 +34,8 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from viewer.telemetry.client_id import ClientId, resolve_client_id
+from viewer.telemetry.connect_errors import FailureFacts, describe_failure, is_tls_failure
 from viewer.telemetry.router import TelemetryRouter
 
 log = logging.getLogger(__name__)
@@ -52,7 +60,9 @@ class MqttSettings:
 
     host: str = "127.0.0.1"
     port: int = 1883
-    client_id: str = ""
+    client_id: str = ""  # a prefix, a template or (client_id_exact) the exact id: see viewer.telemetry.client_id
+    client_id_exact: bool = False
+    role: str = "viewer"  # "viewer" or "recorder": part of the derived client id
     clean_session: bool = True
     keepalive: int = 30
     username: str | None = None
@@ -83,6 +93,7 @@ class MqttSettings:
             host=mqtt.get("host", "127.0.0.1"),
             port=int(mqtt.get("port", 8883 if tls else 1883)),
             client_id=mqtt.get("client_id", ""),
+            client_id_exact=bool(mqtt.get("client_id_exact", False)),
             clean_session=bool(mqtt.get("clean_session", True)),
             keepalive=int(mqtt.get("keepalive", 30)),
             username=mqtt.get("username"),
@@ -119,14 +130,30 @@ class MqttSettings:
         """host:port with the transport, for the status bar (never the password)."""
         return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
 
+    def warnings(self) -> list[str]:
+        """What is unsafe in these settings (said in the status bar, the log and ``twin-viewer check``)."""
+        out = []
+        if self.username is not None and (self.password_env or self.password_keyring) and not self.tls:
+            out.append(f"the password of MQTT user {self.username!r} is sent unencrypted: the broker "
+                       f"connection has no TLS ({self.describe()})")
+        if self.tls and self.tls_insecure:
+            out.append(f"TLS does not check the broker's host name (tls.insecure) ({self.describe()})")
+        return out
+
 
 @dataclass
 class ConnectionGap:
-    """A time without a connection."""
+    """A time without a connection: noticed at ``start``, back at ``end``.
+
+    ``quiet_since`` is when the last message arrived before it (a half-open link goes quiet up to
+    1.5 keep-alives before it is noticed); ``number`` counts gaps from 1 since the client started.
+    """
 
     start: float
     end: float | None = None
     reason: str = ""
+    number: int = 0
+    quiet_since: float | None = None
 
 
 @dataclass
@@ -137,6 +164,10 @@ class ConnectionStatus:
     detail: str
     gaps: list[ConnectionGap] = field(default_factory=list)
     connects: int = 0
+    client_id: str = ""
+    warnings: list[str] = field(default_factory=list)
+    gaps_total: int = 0  # every gap since the start; ``gaps`` keeps the newest MAX_GAPS
+    subscribed: bool = False  # the broker acknowledged this connection's subscriptions
 
 
 def _reason_text(reason_code: Any) -> str:
@@ -145,6 +176,43 @@ def _reason_text(reason_code: Any) -> str:
 
 
 REFUSAL_WORDS = ("password", "authori", "banned", "identifier")
+MAX_GAPS = 1000  # kept in memory for the status bar; the recorder writes every one
+TAKEOVER_S = 10.0  # connections the broker closes sooner than this, twice in a row: another client's id
+
+
+def paho_keepalive(keepalive: int) -> int:
+    """The keep-alive paho is given, so a half-open link is noticed within 1.5 x the layout's ``keepalive``.
+
+    paho pings after one keep-alive of silence and gives up one keep-alive after an unanswered ping, and
+    checks once a second: up to 2k + 2 s. Pinging at k' = (1.5k - 2) / 2 keeps that within 1.5k (from
+    3 s up; a ping is 2 bytes).
+    """
+    return max(1, (3 * keepalive - 4) // 4)
+
+
+class _PahoLog:
+    """Where paho logs: its errors are kept (the socket error behind a lost connection), the rest passed on.
+
+    paho reports a lost connection only as "Unspecified error"; the exception it caught (a TLS alert from
+    the broker, a reset) reaches only its log, as an argument of the log call.
+    """
+
+    def __init__(self, forward: logging.Logger) -> None:
+        self.forward = forward
+        self.last_error: tuple[float, BaseException | str] | None = None
+
+    def log(self, level: int, fmt: str, *args: Any) -> None:
+        if level >= logging.ERROR:
+            exc = next((a for a in args if isinstance(a, BaseException)), None)
+            self.last_error = (time.time(), exc if exc is not None else fmt % args)
+        if self.forward.isEnabledFor(logging.DEBUG):  # all of paho's chatter, only when debugging it
+            self.forward.log(level, fmt, *args)
+
+    def recent_error(self, within_s: float = 5.0) -> BaseException | None:
+        if self.last_error is None or time.time() - self.last_error[0] > within_s:
+            return None
+        error = self.last_error[1]
+        return error if isinstance(error, BaseException) else None
 
 
 class TelemetryClient:
@@ -157,45 +225,67 @@ class TelemetryClient:
         self._state = ConnectionState.DISCONNECTED
         self._detail = "not started"
         self._gaps: list[ConnectionGap] = []
+        self._gaps_total = 0
         self._connects = 0
         self._client: paho.Client | None = None
+        self._id: ClientId | None = None
+        self._connected_at: float | None = None  # of the connection that is up now
+        self._last_message = 0.0
+        self._short_losses = 0  # connections closed by the broker soon after they opened, in a row
+        self._warned_takeover = False
+        self._paho_log = _PahoLog(logging.getLogger("paho"))
+        self._subscribed = False
+
+    @property
+    def client_id(self) -> str:
+        """The id this instance connects with ("" before ``start``)."""
+        return self._id.value if self._id is not None else ""
 
     # --- control (GUI thread) ----------------------------------------------------------------
     def start(self) -> None:
         """Begin connecting in the background; returns at once. Raises :class:`SettingsError` for bad settings."""
         s = self.settings
         password = s.password()
-        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=s.client_id or "",
-                             clean_session=s.clean_session if s.client_id else True)
-        paho_log = logging.getLogger("paho")
-        if paho_log.isEnabledFor(logging.DEBUG):
-            # paho logs a line per message when a logger is set: only worth it when debugging.
-            client.enable_logger(paho_log)
+        self._id = resolve_client_id(s.client_id, role=s.role, persistent=not s.clean_session,
+                                     exact=s.client_id_exact)
+        # A persistent session without a stable id would leave an orphan session on the broker per start.
+        clean = s.clean_session or self._id.how == "unique"
+        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=self._id.value, clean_session=clean)
+        client.enable_logger(self._paho_log)  # type: ignore[arg-type] - duck-typed: paho only calls .log()
         if s.username is not None:
             client.username_pw_set(s.username, password)
         if s.tls:
-            for label, p in (("CA", s.ca_file), ("certificate", s.cert_file), ("key", s.key_file)):
-                if p is not None and not p.is_file():
-                    raise SettingsError(f"TLS {label} file not found: {p}")
-            try:
-                client.tls_set(ca_certs=str(s.ca_file) if s.ca_file else None,
-                               certfile=str(s.cert_file) if s.cert_file else None,
-                               keyfile=str(s.key_file) if s.key_file else None,
-                               cert_reqs=ssl.CERT_REQUIRED, tls_version=ssl.PROTOCOL_TLS_CLIENT)
-            except (ssl.SSLError, ValueError, OSError) as exc:
-                raise SettingsError(f"TLS settings are not usable: {exc}") from None
-            if s.tls_insecure:
-                client.tls_insecure_set(True)
+            self._set_up_tls(client)
         client.reconnect_delay_set(s.reconnect_min_s, s.reconnect_max_s)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_connect_fail = self._on_connect_fail
+        client.on_subscribe = self._on_subscribe
         self._client = client
+        for warning in s.warnings():
+            log.warning("%s", warning)
+        log.info("MQTT client id %s (%s, %s session)", self._id.value, self._id.how,
+                 "clean" if clean else "persistent")
         self._set_state(ConnectionState.CONNECTING, f"connecting to {s.describe()}")
         self._open_gap(time.time(), "not connected yet")
-        client.connect_async(s.host, s.port, s.keepalive)
+        client.connect_async(s.host, s.port, paho_keepalive(s.keepalive))
         client.loop_start()
+
+    def _set_up_tls(self, client: paho.Client) -> None:
+        s = self.settings
+        for label, p in (("CA", s.ca_file), ("certificate", s.cert_file), ("key", s.key_file)):
+            if p is not None and not p.is_file():
+                raise SettingsError(f"TLS {label} file not found: {p}")
+        try:
+            client.tls_set(ca_certs=str(s.ca_file) if s.ca_file else None,
+                           certfile=str(s.cert_file) if s.cert_file else None,
+                           keyfile=str(s.key_file) if s.key_file else None,
+                           cert_reqs=ssl.CERT_REQUIRED, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        except (ssl.SSLError, ValueError, OSError) as exc:
+            raise SettingsError(f"TLS settings are not usable: {exc}") from None
+        if s.tls_insecure:
+            client.tls_insecure_set(True)
 
     def stop(self, wait: bool = True) -> None:
         """Disconnect and stop the network thread.
@@ -212,12 +302,16 @@ class TelemetryClient:
             client.loop_stop()
         else:
             threading.Thread(target=client.loop_stop, name="mqtt-stop", daemon=True).start()
+        if self._id is not None:
+            self._id.release()
 
     def status(self) -> ConnectionStatus:
         """Connection state, detail and gaps (copy)."""
         with self._lock:
-            return ConnectionStatus(self._state, self._detail,
-                                    [ConnectionGap(g.start, g.end, g.reason) for g in self._gaps], self._connects)
+            gaps = [ConnectionGap(g.start, g.end, g.reason, g.number, g.quiet_since) for g in self._gaps]
+            return ConnectionStatus(self._state, self._detail, gaps, self._connects, self.client_id,
+                                    self.settings.warnings(), self._gaps_total,
+                                    self._subscribed and self._state is ConnectionState.CONNECTED)
 
     def publish(self, topic: str, payload: bytes) -> None:
         """Publish to the plant: refused unless the layout enabled it (read-only by default)."""
@@ -232,11 +326,12 @@ class TelemetryClient:
         with self._lock:
             self._state, self._detail = state, detail
 
-    def _open_gap(self, when: float, reason: str) -> None:
+    def _open_gap(self, when: float, reason: str, quiet_since: float | None = None) -> None:
         with self._lock:
             if not self._gaps or self._gaps[-1].end is not None:
-                self._gaps.append(ConnectionGap(when, None, reason))
-                del self._gaps[:-100]
+                self._gaps_total += 1
+                self._gaps.append(ConnectionGap(when, None, reason, self._gaps_total, quiet_since))
+                del self._gaps[:-MAX_GAPS]
 
     def _close_gap(self, when: float) -> None:
         with self._lock:
@@ -252,32 +347,93 @@ class TelemetryClient:
                             f"broker refused the connection: {text}")
             log.warning("MQTT connection to %s refused: %s", self.settings.describe(), text)
             return
+        now = time.time()
         with self._lock:
             self._connects += 1
-        self._close_gap(time.time())
-        subscriptions = self.router.table.subscriptions()
+        self._connected_at = now
+        self._close_gap(now)
+        subscriptions = self.router.subscriptions()
+        self._subscribed = not subscriptions
         if subscriptions:
             client.subscribe(subscriptions)
         self._set_state(ConnectionState.CONNECTED, f"connected to {self.settings.describe()}")
-        log.info("connected to %s, %d subscriptions", self.settings.describe(), len(subscriptions))
+        log.info("connected to %s as %s, %d subscriptions", self.settings.describe(), self.client_id,
+                 len(subscriptions))
+
+    def _on_subscribe(self, _client: paho.Client, _userdata: Any, _mid: int, reason_codes: Any,
+                      _properties: Any = None) -> None:
+        failed = [c for c in reason_codes if getattr(c, "is_failure", False)]
+        if failed:
+            log.warning("MQTT: the broker refused %d of the subscriptions (%s)", len(failed), _reason_text(failed[0]))
+        self._subscribed = True
 
     def _on_connect_fail(self, _client: paho.Client, _userdata: Any) -> None:
+        # Called from inside paho's ``except OSError`` block: the exception being handled is the cause.
+        detail = describe_failure(sys.exc_info()[1], self._facts())
+        self._short_losses = 0
         with self._lock:
             refused = self._state is ConnectionState.REFUSED
+            changed = detail != self._detail
         if not refused:
-            self._set_state(ConnectionState.CONNECTING, f"cannot reach {self.settings.describe()}; retrying")
+            self._set_state(ConnectionState.CONNECTING, detail)
+            if changed:
+                (log.error if is_tls_failure(detail) else log.warning)("MQTT: %s", detail)
+
+    def _facts(self) -> FailureFacts:
+        s = self.settings
+        return FailureFacts(s.describe(), s.host, s.port, s.tls, s.ca_file)
 
     def _on_disconnect(self, _client: paho.Client, _userdata: Any, _flags: Any, reason_code: Any,
                        _properties: Any = None) -> None:
-        text = _reason_text(reason_code)
-        self._open_gap(time.time(), text)
+        now = time.time()
+        self._subscribed = False
+        connected_at, self._connected_at = self._connected_at, None
+        if self._client is None:  # our own stop: not a gap in the plant's data
+            return
+        text = self._disconnect_reason(_reason_text(reason_code), connected_at, now)
+        quiet = self._last_message if connected_at is not None and self._last_message >= connected_at \
+            else connected_at
+        self._open_gap(now, text, quiet)
+        log.warning("MQTT connection to %s lost: %s", self.settings.describe(), text)
         with self._lock:
             refused = self._state is ConnectionState.REFUSED
-        if self._client is not None and not refused:
-            self._set_state(ConnectionState.CONNECTING, f"connection lost ({text}); reconnecting")
+        if not refused:
+            # Never up (closed before CONNACK): the reason is the failure to connect, not a lost connection.
+            self._set_state(ConnectionState.CONNECTING,
+                            text if connected_at is None else f"connection lost ({text}); reconnecting")
+
+    def _disconnect_reason(self, text: str, connected_at: float | None, now: float) -> str:
+        """paho's reason, with what it means here: a keep-alive timeout, a takeover, a port that wants TLS."""
+        if text == "Keep alive timeout":
+            self._short_losses = 0
+            return f"no answer to the keep-alive ping: the link went quiet (half-open?; keep-alive " \
+                   f"{self.settings.keepalive} s)"
+        if text != "Unspecified error":  # a reason the broker named
+            self._short_losses = 0
+            return text
+        cause = self._paho_log.recent_error(within_s=2.0)
+        if connected_at is None:  # closed before the broker answered CONNECT
+            if cause is not None and self.settings.tls:  # e.g. a TLS 1.3 alert: no client certificate
+                return describe_failure(cause, self._facts())
+            return ("the broker closed the connection before answering"
+                    + ("; does this port expect TLS (mqtts)?" if not self.settings.tls else ""))
+        if cause is not None:  # a socket error (reset, timeout): the network, not another client
+            self._short_losses = 0
+            return f"the connection failed: {cause}"
+        # An orderly close by the broker soon after connecting, again and again: what a takeover looks like.
+        self._short_losses = self._short_losses + 1 if now - connected_at < TAKEOVER_S else 0
+        if self._short_losses >= 2:
+            if not self._warned_takeover:
+                self._warned_takeover = True
+                log.error("MQTT session taken over: another client connects with the id %r", self.client_id)
+            return (f"session taken over: another client connects with this client id ({self.client_id!r}); "
+                    "give each viewer and recorder its own id")
+        return "the broker or the network closed the connection"
 
     def _on_message(self, _client: paho.Client, _userdata: Any, message: paho.MQTTMessage) -> None:
-        self.router.handle(message.topic, message.payload, time.time())
+        received = time.time()
+        self._last_message = received
+        self.router.handle(message.topic, message.payload, received)
 
 
 def settings_for(layout: Any, broker: str | None, base_dir: Any = None) -> MqttSettings | None:

@@ -76,6 +76,10 @@ class TelemetryRouter:
         self._plans: dict[str, _Plan] = {}
         self.tap: Callable[[str, bytes, float], None] | None = None  # sees every message first (the recorder)
 
+    def subscriptions(self) -> list[tuple[str, int]]:
+        """The topic filters to subscribe to, with their QoS."""
+        return self.table.subscriptions()
+
     def _plan(self, topic: str) -> _Plan:
         routes = self.table.routes(topic)
         decoded, sparkplug, unknown = [], [], []

@@ -40,13 +40,17 @@ class SessionRecording:
                                  broker=broker, encodings=encoding, attachments={ANOMALY_ATTACHMENT: learned})
         self._gaps = gaps or (lambda: [])
         self._history_seen = len(pipeline.alarms.history)
-        self._gaps_seen = 0
+        self._gap_started = 0  # the number of the newest gap whose start is written
+        self._gap_open: int | None = None  # a gap written as started, not yet as ended
 
     def start(self) -> SessionRecording:
         self.recorder.start()
         self.pipeline.router.tap = self.recorder.message
         self._history_seen = len(self.pipeline.alarms.history)
-        self._gaps_seen = len(self._gaps())
+        gaps = self._gaps()
+        self._gap_started = max((g.number for g in gaps), default=0)
+        if gaps and gaps[-1].end is None and gaps[-1].reason != "not connected yet":
+            self._write_gap_start(gaps[-1])  # recording starts while the link is down: say so
         return self
 
     def poll(self, now: float | None = None) -> None:
@@ -64,11 +68,24 @@ class SessionRecording:
                                 **({"duration_s": (alarm.shelved_until or event.time) - event.time}
                                    if event.kind == "shelved" and alarm is not None else {}))
         self._history_seen = len(history)
-        gaps = self._gaps()
-        for gap in gaps[self._gaps_seen:]:
-            if gap.reason != "not connected yet":  # before the first connection: no data was missed
-                self.recorder.event("gap", gap.start, reason=gap.reason)
-        self._gaps_seen = len(gaps)
+        self._write_gaps(self._gaps())
+
+    def _write_gaps(self, gaps: list[Any]) -> None:
+        """A "gap" event when a link loss is noticed, a "gap_end" when it is back (numbered, never capped)."""
+        for gap in gaps:
+            if gap.number > self._gap_started:
+                self._gap_started = gap.number
+                if gap.reason != "not connected yet":  # before the first connection: no data was missed
+                    self._write_gap_start(gap)
+            if gap.number == self._gap_open and gap.end is not None:
+                self._gap_open = None
+                self.recorder.event("gap_end", gap.end, number=gap.number, start=gap.start, end=gap.end,
+                                    quiet_since=gap.quiet_since, reason=gap.reason)
+
+    def _write_gap_start(self, gap: Any) -> None:
+        self._gap_open = gap.number
+        self.recorder.event("gap", gap.start, number=gap.number, start=gap.start, quiet_since=gap.quiet_since,
+                            reason=gap.reason)
 
     def mark(self, text: str, when: float | None = None) -> None:
         """An operator's note on the timeline."""
@@ -87,10 +104,15 @@ class SessionRecording:
 
 def record_headless(layout: Layout, settings: Any, out: Path | str, *, layout_path: Path | str | None = None,
                     duration: float | None = None, stop: threading.Event | None = None,
-                    on_status: Callable[[str], None] | None = None) -> RecorderStats:
-    """Subscribe and record until ``duration`` seconds pass or ``stop`` is set (``twin-viewer record``)."""
+                    on_status: Callable[[str], None] | None = None) -> tuple[RecorderStats, Any]:
+    """Subscribe and record until ``duration`` seconds pass or ``stop`` is set (``twin-viewer record``).
+
+    Returns the recorder's figures and the connection's last status (whether it ever connected, and why
+    not). ``on_status`` hears every change of the connection's state at once, and the counts every 5 s.
+    """
     from viewer.telemetry.mqtt_client import TelemetryClient
 
+    settings.role = "recorder"  # its own client id: never evicts a viewer on the same layout
     pipeline = TelemetryPipeline(layout)
     client = TelemetryClient(settings, pipeline.router)
     session = SessionRecording(pipeline, out, layout_path=layout_path, broker=f"{settings.host}:{settings.port}",
@@ -99,20 +121,27 @@ def record_headless(layout: Layout, settings: Any, out: Path | str, *, layout_pa
     client.start()
     stop = stop or threading.Event()
     began = time.monotonic()
-    last_status = began
+    last_status, last_detail = began, ""
+    say = on_status or (lambda _line: None)
+    for warning in settings.warnings():
+        say(f"warning: {warning}")
     try:
         while not stop.wait(FRAME_S):
             pipeline.step(time.time())
             session.poll()
             now = time.monotonic()
-            if on_status is not None and now - last_status >= 5:
+            status = client.status()
+            if status.detail != last_detail:
+                last_detail = status.detail
+                say(status.detail)
+            if now - last_status >= 5:
                 last_status = now
                 stats = session.recorder.stats
-                on_status(f"{client.status().state.value}: {stats.messages:,} messages, "
-                          f"{stats.dropped:,} dropped")
+                say(f"{status.state.value}: {stats.messages:,} messages, {stats.dropped:,} dropped")
             if duration is not None and now - began >= duration:
                 break
     finally:
         stats = session.stop()  # before disconnecting: our own goodbye is not a gap in the plant's data
+        status = client.status()
         client.stop()
-    return stats
+    return stats, status

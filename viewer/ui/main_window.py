@@ -28,7 +28,13 @@ from PySide6.QtWidgets import (
 from viewer.model.layout import Layout
 from viewer.scene.plant_scene import PlantScene
 from viewer.telemetry.mqtt_client import SettingsError
-from viewer.telemetry.recording import RecordingError, default_recordings_dir, layout_matches, quick_info
+from viewer.telemetry.recording import (
+    RecordingError,
+    default_recordings_dir,
+    describe_damage,
+    layout_matches,
+    quick_info,
+)
 from viewer.telemetry.replay import Replayer
 from viewer.ui.alarm_panel import AlarmPanel
 from viewer.ui.component_panel import ComponentPanel
@@ -533,21 +539,26 @@ class MainWindow(QMainWindow):
 
     def _on_telemetry_status(self, status: dict) -> None:
         state = status["state"]
-        text = {"connected": "Connected", "connecting": "Connecting", "refused": "Refused",
-                "disconnected": "Disconnected"}.get(state, state)
-        self.connection_label.setText(f"{text}: {status['detail'].split(': ', 1)[-1]}"
-                                      if state != "connected" else status["detail"].capitalize())
-        # ISA-101: no colour while normal; amber text when the link is not up.
-        self.connection_label.setStyleSheet(
-            "" if state == "connected" else f"color: {current_theme().text_warning}; font-weight: bold")
+        detail = status["detail"]
+        text = detail[:1].upper() + detail[1:]
         open_gaps = [g for g in status["gaps"] if g.end is None]
         if open_gaps and state != "connected":
-            since = time.strftime("%H:%M:%S", time.localtime(open_gaps[0].start))
-            self.connection_label.setText(f"{self.connection_label.text()} (no data since {since})")
+            quiet = open_gaps[0].quiet_since or open_gaps[0].start
+            text += f" (no data since {time.strftime('%H:%M:%S', time.localtime(quiet))})"
+        warnings = status.get("warnings", [])
+        if warnings:  # e.g. a password sent in clear: worth the operator's and IT's attention, always
+            text += " · " + ("password sent unencrypted" if "unencrypted" in warnings[0] else warnings[0])
+        self.connection_label.setText(text)
+        # ISA-101: no colour while normal; amber text when the link is not up or not safe.
+        self.connection_label.setStyleSheet(
+            "" if state == "connected" and not warnings
+            else f"color: {current_theme().text_warning}; font-weight: bold")
         closed = [g for g in status["gaps"] if g.end is not None][-5:]
-        self.connection_label.setToolTip("\n".join(
-            f"gap {time.strftime('%H:%M:%S', time.localtime(g.start))}: {g.end - g.start:.1f} s ({g.reason})"
-            for g in closed))
+        lines = [*warnings, *(f"gap {time.strftime('%H:%M:%S', time.localtime(g.start))}: "
+                              f"{g.end - g.start:.1f} s ({g.reason})" for g in closed)]
+        if status.get("client_id"):
+            lines.append(f"client id {status['client_id']}")
+        self.connection_label.setToolTip("\n".join(lines))
         self.rate_label.setText(f"{status['rate']:,.0f} msg/s")
         errors = status["decode_errors"]
         self.errors_label.setText(f"{errors:,} decode errors" if errors else "no decode errors")
@@ -850,10 +861,6 @@ class MainWindow(QMainWindow):
         except RecordingError as exc:
             self.show_error(f"{path.name} cannot be replayed.", [str(exc)])
             return
-        if not info.complete:
-            self.show_error(f"{path.name} was cut off.", [f"{info.problem}.",
-                            f"Recover it first: twin-viewer recover {path.name} --out FIXED.mcap"])
-            return
         current = self.plant_layout.to_dict() if self.plant_layout is not None else None
         if current is not None and layout_matches(info, current) is None:
             self._start_indexing(path, None)
@@ -909,8 +916,16 @@ class MainWindow(QMainWindow):
         self._remember(replayer.path)
         info = replayer.info
         span = replayer.end - replayer.start
-        self.status(f"Replaying {replayer.path.name}: {info.messages:,} messages over {span / 60:,.1f} min"
+        self.status(f"Replaying {replayer.path.name}: {replayer.played:,} messages over {span / 60:,.1f} min"
                     + (f" — note: {note}" if note else ""))
+        if replayer.damage or (info is not None and not info.complete):
+            # never present a damaged file as whole: what was skipped is said, and marked on the timeline
+            problem = describe_damage(replayer.damage, info.orphans) if replayer.damage else info.problem
+            self.show_error(f"{replayer.path.name} is damaged: replaying what could be read.",
+                            [f"{problem}.", f"twin-viewer recover {replayer.path.name} --out FIXED.mcap writes "
+                             "a whole file with everything readable."])
+            self.status(f"Replaying {replayer.path.name} (damaged: {len(replayer.damage)} stretches skipped): "
+                        f"{replayer.played:,} messages")
         self.rate_label.setText("")
         self.errors_label.setText("")
         self.age_label.setText("")

@@ -335,6 +335,8 @@ class TelemetryController(QObject):
             "state": status.state.value if status else "off",
             "detail": status.detail if status else "telemetry off",
             "gaps": status.gaps if status else [],
+            "warnings": status.warnings if status else [],
+            "client_id": status.client_id if status else "",
             "rate": rate,
             "messages": stats.messages,
             "decode_errors": stats.decode_errors,

@@ -28,10 +28,10 @@ from viewer.ui.theme import current as current_theme
 
 SPEEDS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0)
 def marker_colours() -> dict[str, str]:
-    """Alarm amber, dropped-data red, gaps grey, the operator's marks blue: in the current theme's shades."""
+    """Alarm amber, dropped or damaged data red, gaps grey, the operator's marks blue: in the theme's shades."""
     theme = current_theme()
     return {"alarm": theme.text_warning, "gap": theme.text_muted, "dropped": theme.text_fault,
-            "mark": theme.plot_pens[1]}
+            "damaged": theme.text_fault, "mark": theme.plot_pens[1]}
 
 
 class TimelineBar(QWidget):
@@ -70,9 +70,12 @@ class TimelineBar(QWidget):
         p.fillRect(QRectF(6, mid - 2, self._x(self.position) - 6, 4), QColor(theme.plot_pens[1]))
         colours = marker_colours()
         for marker in self.markers:
-            p.setPen(QPen(QColor(colours.get(marker.kind, theme.plot_foreground)), 2))
+            colour = QColor(colours.get(marker.kind, theme.plot_foreground))
+            p.setPen(QPen(colour, 2))
             x = self._x(marker.time)
             p.drawLine(QPointF(x, 3), QPointF(x, mid - 4))
+            if marker.end is not None and marker.end > marker.time:  # a connection gap: its whole span
+                p.fillRect(QRectF(x, mid + 3, max(self._x(marker.end) - x, 2.0), 3), colour)
         p.setPen(QPen(QColor(theme.text_strong), 2))
         x = self._x(self.position)
         p.drawLine(QPointF(x, 2), QPointF(x, self.height() - 2))
@@ -85,9 +88,18 @@ class TimelineBar(QWidget):
         if event.buttons() & Qt.MouseButton.LeftButton:
             self.seek_requested.emit(self._t(event.position().x()))
         else:
-            near = [m for m in self.markers if abs(self._x(m.time) - event.position().x()) < 4]
-            self.setToolTip("\n".join(f"{time.strftime('%H:%M:%S', time.localtime(m.time))} {m.text}"
-                                      for m in near[:8]))
+            x = event.position().x()
+            near = [m for m in self.markers if abs(self._x(m.time) - x) < 4
+                    or (m.end is not None and self._x(m.time) <= x <= self._x(m.end))]
+            self.setToolTip("\n".join(_marker_text(m) for m in near[:8]))
+
+
+def _marker_text(marker: Marker) -> str:
+    when = time.strftime("%H:%M:%S", time.localtime(marker.time))
+    if marker.end is None:
+        return f"{when} {marker.text}"
+    return f"{when}-{time.strftime('%H:%M:%S', time.localtime(marker.end))} ({marker.end - marker.time:.1f} s) " \
+           f"{marker.text}"
 
 
 class TimelinePanel(QWidget):

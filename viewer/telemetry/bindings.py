@@ -44,6 +44,31 @@ def topic_matches(topic_filter: str, topic: str) -> list[str] | None:
     return captures if len(t_parts) == len(f_parts) else None
 
 
+def filter_covers(a: str, b: str) -> bool:
+    """Whether every topic filter ``b`` matches is matched by filter ``a`` too."""
+    a_parts, b_parts = a.split("/"), b.split("/")
+    for i, part in enumerate(a_parts):
+        if part == "#":
+            return True
+        if i >= len(b_parts) or b_parts[i] == "#":
+            return False
+        if part != "+" and part != b_parts[i]:
+            return False
+    return len(a_parts) == len(b_parts)
+
+
+def sparkplug_node_filters(topic_filter: str) -> list[str]:
+    """The filters that bring every message of the edge nodes a Sparkplug binding names: its NBIRTH and NDEATH
+    (a device binding needs the node's birth to decode anything) and all its devices' messages (sequence
+    numbers run per edge node: a message of an unbound sibling device is not a gap). [] for other filters."""
+    levels = topic_filter.split("/")
+    if levels[0] != "spBv1.0" or len(levels) < 2 or levels[1] == "STATE" or "#" in levels[:4]:
+        return []
+    group = levels[1]
+    node = levels[3] if len(levels) > 3 else "+"
+    return [f"spBv1.0/{group}/+/{node}", f"spBv1.0/{group}/+/{node}/+"]
+
+
 def extract_field(document: Any, path: str | None) -> Any:
     """Follow a dotted path (``data.joints.0``) into parsed JSON; ``KeyError`` says which step failed."""
     if not path:
@@ -138,11 +163,19 @@ class BindingTable:
         return cls([Binding.from_dict(i, b) for i, b in enumerate(layout.bindings)], frozenset(layout.ids()))
 
     def subscriptions(self) -> list[tuple[str, int]]:
-        """Distinct topic filters with the highest QoS any binding asks for."""
+        """Distinct topic filters with the highest QoS any binding asks for, none covered by another (some
+        brokers deliver a message once per matching subscription: a duplicate would be a false Sparkplug
+        sequence gap). A Sparkplug binding subscribes to its whole edge node (see sparkplug_node_filters)."""
         qos: dict[str, int] = {}
         for b in self.bindings:
-            qos[b.topic] = max(qos.get(b.topic, 0), b.qos)
-        return sorted(qos.items())
+            for topic_filter in sparkplug_node_filters(b.topic) or [b.topic]:
+                qos[topic_filter] = max(qos.get(topic_filter, 0), b.qos)
+        kept = {f: level for f, level in qos.items() if not any(o != f and filter_covers(o, f) for o in qos)}
+        for topic_filter, level in qos.items():  # a covered filter's QoS goes to what covers it
+            for other in kept:
+                if other != topic_filter and filter_covers(other, topic_filter):
+                    kept[other] = max(kept[other], level)
+        return sorted(kept.items())
 
     def routes(self, topic: str) -> tuple[Route, ...]:
         """Every binding that a message on ``topic`` feeds (cached)."""

@@ -95,6 +95,9 @@ class TelemetryPipeline:
             for change in engine.update(component, signal, value, sample.received, sample.binding):
                 if self.alarms.apply(change) is not None:
                     out.alarms_moved = True
+        for (component, signal), since in self.store.drain_offline().items():
+            engine.set_offline(component, signal, since)
+            out.changed_values.add(component)
         out.alarms_moved |= self._score_anomalies(now)
         if self.alarms.expire_shelving(now):
             out.alarms_moved = True

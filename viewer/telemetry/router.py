@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from viewer.telemetry.bindings import MAX_TOPIC_CACHE, BindingTable, Route, extract_steps
-from viewer.telemetry.sparkplug import MetricUpdate, SparkplugProblem, SparkplugTracker
+from viewer.telemetry.sparkplug import MetricUpdate, NodeStatus, SparkplugProblem, SparkplugTracker
 from viewer.telemetry.store import LatestValueStore, Sample
 from viewer.telemetry.values import WrongValueError, check_value, parse_decimal
 
@@ -62,6 +62,7 @@ class _Plan:
     sparkplug: tuple[Route, ...]
     unknown: tuple[str, ...]  # components the topic names that the layout lacks
     bound: bool
+    sparkplug_node: bool = False  # a Sparkplug topic: its edge node's state is tracked even when unbound
 
 
 class TelemetryRouter:
@@ -75,6 +76,8 @@ class TelemetryRouter:
         self.sparkplug = SparkplugTracker()
         self._plans: dict[str, _Plan] = {}
         self.tap: Callable[[str, bytes, float], None] | None = None  # sees every message first (the recorder)
+        # (group, edge node) -> device (None: the node itself) -> the signals its metrics fed
+        self._sparkplug_keys: dict[tuple[str, str], dict[str | None, set[tuple[str, str]]]] = {}
 
     def subscriptions(self) -> list[tuple[str, int]]:
         """The topic filters to subscribe to, with their QoS."""
@@ -93,7 +96,7 @@ class TelemetryRouter:
                 steps = tuple(path.split(".")) if path else None
                 decoded.append(((route.component, route.binding.signal), route.binding.encoding, steps, path,
                                 route.binding.index, route.binding.kind))
-        plan = _Plan(tuple(decoded), tuple(sparkplug), tuple(unknown), bool(routes))
+        plan = _Plan(tuple(decoded), tuple(sparkplug), tuple(unknown), bool(routes), topic.startswith("spBv1.0/"))
         if len(self._plans) >= MAX_TOPIC_CACHE:
             self._plans.clear()  # a storm of distinct topics must not grow memory without bound
         self._plans[topic] = plan
@@ -108,6 +111,8 @@ class TelemetryRouter:
             plan = self._plans.get(topic) or self._plan(topic)
             if not plan.bound:
                 store.count_message(received, bound=False)
+                if plan.sparkplug_node:  # births, deaths and sequence numbers of a bound node's sibling
+                    self._handle_sparkplug([], topic, payload, received)
                 return
             if len(payload) > MAX_PAYLOAD_BYTES:
                 store.count_message(received)
@@ -148,6 +153,9 @@ class TelemetryRouter:
         for event in self.sparkplug.handle(topic, payload, received):
             if isinstance(event, SparkplugProblem):
                 self.store.count_error(topic, event.reason, received)
+            elif isinstance(event, NodeStatus):
+                if not event.online:
+                    self._went_offline(event, received)
             elif isinstance(event, MetricUpdate) and not event.is_historical:
                 for route in routes:
                     wanted = route.binding.field_path
@@ -158,5 +166,19 @@ class TelemetryRouter:
                         except WrongValueError as exc:
                             self.store.count_error(topic, f"{signal}: {exc}", received)
                             continue
-                        self.store.put((route.component or "", signal),
-                                       Sample(value, received, event.timestamp, topic, route.binding.index))
+                        key = (route.component or "", signal)
+                        self.store.put(key, Sample(value, received, event.timestamp, topic, route.binding.index))
+                        sources = self._sparkplug_keys.get((event.group_id, event.edge_node_id))
+                        if sources is None:
+                            sources = self._sparkplug_keys[(event.group_id, event.edge_node_id)] = {}
+                        sources.setdefault(event.device_id, set()).add(key)
+
+    def _went_offline(self, event: NodeStatus, received: float) -> None:
+        """An edge node (with all its devices) or one device died: its signals show stale until a birth."""
+        sources = self._sparkplug_keys.get((event.group_id, event.edge_node_id), {})
+        if event.device_id is None:
+            keys = [key for device_keys in sources.values() for key in device_keys]
+        else:
+            keys = list(sources.get(event.device_id, ()))
+        if keys:
+            self.store.mark_offline(keys, received)

@@ -87,6 +87,7 @@ class _SignalState:
     state: str = "normal"
     last_time: float = 0.0
     stale_after: float = DEFAULT_STALE_AFTER_S
+    offline_since: float | None = None  # its source said it went offline (Sparkplug DEATH): stale until new data
 
 
 class StateEngine:
@@ -108,6 +109,8 @@ class StateEngine:
             stale = binding.stale_after if binding is not None and binding.stale_after else self.default_stale_after
             st = self._by_signal[key] = _SignalState(stale_after=stale)
         st.last_time = max(st.last_time, time)
+        if st.offline_since is not None and time > st.offline_since:
+            st.offline_since = None  # a value newer than the death: the source is back
         changes: list[RuleChange] = []
         worst = "normal"
         for i, rule in enumerate(binding.rules if binding is not None else ()):
@@ -126,12 +129,19 @@ class StateEngine:
         """Every component's state at ``now`` (stale where data stopped); returns those that changed."""
         states: dict[str, str] = {}
         for (component, _signal), st in self._by_signal.items():
-            state = "stale" if now - st.last_time > st.stale_after else st.state
+            stale = now - st.last_time > st.stale_after or st.offline_since is not None
+            state = "stale" if stale else st.state
             if SEVERITY[state] > SEVERITY.get(states.get(component, "unknown"), 0):
                 states[component] = state
         changed = {c: s for c, s in states.items() if self.component_states.get(c) != s}
         self.component_states.update(states)
         return changed
+
+    def set_offline(self, component: str, signal: str, since: float) -> None:
+        """The signal's source went offline at ``since``: stale until a value newer than that arrives."""
+        st = self._by_signal.get((component, signal))
+        if st is not None and st.last_time <= since:
+            st.offline_since = since
 
     def signal_state(self, component: str, signal: str) -> str:
         """The state a signal's rules give (not counting staleness)."""

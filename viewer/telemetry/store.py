@@ -59,8 +59,15 @@ class LatestValueStore:
         self._decode_errors = 0
         self._unbound = 0
         self._newest = 0.0
+        self._offline: dict[SignalKey, float] = {}  # signals whose source went offline, since when
 
     # --- network thread -------------------------------------------------------
+    def mark_offline(self, keys: list[SignalKey], when: float) -> None:
+        """These signals' source said it is offline (a Sparkplug DEATH): stale until a newer value."""
+        with self._lock:
+            for key in keys:
+                self._offline[key] = when
+
     def put(self, key: SignalKey, sample: Sample) -> None:
         """Record a decoded sample."""
         with self._lock:
@@ -111,6 +118,12 @@ class LatestValueStore:
         with self._lock:
             dirty, self._dirty = self._dirty, {}
         return dirty
+
+    def drain_offline(self) -> dict[SignalKey, float]:
+        """Signals marked offline since the last call, with the time of the death."""
+        with self._lock:
+            offline, self._offline = self._offline, {}
+        return offline
 
     def latest(self, key: SignalKey) -> Sample | None:
         """The newest sample of a signal."""
@@ -163,6 +176,7 @@ class LatestValueStore:
             self._latest.clear()
             self._previous.clear()
             self._dirty.clear()
+            self._offline.clear()
             self._errors.clear()
             self._messages = self._decode_errors = self._unbound = 0
             self._newest = 0.0

@@ -82,7 +82,7 @@ def _describe(value: Any) -> str:
         return f"a list of {len(value)}"
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
-    return type(value).__name__
+    return getattr(value, "description", None) or type(value).__name__
 
 
 def _finite(value: Any) -> bool:

@@ -395,3 +395,69 @@ def test_1_broker_restart_with_a_persistent_session_loses_nothing(tmp_path):
     assert stats.dropped == 0
     gap = [e for e in recorded_events(tmp_path / "restart.mcap") if e["kind"] == "gap_end"]
     assert len(gap) == 1 and gap[0]["end"] - gap[0]["start"] >= 1.9
+
+
+FLOOD_PUBLISHER = """
+import sys, time
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+port, count = int(sys.argv[1]), int(sys.argv[2])
+c = paho.Client(CallbackAPIVersion.VERSION2, client_id="flood")
+c.max_inflight_messages_set(0)
+c.max_queued_messages_set(0)
+c.connect("127.0.0.1", port)
+c.loop_start()
+infos = [c.publish(f"plant/ST10/count", str(i), qos=1) for i in range(count)]
+for info in infos[-100:]:
+    info.wait_for_publish(30)
+c.loop_stop()
+c.disconnect()
+"""
+
+
+def test_3_a_flood_the_broker_cannot_queue_is_counted_and_marked_in_the_recording(tmp_path):
+    """The broker's queue for the viewer holds 200 messages; a slow viewer under a flood from another process
+    makes mosquitto drop ("outgoing messages are being dropped"): the drops the broker counts reach the
+    status, the recording and the replay's timeline."""
+    import subprocess
+    import sys
+
+    broker = Mosquitto(tmp_path)
+    broker.config.write_text(broker.config.read_text().replace("max_queued_messages 1000000",
+                                                               "max_queued_messages 200\nsys_interval 1"))
+    broker.start()
+    client, pipeline = layout_client(broker.port)
+    handle = pipeline.router.handle
+
+    def slow_viewer(topic: str, payload: bytes, received: float) -> None:  # a weak control-room PC
+        time.sleep(0.0005)
+        handle(topic, payload, received)
+
+    client.router.handle = slow_viewer
+    session = SessionRecording(pipeline, tmp_path / "flood.mcap", gaps=lambda: client.status().gaps,
+                               broker_dropped=lambda: client.status().broker_dropped).start()
+    client.start()
+    try:
+        wait_for(lambda: client.status().subscribed and client.status().broker_dropped == 0, timeout=15,
+                 message="subscribed, with the broker's drop counter read")
+        flood = subprocess.run([sys.executable, "-c", FLOOD_PUBLISHER, str(broker.port), "20000"], timeout=120,
+                               capture_output=True, text=True)
+        assert flood.returncode == 0, flood.stderr
+        wait_for(lambda: (client.status().broker_dropped or 0) > 0, timeout=15, message="the broker's drops")
+        time.sleep(1.5)  # the next $SYS reading, after the flood settled
+        session.poll()
+        dropped = client.status().broker_dropped
+    finally:
+        stats = session.stop()
+        client.stop()
+        broker.stop()
+    received = pipeline.store.stats().messages
+    assert stats.dropped == 0 and stats.messages == received  # the recorder kept what arrived
+    assert received + dropped >= 20000 * 0.98 and dropped > 1000  # what did not arrive, the broker counted
+    events = [e for e in recorded_events(tmp_path / "flood.mcap") if e["kind"] == "broker_dropped"]
+    assert sum(e["count"] for e in events) == dropped and events[-1]["total"] == dropped
+    from viewer.telemetry.replay import Replayer
+
+    replayer = Replayer(tmp_path / "flood.mcap", pipeline.layout)
+    replayer.index()
+    assert any(m.kind == "dropped" and "broker dropped" in m.text for m in replayer.markers)

@@ -436,7 +436,12 @@ def _cmd_record(args: argparse.Namespace) -> int:
     except RecordingError as exc:
         print(exc, file=sys.stderr)
         return EXIT_PROBLEMS
-    print(f"{args.out}: {stats.messages:,} messages, {stats.events:,} events, {stats.dropped:,} dropped")
+    broker = ("the broker's drop count not available" if status.broker_dropped is None
+              else f"the broker dropped {status.broker_dropped:,} (all its clients)")
+    print(f"{args.out}: {stats.messages:,} messages, {stats.events:,} events, {stats.dropped:,} dropped; {broker}")
+    if stats.error:
+        print(stats.error, file=sys.stderr)
+        return EXIT_PROBLEMS
     if status.connects == 0:
         print(f"never connected: {status.detail}", file=sys.stderr)
         return EXIT_NOT_CONNECTED

@@ -41,6 +41,9 @@ from viewer.telemetry.router import TelemetryRouter
 log = logging.getLogger(__name__)
 
 
+BROKER_DROPPED_TOPIC = "$SYS/broker/publish/messages/dropped"  # mosquitto, cumulative, every sys_interval
+
+
 class ConnectionState(Enum):
     """What the status bar shows."""
 
@@ -76,6 +79,7 @@ class MqttSettings:
     allow_publish: bool = False
     reconnect_min_s: int = 1
     reconnect_max_s: int = 30
+    broker_stats: bool = True  # read the broker's own drop counter ($SYS), where it publishes one
 
     @classmethod
     def from_layout(cls, mqtt: dict[str, Any] | None, base_dir: Path | None = None) -> MqttSettings:
@@ -105,6 +109,7 @@ class MqttSettings:
             tls_insecure=bool(tls.get("insecure", False)) if tls else False,
             tls=tls is not None,
             allow_publish=bool(mqtt.get("allow_publish", False)),
+            broker_stats=bool(mqtt.get("broker_stats", True)),
         )
 
     def password(self) -> str | None:
@@ -168,6 +173,9 @@ class ConnectionStatus:
     warnings: list[str] = field(default_factory=list)
     gaps_total: int = 0  # every gap since the start; ``gaps`` keeps the newest MAX_GAPS
     subscribed: bool = False  # the broker acknowledged this connection's subscriptions
+    # messages the broker dropped (queues full, all its clients) since this client first connected; None:
+    # the broker does not publish the count (no $SYS, or not to us)
+    broker_dropped: int | None = None
 
 
 def _reason_text(reason_code: Any) -> str:
@@ -235,6 +243,9 @@ class TelemetryClient:
         self._warned_takeover = False
         self._paho_log = _PahoLog(logging.getLogger("paho"))
         self._subscribed = False
+        self._sys_mid: int | None = None
+        self._broker_last: int | None = None  # the broker's counter at the last reading
+        self._broker_dropped: int | None = None
 
     @property
     def client_id(self) -> str:
@@ -311,7 +322,8 @@ class TelemetryClient:
             gaps = [ConnectionGap(g.start, g.end, g.reason, g.number, g.quiet_since) for g in self._gaps]
             return ConnectionStatus(self._state, self._detail, gaps, self._connects, self.client_id,
                                     self.settings.warnings(), self._gaps_total,
-                                    self._subscribed and self._state is ConnectionState.CONNECTED)
+                                    self._subscribed and self._state is ConnectionState.CONNECTED,
+                                    self._broker_dropped)
 
     def publish(self, topic: str, payload: bytes) -> None:
         """Publish to the plant: refused unless the layout enabled it (read-only by default)."""
@@ -356,6 +368,9 @@ class TelemetryClient:
         self._subscribed = not subscriptions
         if subscriptions:
             client.subscribe(subscriptions)
+        if self.settings.broker_stats:  # its own request: a broker that refuses $SYS refuses only this
+            self._sys_mid = client.subscribe(BROKER_DROPPED_TOPIC, 0)[1]
+            self._broker_last = None  # a new connection (maybe a restarted broker): a new baseline
         self._set_state(ConnectionState.CONNECTED, f"connected to {self.settings.describe()}")
         log.info("connected to %s as %s, %d subscriptions", self.settings.describe(), self.client_id,
                  len(subscriptions))
@@ -363,6 +378,10 @@ class TelemetryClient:
     def _on_subscribe(self, _client: paho.Client, _userdata: Any, _mid: int, reason_codes: Any,
                       _properties: Any = None) -> None:
         failed = [c for c in reason_codes if getattr(c, "is_failure", False)]
+        if _mid == self._sys_mid:
+            if failed:
+                log.info("MQTT: the broker does not let us read its drop counter (%s)", BROKER_DROPPED_TOPIC)
+            return
         if failed:
             log.warning("MQTT: the broker refused %d of the subscriptions (%s)", len(failed), _reason_text(failed[0]))
         self._subscribed = True
@@ -433,7 +452,23 @@ class TelemetryClient:
     def _on_message(self, _client: paho.Client, _userdata: Any, message: paho.MQTTMessage) -> None:
         received = time.time()
         self._last_message = received
+        if message.topic == BROKER_DROPPED_TOPIC:
+            self._take_broker_dropped(message.payload)
+            return
         self.router.handle(message.topic, message.payload, received)
+
+    def _take_broker_dropped(self, payload: bytes) -> None:
+        """The broker's cumulative drop counter: what it grew by since we connected is ours to report."""
+        try:
+            value = int(payload.decode("ascii").strip())
+        except (UnicodeDecodeError, ValueError):
+            return
+        with self._lock:
+            if self._broker_dropped is None:
+                self._broker_dropped = 0
+            if self._broker_last is not None and value >= self._broker_last:
+                self._broker_dropped += value - self._broker_last
+            self._broker_last = value
 
 
 def settings_for(layout: Any, broker: str | None, base_dir: Any = None) -> MqttSettings | None:

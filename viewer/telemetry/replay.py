@@ -320,6 +320,9 @@ class Replayer:
         elif kind == "dropped":
             self.markers.append(Marker(message.time, "dropped", f"{event.get('count')} messages not recorded "
                                                                 "(disk too slow)"))
+        elif kind == "broker_dropped":
+            self.markers.append(Marker(message.time, "dropped", f"the broker dropped {event.get('count')} messages "
+                                                                "(its queues were full; all its clients)"))
         elif kind == "mark":
             self.markers.append(Marker(message.time, "mark", str(event.get("text", "mark"))))
 

@@ -25,7 +25,8 @@ class SessionRecording:
     """One recording of a live session (see the module docstring)."""
 
     def __init__(self, pipeline: TelemetryPipeline, out: Path | str, *, layout_path: Path | str | None = None,
-                 broker: str = "", gaps: Callable[[], list[Any]] | None = None) -> None:
+                 broker: str = "", gaps: Callable[[], list[Any]] | None = None,
+                 broker_dropped: Callable[[], int | None] | None = None) -> None:
         self.pipeline = pipeline
         bindings = pipeline.table.bindings
 
@@ -39,6 +40,8 @@ class SessionRecording:
         self.recorder = Recorder(out, layout_doc=pipeline.layout.to_dict(), layout_path=layout_path,
                                  broker=broker, encodings=encoding, attachments={ANOMALY_ATTACHMENT: learned})
         self._gaps = gaps or (lambda: [])
+        self._broker_dropped = broker_dropped or (lambda: None)
+        self._broker_dropped_written = 0
         self._history_seen = len(pipeline.alarms.history)
         self._gap_started = 0  # the number of the newest gap whose start is written
         self._gap_open: int | None = None  # a gap written as started, not yet as ended
@@ -69,6 +72,12 @@ class SessionRecording:
                                    if event.kind == "shelved" and alarm is not None else {}))
         self._history_seen = len(history)
         self._write_gaps(self._gaps())
+        dropped = self._broker_dropped()
+        if dropped is not None and dropped > self._broker_dropped_written:
+            # the broker's own count, for all its clients: ours may be among them (and a gap in the data)
+            self.recorder.event("broker_dropped", now or time.time(), count=dropped - self._broker_dropped_written,
+                                total=dropped, scope="all clients of the broker")
+            self._broker_dropped_written = dropped
 
     def _write_gaps(self, gaps: list[Any]) -> None:
         """A "gap" event when a link loss is noticed, a "gap_end" when it is back (numbered, never capped)."""
@@ -116,7 +125,8 @@ def record_headless(layout: Layout, settings: Any, out: Path | str, *, layout_pa
     pipeline = TelemetryPipeline(layout)
     client = TelemetryClient(settings, pipeline.router)
     session = SessionRecording(pipeline, out, layout_path=layout_path, broker=f"{settings.host}:{settings.port}",
-                               gaps=lambda: client.status().gaps)
+                               gaps=lambda: client.status().gaps,
+                               broker_dropped=lambda: client.status().broker_dropped)
     session.start()
     client.start()
     stop = stop or threading.Event()
@@ -137,7 +147,8 @@ def record_headless(layout: Layout, settings: Any, out: Path | str, *, layout_pa
             if now - last_status >= 5:
                 last_status = now
                 stats = session.recorder.stats
-                say(f"{status.state.value}: {stats.messages:,} messages, {stats.dropped:,} dropped")
+                broker = f", the broker dropped {status.broker_dropped:,}" if status.broker_dropped else ""
+                say(f"{status.state.value}: {stats.messages:,} messages, {stats.dropped:,} dropped{broker}")
             if duration is not None and now - began >= duration:
                 break
     finally:

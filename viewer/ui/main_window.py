@@ -545,9 +545,13 @@ class MainWindow(QMainWindow):
         if open_gaps and state != "connected":
             quiet = open_gaps[0].quiet_since or open_gaps[0].start
             text += f" (no data since {time.strftime('%H:%M:%S', time.localtime(quiet))})"
-        warnings = status.get("warnings", [])
+        warnings = list(status.get("warnings", []))
         if warnings:  # e.g. a password sent in clear: worth the operator's and IT's attention, always
             text += " · " + ("password sent unencrypted" if "unencrypted" in warnings[0] else warnings[0])
+        if status.get("broker_dropped"):  # the broker's queues overflowed: data may be missing here too
+            text += f" · broker dropped {status['broker_dropped']:,}"
+            warnings.append(f"the broker dropped {status['broker_dropped']:,} messages since we connected "
+                            "(its count, for all its clients)")
         self.connection_label.setText(text)
         # ISA-101: no colour while normal; amber text when the link is not up or not safe.
         self.connection_label.setStyleSheet(

@@ -135,7 +135,8 @@ class TelemetryController(QObject):
         self.stop_recording()
         broker = self.client.settings.describe() if self.client is not None else ""
         session = SessionRecording(self.pipeline, out, layout_path=layout_path, broker=broker,
-                                   gaps=lambda: self.client.status().gaps if self.client else [])
+                                   gaps=lambda: self.client.status().gaps if self.client else [],
+                                   broker_dropped=lambda: self.client.status().broker_dropped if self.client else None)
         self.session = session.start()
         return session
 
@@ -337,6 +338,7 @@ class TelemetryController(QObject):
             "gaps": status.gaps if status else [],
             "warnings": status.warnings if status else [],
             "client_id": status.client_id if status else "",
+            "broker_dropped": status.broker_dropped if status else None,
             "rate": rate,
             "messages": stats.messages,
             "decode_errors": stats.decode_errors,

@@ -928,8 +928,9 @@ class MainWindow(QMainWindow):
             self.show_error(f"{replayer.path.name} is damaged: replaying what could be read.",
                             [f"{problem}.", f"twin-viewer recover {replayer.path.name} --out FIXED.mcap writes "
                              "a whole file with everything readable."])
-            self.status(f"Replaying {replayer.path.name} (damaged: {len(replayer.damage)} stretches skipped): "
-                        f"{replayer.played:,} messages")
+            skipped = len(replayer.damage)
+            what = f"{skipped} stretch{'es' if skipped != 1 else ''} skipped" if skipped else "cut off"
+            self.status(f"Replaying {replayer.path.name} (damaged: {what}): {replayer.played:,} messages")
         self.rate_label.setText("")
         self.errors_label.setText("")
         self.age_label.setText("")

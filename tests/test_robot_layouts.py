@@ -144,3 +144,74 @@ def test_a_layout_joint_list_arm_follows_its_closed_form(tmp_path):
     far = bone2[np.argmax(np.linalg.norm(bone2 - elbow, axis=1))]
     assert np.linalg.norm(far[:2] - tip[:2]) < 0.1
     plotter.close()
+
+
+def _reach_layout(tmp_path: Path, robot: dict, served_at: float, walkway_at: float) -> Path:
+    doc = {"format": "twin-viewer-layout", "version": 1, "name": "reach", "components": [
+        {"id": "R", "kind": "robot", "position": [0, 0, 0], "robot": robot},
+        {"id": "S", "kind": "station", "position": [served_at, 0, 0]},
+        {"id": "W", "kind": "agv-path", "position": [0, 0, 0],
+         "path": {"points": [[-3, walkway_at], [3, walkway_at]], "width": 0.8}}],
+        "flow": [{"from": "R", "to": "S"}]}
+    path = tmp_path / "reach.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def checks_of(path: Path) -> set[str]:
+    from viewer.model.checks import check_layout, footprints_from_geometry, robot_reaches
+
+    layout = load_layout(path)
+    geometry = build_plant_geometry(layout, path.parent, MeshLibrary(), strict=False)
+    return {p.code for p in check_layout(layout, footprints_from_geometry(geometry), robot_reaches(geometry))}
+
+
+def test_reach_and_safety_come_from_the_robots_own_kinematics(tmp_path):
+    from viewer.model.checks import robot_reach
+
+    # A 0.3 m planar chain (0.2 + 0.1): closed form 0.3 m at its frames, a few cm more for its drawn parts.
+    chain = [{"name": "q1", "type": "revolute", "xyz": [0, 0, 0.3], "axis": [0, 0, 1], "limits": [-180, 180]},
+             {"name": "q2", "type": "revolute", "xyz": [0.2, 0, 0], "axis": [0, 0, 1], "limits": [-90, 90]},
+             {"name": "tip", "type": "fixed", "xyz": [0.1, 0, 0]}]
+    path = _reach_layout(tmp_path, {"chain": chain}, served_at=1.6, walkway_at=1.0)
+    layout = load_layout(path)
+    geometry = build_plant_geometry(layout, path.parent, MeshLibrary(), strict=False)
+    reach = robot_reach(layout.component("R"), geometry)
+    assert 0.295 <= reach <= 0.38
+    from viewer.model.checks import footprints_from_geometry
+
+    xmin = footprints_from_geometry(geometry)["S"][0]
+    assert reach < xmin < 1.4  # the station's near edge: out of this arm's reach, inside a 1.6 m arm's
+    assert "robot-reach" in checks_of(path) and "robot-safety" not in checks_of(path)
+    # the built-in arm of 1.6 m reach on the same layout: the station is reachable, the walkway is not safe
+    assert "robot-safety" in checks_of(_reach_layout(tmp_path, {"reach": 1.6}, 1.6, 1.0))
+    assert "robot-reach" not in checks_of(_reach_layout(tmp_path, {"reach": 1.6}, 1.6, 1.0))
+
+
+def test_a_urdf_robots_reach_is_its_own_not_the_built_in_arms(tmp_path):
+    yourdfpy = pytest.importorskip("yourdfpy")
+    from viewer.model.checks import robot_reach
+
+    source = ROBOTS / "kuka_iiwa"
+    if not source.is_dir():
+        pytest.skip("shared robot data absent")
+    shutil.copytree(source, tmp_path / "kuka_iiwa")
+    path = write(tmp_path / "cell.json", [{"id": "IIWA", "kind": "robot", "position": [0, 0, 0],
+                                           "robot": {"urdf": "kuka_iiwa/model.urdf"}}])
+    layout = load_layout(path)
+    geometry = build_plant_geometry(layout, path.parent, MeshLibrary())
+    ours = robot_reach(layout.component("IIWA"), geometry)
+    # independent: yourdfpy's link frames at 2,000 random poses within the URDF's limits
+    urdf = yourdfpy.URDF.load(str(tmp_path / "kuka_iiwa" / "model.urdf"), load_meshes=False, build_scene_graph=True)
+    names = list(urdf.actuated_joint_names)
+    limits = [(urdf.joint_map[n].limit.lower, urdf.joint_map[n].limit.upper) for n in names]
+    rng = np.random.default_rng(5)
+    frames_reach = 0.0
+    for _ in range(2000):
+        urdf.update_cfg({n: rng.uniform(lo, hi) for n, (lo, hi) in zip(names, limits, strict=True)})
+        for link in urdf.link_map:
+            x, y = urdf.get_transform(link, urdf.base_link)[:2, 3]
+            frames_reach = max(frames_reach, float(np.hypot(x, y)))
+    assert 0.75 < frames_reach < 0.95  # KUKA states 800 mm for the LBR iiwa 7 R800
+    assert frames_reach - 0.02 <= ours <= frames_reach + 0.2  # plus what its meshes add past their frames
+    assert abs(ours - 1.45) > 0.3  # not the built-in arm's figure

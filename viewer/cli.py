@@ -552,7 +552,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
 def _cmd_check(args: argparse.Namespace) -> int:
     import json
 
-    from viewer.model.checks import check_layout, footprints_from_geometry
+    from viewer.model.checks import check_layout, footprints_from_geometry, robot_reaches
     from viewer.model.errors import LayoutError, MeshError
     from viewer.model.geometry import build_plant_geometry
     from viewer.model.layout_io import load_layout
@@ -564,7 +564,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     except (LayoutError, MeshError) as exc:
         print(exc, file=sys.stderr)
         return EXIT_PROBLEMS
-    problems = check_layout(layout, footprints_from_geometry(geometry)) + check_telemetry(layout)
+    problems = check_layout(layout, footprints_from_geometry(geometry), robot_reaches(geometry)) \
+        + check_telemetry(layout)
     errors = [p for p in problems if p.severity == "error"]
     if args.json:
         print(json.dumps({"layout": str(args.layout), "errors": len(errors),

@@ -19,6 +19,7 @@ Footprints come from the plant geometry (mesh bounds), as ``{id: (xmin, xmax, ym
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Mapping
@@ -57,15 +58,17 @@ def footprints_from_geometry(geometry: object) -> dict[str, Footprint]:
     return out
 
 
-def check_layout(layout: Layout, footprints: Mapping[str, Footprint]) -> list[LayoutProblem]:
-    """Every problem found, errors first."""
+def check_layout(layout: Layout, footprints: Mapping[str, Footprint],
+                 reaches: Mapping[str, float] | None = None) -> list[LayoutProblem]:
+    """Every problem found, errors first. ``reaches``: each robot's reach from its own kinematics
+    (:func:`robot_reaches` of the built plant); a stated ``robot.reach`` wins."""
     problems: list[LayoutProblem] = []
     problems += _overlaps(layout, footprints)
     problems += _off_floor(layout, footprints)
     problems += _flow(layout)
-    problems += _reach(layout, footprints)
+    problems += _reach(layout, footprints, reaches)
     problems += _walkways(layout, footprints)
-    problems += _robot_safety(layout)
+    problems += _robot_safety(layout, reaches)
     problems.sort(key=lambda p: (p.severity != "error", p.code, p.components))
     return problems
 
@@ -139,24 +142,47 @@ def _flow(layout: Layout) -> list[LayoutProblem]:
     return out
 
 
-def robot_reach(comp: object) -> float | None:
-    """The horizontal reach of a robot: ``robot.reach``, else sampled from its kinematic chain and limits."""
+def robot_reach(comp: object, geometry: object | None = None) -> float | None:
+    """A robot's horizontal reach: ``robot.reach`` when the layout states it (a data-sheet value), else what
+    its own kinematics give (:attr:`~viewer.model.geometry.RobotRig.reach`, from the built plant); None when
+    neither is known (no check)."""
     section = comp.section("robot")  # type: ignore[attr-defined]
     if "reach" in section:
         return float(section["reach"])
-    try:
-        import numpy as np
+    rigs = getattr(geometry, "rigs", None) or {}
+    rig = rigs.get(comp.id)  # type: ignore[attr-defined]
+    if rig is not None:
+        try:
+            return rig.reach
+        except Exception:  # a chain that cannot be sampled: no reach check rather than a wrong one
+            return None
+    if "urdf" in section or "chain" in section:
+        return None  # its kinematics are in a file or a chain this call was not given: no guess
+    return _arm6_reach()
 
-        from viewer.model.kinematics import arm6_chain
 
-        chain = arm6_chain()
-        rng = np.random.default_rng(0)
-        lo, hi = chain.lower, chain.upper
-        q = rng.uniform(lo, hi, size=(2000, len(lo)))
-        tips = chain.forward_batch(q)[:, -1, :3, 3]
-        return float(np.hypot(tips[:, 0], tips[:, 1]).max())
-    except Exception:  # no usable chain: no reach check for this robot
-        return None
+def robot_reaches(geometry: object) -> dict[str, float]:
+    """The reach of every robot the built plant can pose (``geometry.rigs``)."""
+    out = {}
+    for component_id, rig in (getattr(geometry, "rigs", None) or {}).items():
+        try:
+            out[component_id] = rig.reach
+        except Exception:  # a chain that cannot be sampled has no reach check
+            continue
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def _arm6_reach() -> float:
+    """The built-in arm's reach without a built plant (its frames only; the parts add a few centimetres)."""
+    import numpy as np
+
+    from viewer.model.geometry import ROBOT_HOME_DEG, sampled_reach
+    from viewer.model.kinematics import ARM6_FRAME_LINKS, arm6_chain
+
+    chain = arm6_chain()
+    links = chain.link_indices(ARM6_FRAME_LINKS)
+    return sampled_reach(chain, links, np.zeros((1, 3)), np.zeros(1, dtype=int), np.radians(ROBOT_HOME_DEG))
 
 
 def _distance_to_box(x: float, y: float, fp: Footprint) -> float:
@@ -165,13 +191,20 @@ def _distance_to_box(x: float, y: float, fp: Footprint) -> float:
     return math.hypot(dx, dy)
 
 
-def _reach(layout: Layout, footprints: Mapping[str, Footprint]) -> list[LayoutProblem]:
+def _reach_of(comp: Any, reaches: Mapping[str, float] | None) -> float | None:
+    if "reach" not in comp.section("robot") and reaches is not None and comp.id in reaches:
+        return reaches[comp.id]
+    return robot_reach(comp)
+
+
+def _reach(layout: Layout, footprints: Mapping[str, Footprint],
+           reaches: Mapping[str, float] | None = None) -> list[LayoutProblem]:
     out = []
     names = _names(layout)
     for comp in layout.components:
         if comp.kind != "robot":
             continue
-        reach = robot_reach(comp)
+        reach = _reach_of(comp, reaches)
         if reach is None:
             continue
         served = {f.target for f in layout.flow if f.source == comp.id} | \
@@ -215,14 +248,14 @@ def _path_segments(layout: Layout) -> list[tuple[Any, tuple[float, float], tuple
             for a, b in itertools.pairwise(path_polyline(comp))]
 
 
-def _robot_safety(layout: Layout) -> list[LayoutProblem]:
+def _robot_safety(layout: Layout, reaches: Mapping[str, float] | None = None) -> list[LayoutProblem]:
     """No walkway or AGV path may run inside a robot's reach."""
     out = {}
     segments = _path_segments(layout)
     for comp in layout.components:
         if comp.kind != "robot" or not segments:
             continue
-        reach = robot_reach(comp)
+        reach = _reach_of(comp, reaches)
         if reach is None:
             continue
         base = (comp.position[0], comp.position[0], comp.position[1], comp.position[1])  # a point as a box

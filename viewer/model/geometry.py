@@ -262,6 +262,44 @@ class RobotRig:
     local: np.ndarray  # (n, 3) vertices in their link's frame
     frame_of_vertex: np.ndarray  # (n,) index into the six link frames
     home_deg: tuple[float, ...]
+    _reach: float | None = None
+
+    @property
+    def reach(self) -> float:
+        """How far from its base axis (horizontally) any part of the robot gets over its joint ranges, in
+        metres: sampled at 2,000 poses within the limits (and home), on the link origins and each link's
+        extreme vertices. Computed once."""
+        if self._reach is None:
+            self._reach = sampled_reach(self.chain, self.frame_links, self.local, self.frame_of_vertex,
+                                        np.radians(self.home_deg) if len(self.home_deg) else None)
+        return self._reach
+
+
+REACH_POSES = 2000
+
+
+def sampled_reach(chain: object, frame_links: np.ndarray, local: np.ndarray, frame_of_vertex: np.ndarray,
+                  home: np.ndarray | None = None) -> float:
+    """The horizontal reach of a posable robot (see :attr:`RobotRig.reach`)."""
+    lower = np.asarray(chain.lower, dtype=float)  # type: ignore[attr-defined]
+    upper = np.asarray(chain.upper, dtype=float)  # type: ignore[attr-defined]
+    lower = np.where(np.isfinite(lower), lower, -np.pi)  # continuous joints: a full turn
+    upper = np.where(np.isfinite(upper), upper, np.pi)
+    rng = np.random.default_rng(0)
+    q = rng.uniform(lower, upper, size=(REACH_POSES, len(lower)))
+    if home is not None and len(home) == len(lower):
+        q = np.vstack([q, home])
+    frames = chain.forward_batch(q)  # type: ignore[attr-defined]  # (poses, links, 4, 4)
+    reach = float(np.hypot(frames[:, :, 0, 3], frames[:, :, 1, 3]).max())
+    # the parts themselves stick out past their frames (a gripper past the flange): each link's extremes
+    for f in np.unique(frame_of_vertex):
+        pts = local[frame_of_vertex == f]
+        extremes = np.unique(np.concatenate([pts.argmin(axis=0), pts.argmax(axis=0)]))
+        pts = np.c_[pts[extremes], np.ones(len(extremes))]  # (k, 4)
+        link = frames[:, int(frame_links[f])]  # (poses, 4, 4)
+        world = np.einsum("pij,kj->pki", link, pts)
+        reach = max(reach, float(np.hypot(world[..., 0], world[..., 1]).max()))
+    return reach
 
 
 @dataclass

@@ -23,7 +23,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from viewer.model.checks import check_layout, footprints_from_geometry
+from viewer.model.checks import check_layout, footprints_from_geometry, robot_reaches
 from viewer.model.document import EditRefusedError, LayoutDocument, MoveComponent
 from viewer.model.geometry import build_plant_geometry
 from viewer.model.layout import Layout
@@ -104,7 +104,8 @@ class _Judge:
 
     def _problems(self, layout: Layout) -> set[tuple[str, tuple[str, ...]]]:
         geometry = build_plant_geometry(layout, self.layout_dir, self.library, strict=False)
-        return {(p.code, tuple(p.components)) for p in check_layout(layout, footprints_from_geometry(geometry))}
+        return {(p.code, tuple(p.components)) for p in check_layout(layout, footprints_from_geometry(geometry),
+                                                                       robot_reaches(geometry))}
 
     def apply(self, layout: Layout, moves: dict[str, Slot]) -> Layout | None:
         """The layout with ``moves`` made, or None where the move command or the checks refuse it. Moves are

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -52,7 +53,8 @@ def describe_distribution(dist: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def component_facts(comp: Component, layout: Layout) -> list[tuple[str, list[tuple[str, str]]]]:
+def component_facts(comp: Component, layout: Layout,
+                    reach: float | None = None) -> list[tuple[str, list[tuple[str, str]]]]:
     """The rows of the details panel, in sections: [(section title, [(property, value)])]."""
     general = [
         ("Name", comp.display_name),
@@ -114,7 +116,12 @@ def component_facts(comp: Component, layout: Layout) -> list[tuple[str, list[tup
 
     robot = comp.section("robot")
     if robot:
-        rows = [("Model", robot.get("model", "arm6")), ("Reach", _num(robot.get("reach", 1.6), "m"))]
+        rows = [("Model", robot_model_text(robot))]
+        stated = robot.get("reach")
+        if stated is not None:
+            rows.append(("Reach", _num(float(stated), "m") + " (stated in the layout)"))
+        elif reach is not None:
+            rows.append(("Reach", _num(reach, "m") + " (from its kinematics)"))
         if "joints" in robot:
             rows.append(("Pose", ", ".join(_num(j) for j in robot["joints"]) + " °"))
         sections.append(("Robot", rows))
@@ -122,6 +129,17 @@ def component_facts(comp: Component, layout: Layout) -> list[tuple[str, list[tup
     if props:
         sections.append(("Properties", [(k, str(v)) for k, v in props.items()]))
     return sections
+
+
+def robot_model_text(robot: dict[str, Any]) -> str:
+    """What a robot is: its stated model, its URDF, its joint chain, or the built-in arm."""
+    if robot.get("model"):
+        return str(robot["model"])
+    if "urdf" in robot:
+        return f"URDF {Path(str(robot['urdf'])).name}"
+    if "chain" in robot:
+        return f"joint chain ({len(robot['chain'])} joints)"
+    return "built-in six-axis arm"
 
 
 class DetailsPanel(QWidget):
@@ -188,7 +206,7 @@ class DetailsPanel(QWidget):
         self.plotted: list[str] = []
         self.banded: list[str] = []
 
-    def show_component(self, comp: Component | None, layout: Layout | None) -> None:
+    def show_component(self, comp: Component | None, layout: Layout | None, reach: float | None = None) -> None:
         """Fill the panel for ``comp``; empty it for ``None``."""
         self.tree.clear()
         self.component_id = comp.id if comp else None
@@ -197,7 +215,7 @@ class DetailsPanel(QWidget):
             return
         self.title.setText(f"<b>{html.escape(comp.display_name)}</b> &nbsp;"
                            f"<span style='color:{current_theme().text_muted}'>{html.escape(comp.id)}</span>")
-        for section, rows in component_facts(comp, layout):
+        for section, rows in component_facts(comp, layout, reach):
             head = QTreeWidgetItem(self.tree, [section, ""])
             font = head.font(0)
             font.setBold(True)

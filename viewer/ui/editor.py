@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from viewer.model.checks import LayoutProblem, check_layout, footprints_from_geometry
+from viewer.model.checks import LayoutProblem, check_layout, footprints_from_geometry, robot_reaches
 from viewer.model.document import (
     AddComponent,
     ConnectComponents,
@@ -265,6 +265,7 @@ class LayoutEditor(QObject):
         self.baseline = None
         self.report = None
         self._footprints = footprints_from_geometry(geometry)
+        self._reaches = robot_reaches(geometry)
         self.saved_layout = copy.deepcopy(layout)  # for Compare with saved
         self.drawn = (self.saved_layout, dict(self._footprints))
         events = self.document.events
@@ -473,7 +474,7 @@ class LayoutEditor(QObject):
         selected = self.window.selected
         comp = self.document.layout.component(selected) if self.document and selected else None
         if comp is not None and comp.kind == "robot" and self.panel.reach_button.isChecked():
-            self.window.scene.show_reach(comp.id, robot_reach(comp))
+            self.window.scene.show_reach(comp.id, robot_reach(comp, self.window.scene.geometry))
         else:
             self.window.scene.show_reach(None)
         self.window.view.update()
@@ -658,6 +659,7 @@ class LayoutEditor(QObject):
             self.window.select_component(self._select_after)
             self._select_after = None
         self._footprints = footprints_from_geometry(geometry)
+        self._reaches = robot_reaches(geometry)
         self.drawn = (drawn_layout, dict(self._footprints))  # the edited plant as last drawn (Compare)
         self.run_checks()
         if self.report is not None and self.report.bottleneck:
@@ -667,7 +669,7 @@ class LayoutEditor(QObject):
     def run_checks(self) -> None:
         if self.document is None:
             return
-        self.problems = check_layout(self.document.layout, self._footprints)
+        self.problems = check_layout(self.document.layout, self._footprints, getattr(self, "_reaches", None))
         self.panel.set_problems(self.problems)
         # In the scene too: components with an error-level problem get an amber outline.
         faulty = sorted({c for p in self.problems if p.severity == "error" for c in p.components})

@@ -747,7 +747,7 @@ class MainWindow(QMainWindow):
         self.scene.select(component_id)
         self.components.select(component_id)
         comp = self.plant_layout.component(component_id) if component_id else None
-        self.details.show_component(comp, self.plant_layout)
+        self.details.show_component(comp, self.plant_layout, self._reach_of(comp))
         self._show_live_details()
         self._refresh_plot(time.time())
         if comp is not None:
@@ -757,6 +757,14 @@ class MainWindow(QMainWindow):
         self._update_enabled()
         self.view.update()
         self.selection_changed.emit(component_id)
+
+    def _reach_of(self, comp: object) -> float | None:
+        """A robot's reach from its own kinematics (or as the layout states it), for the details panel."""
+        if comp is None or getattr(comp, "kind", None) != "robot":
+            return None
+        from viewer.model.checks import robot_reach
+
+        return robot_reach(comp, getattr(self.scene, "geometry", None))
 
     def _on_view_clicked(self, x: float, y: float) -> None:
         self.select_component(self.scene.pick(x, y))
@@ -1017,7 +1025,7 @@ class MainWindow(QMainWindow):
         self.timeline.bar.update()
         if self.plant_layout is not None:  # the title line's colours
             comp = self.plant_layout.component(self.selected) if self.selected else None
-            self.details.show_component(comp, self.plant_layout)
+            self.details.show_component(comp, self.plant_layout, self._reach_of(comp))
         self.telemetry.displayed.clear()  # recolour from the live states on the next frame
         if remember:  # the user's choice (a restored one is not news in the status bar)
             if self.settings is not None:

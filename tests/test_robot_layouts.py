@@ -215,3 +215,24 @@ def test_a_urdf_robots_reach_is_its_own_not_the_built_in_arms(tmp_path):
     assert 0.75 < frames_reach < 0.95  # KUKA states 800 mm for the LBR iiwa 7 R800
     assert frames_reach - 0.02 <= ours <= frames_reach + 0.2  # plus what its meshes add past their frames
     assert abs(ours - 1.45) > 0.3  # not the built-in arm's figure
+
+
+def test_a_urdf_robot_without_visuals_validates_and_draws_its_skeleton(tmp_path):
+    from viewer.model.layout_io import validate_layout_file
+
+    (tmp_path / "robot.urdf").write_text("""<?xml version="1.0"?>
+<robot name="bare">
+  <link name="base"/><link name="l1"/><link name="l2"/>
+  <joint name="j1" type="revolute"><parent link="base"/><child link="l1"/><origin xyz="0 0 0.3"/>
+    <axis xyz="0 0 1"/><limit lower="-1" upper="1" effort="1" velocity="1"/></joint>
+  <joint name="j2" type="revolute"><parent link="l1"/><child link="l2"/><origin xyz="0.4 0 0"/>
+    <axis xyz="0 1 0"/><limit lower="-1" upper="1" effort="1" velocity="1"/></joint>
+</robot>
+""")
+    path = write(tmp_path / "cell.json", [{"id": "R", "kind": "robot", "position": [0, 0, 0],
+                                           "robot": {"urdf": "robot.urdf"}}])
+    assert validate_layout_file(path) == []
+    geometry = build_plant_geometry(load_layout(path), tmp_path, MeshLibrary())
+    rig = geometry.rigs["R"]
+    assert rig.vertex_stop > rig.vertex_start  # something to see, and to pose
+    assert 0.4 <= rig.reach <= 0.5  # the 0.4 m link, plus the skeleton's thickness

@@ -13,6 +13,7 @@ run along local +x. ``rotation`` is degrees about fixed x, then y, then z.
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ import numpy as np
 from viewer.model.errors import Cancelled, MeshError
 from viewer.model.layout import Component, Layout
 from viewer.model.mesh_library import MeshData, MeshLibrary
+
+log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[float, str], None]
 
@@ -395,6 +398,11 @@ def robot_rig_parts(comp: Component, library: MeshLibrary, layout_dir: Path) -> 
             if len(home) != chain.n_joints:
                 raise MeshError(f"robot.joints has {len(home)} values; {urdf.name} has {chain.n_joints} joints")
             parts = urdf_visual_parts(urdf, chain, library, chain.from_layout_units(home))
+            if not parts:  # a URDF without visuals (collision-only, or kinematics only): draw its skeleton
+                joints = [{"name": j.name, "parent": j.parent, "child": j.child, "xyz": list(j.xyz), "type": j.type}
+                          for j in urdf.joints]
+                parts = chain_parts(chain, chain.from_layout_units(home), joints, thickness=0.05)
+                log.info("%s: %s has no visual geometry; drawing its joint skeleton", comp.id, urdf.name)
         except (UrdfError, KinematicsError) as exc:
             raise MeshError(str(exc)) from None
         return parts, (chain, np.arange(chain.n_links), home)
@@ -503,7 +511,7 @@ def build_plant_geometry(
                 lo = np.minimum(lo, v.min(axis=0))
                 hi = np.maximum(hi, v.max(axis=0))
         ranges[index] = (start, n_faces)
-        if rig is not None:
+        if rig is not None and rig_local:
             rigs[comp.id] = RobotRig(index, world, rig[0], rig[1], vertex_start, n_verts, np.concatenate(rig_local),
                                      np.concatenate(rig_frame), tuple(float(v) for v in rig[2]))
         if np.isfinite(lo).all():

@@ -481,6 +481,13 @@ def joint(name: str, parent: str, child: str, kind: str = "fixed", extra: str = 
     ('<link name="a"><visual><geometry><capsule/></geometry></visual></link>', r"unsupported geometry <capsule>"),
     ('<link name="a"><visual><geometry><box size="1 0 1"/></geometry></visual></link>', r"box size must be positive"),
     ('<xacro:macro xmlns:xacro="http://www.ros.org/wiki/xacro" name="m"/><link name="a"/>', r"unexpanded xacro"),
+    # today's namespace (ROS-Industrial packages), and a property used without the xacro element around it
+    ('<xacro:include xmlns:xacro="http://wiki.ros.org/xacro" filename="x"/><link name="a"/>',
+     r"unexpanded xacro element <xacro:include>; run xacro"),
+    ('<xacro:property xmlns:xacro="https://wiki.ros.org/xacro/" name="l" value="1"/><link name="a"/>',
+     r"unexpanded xacro element <xacro:property>"),
+    ('<link name="a"><visual><geometry><box size="${l} 1 1"/></geometry></visual></link>',
+     r"unexpanded xacro expression '\$\{l\} 1 1'"),
 ])
 def test_broken_robots_are_refused_with_where_and_why(tmp_path, body, message):
     with pytest.raises(UrdfError, match=message):

@@ -38,7 +38,24 @@ MAX_URDF_BYTES = 16 * 1024 * 1024  # real descriptions are well under 1 MB; this
 JOINT_TYPES = ("revolute", "continuous", "prismatic", "fixed")
 KNOWN_UNSUPPORTED_JOINT_TYPES = ("floating", "planar")
 MOVABLE_JOINT_TYPES = ("revolute", "continuous", "prismatic")
-_XACRO_NS = "{http://www.ros.org/wiki/xacro}"
+# xacro's namespace has moved (http://www.ros.org/wiki/xacro, then http://wiki.ros.org/xacro, https too):
+# any namespace whose URI ends in "/xacro" is xacro's.
+_XACRO_HINT = ("run xacro to produce a plain URDF first (xacro evaluates expressions, which the viewer "
+               "never does with what it reads): xacro robot.urdf.xacro > robot.urdf")
+
+
+def _refuse_xacro(root: StdET.Element, source: Path | str | None) -> None:
+    """A clear refusal for a xacro file: its elements (any of xacro's namespaces) or ``${...}`` uses."""
+    for element in root.iter():
+        tag = element.tag if isinstance(element.tag, str) else ""
+        if tag.startswith("{"):
+            uri, _, local = tag[1:].partition("}")
+            if uri.rstrip("/").endswith("/xacro") or uri == "xacro":
+                raise UrdfError(f"unexpanded xacro element <xacro:{local}>; {_XACRO_HINT}", source=source)
+        for name, value in element.attrib.items():
+            if "${" in value or "$(" in value:
+                raise UrdfError(f"unexpanded xacro expression {value[:60]!r} in <{tag} {name}=...>; {_XACRO_HINT}",
+                                source=source)
 
 
 class UrdfError(ValueError):
@@ -526,11 +543,7 @@ def parse_urdf(data: str | bytes, base_dir: Path, *, source: str = "<string>",
         raise UrdfError(f"malformed XML at line {line}, column {column + 1}: {exc.msg}", source=source) from None
     if root.tag != "robot":
         raise UrdfError(f"not a URDF: the top element is <{root.tag}>, expected <robot>", source=source)
-    for element in root.iter():
-        if isinstance(element.tag, str) and element.tag.startswith(_XACRO_NS):
-            tag = element.tag[len(_XACRO_NS):]
-            raise UrdfError(f"unexpanded xacro element <xacro:{tag}>; run xacro to produce a plain URDF first",
-                            source=source)
+    _refuse_xacro(root, source)
     base_dir = Path(base_dir)
 
     # Named materials: the robot's own first, then names defined inside a visual (urdfdom shares those too).

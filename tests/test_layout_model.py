@@ -1113,3 +1113,22 @@ def test_the_whole_plant_has_a_triangle_limit(tmp_path: Path) -> None:
         build_plant_geometry(layout, tmp_path, MeshLibrary(limits=limits))
     assert build_plant_geometry(layout, tmp_path, MeshLibrary(limits=MeshLimits(max_plant_triangles=4 * per_file)))
 
+
+
+def test_saving_keeps_the_files_mode_and_a_new_file_gets_the_umasks(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    layout = load_layout(DEMO)
+    shared = tmp_path / "shared.json"
+    save_layout(layout, shared)
+    os.chmod(shared, 0o664)  # a planner's file the operators' group may read
+    save_layout(layout, shared)
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o664
+    previous = os.umask(0o027)
+    try:
+        fresh = tmp_path / "fresh.json"
+        save_layout(layout, fresh)
+        assert stat.S_IMODE(fresh.stat().st_mode) == 0o640  # 0666 less the umask, as any editor's new file
+    finally:
+        os.umask(previous)

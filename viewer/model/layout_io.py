@@ -320,8 +320,10 @@ def save_layout(layout: Layout, path: Path | str) -> None:
         raise LayoutError(path, problems)
     text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = _file_mode_for(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, mode)  # mkstemp makes it owner-only: keep the file's own mode, or the umask's for a new one
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
@@ -330,6 +332,28 @@ def save_layout(layout: Layout, path: Path | str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _file_mode_for(path: Path) -> int:
+    """The permission bits a saved layout gets: those of the file it replaces, else 0o666 less the umask (what
+    any editor's new file gets), so a planner's shared file stays readable by the operators' accounts."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    try:  # Linux says it without changing it (os.umask would, for a moment, for every thread)
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
 
 
 def validate_layout_file(path: Path | str, *, open_meshes: bool = True) -> list[Problem]:

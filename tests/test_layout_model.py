@@ -12,6 +12,7 @@ import itertools
 import json
 import math
 import os
+import random
 import re
 import threading
 from pathlib import Path
@@ -1132,3 +1133,50 @@ def test_saving_keeps_the_files_mode_and_a_new_file_gets_the_umasks(tmp_path: Pa
         assert stat.S_IMODE(fresh.stat().st_mode) == 0o640  # 0666 less the umask, as any editor's new file
     finally:
         os.umask(previous)
+
+
+def _numeric_leaves(value, path=()):
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _numeric_leaves(item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _numeric_leaves(item, (*path, i))
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        yield path
+
+
+def _json_path(path) -> str:
+    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+
+
+@pytest.mark.parametrize("extreme", [10**400, -(10**400), 1e308, -1e308],
+                         ids=["400-digit", "-400-digit", "1e308", "-1e308"])
+def test_an_extreme_number_anywhere_is_a_clear_error_at_its_path(tmp_path: Path, extreme) -> None:
+    """Every number of the demo plant, one at a time: a clear LayoutError naming its JSON path, never a
+    traceback (400-digit integers cannot become floats; 1e308 m builds no geometry)."""
+    doc = json.loads(DEMO.read_text())
+    leaves = [p for p in _numeric_leaves(doc) if p[0] != "version"]
+    assert len(leaves) > 200
+    rng = random.Random(7 if isinstance(extreme, int) else 8)
+    for path in rng.sample(leaves, 60):
+        bad = copy.deepcopy(doc)
+        target = bad
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = extreme
+        file = tmp_path / "extreme.json"
+        file.write_text(json.dumps(bad))
+        with pytest.raises(LayoutError) as caught:
+            load_layout(file)
+        assert any(p.path.startswith(_json_path(path)) or p.path == "$.components" for p in caught.value.problems), (
+            path, caught.value.problems)
+
+
+def test_an_integer_of_5000_digits_is_refused_with_its_place(tmp_path: Path) -> None:
+    text = DEMO.read_text()
+    at = text.index('"position": [') + len('"position": [')
+    file = tmp_path / "huge.json"
+    file.write_text(text[:at] + "9" * 5000 + text[text.index(",", at):])
+    with pytest.raises(LayoutError, match=r"more than 4,300 digits at line \d+, column \d+"):
+        load_layout(file)

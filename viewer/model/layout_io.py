@@ -243,6 +243,20 @@ def _read_json(path: Path) -> Any:
                                               "(NaN and Infinity are refused)")]) from None
     except RecursionError:
         raise LayoutError(path, [Problem("$", "JSON nested too deeply")]) from None
+    except ValueError:  # Python refuses integers of more than 4,300 digits: say where the one is
+        line, column = _long_integer_at(text)
+        raise LayoutError(path, [Problem("$", f"an integer of more than 4,300 digits at line {line}, column {column}; "
+                                              f"a layout's numbers are at most {MAX_LAYOUT_NUMBER:.0e}")]) from None
+
+
+def _long_integer_at(text: str) -> tuple[int, int]:
+    import re
+
+    match = re.search(r"\d{4300,}", text)
+    if match is None:
+        return 1, 1
+    before = text[:match.start()]
+    return before.count("\n") + 1, match.start() - (before.rfind("\n") + 1) + 1
 
 
 class _NonFiniteError(ValueError):
@@ -253,8 +267,12 @@ def _refuse_constant(name: str) -> float:
     raise _NonFiniteError(name)
 
 
+MAX_LAYOUT_NUMBER = 1e12  # past any length (m), duration (s) or count a plant has; floats stay exact-ish
+
+
 def _number_problems(value: Any, path: str, out: list[Problem]) -> None:
-    """Non-finite numbers (from documents built in code) and coordinates beyond any plant."""
+    """Non-finite numbers (from documents built in code) and numbers past any plant's (a 400-digit integer
+    cannot become a float; 1e308 m builds no geometry)."""
     if isinstance(value, dict):
         for key, item in value.items():
             _number_problems(item, f"{path}.{key}", out)
@@ -263,6 +281,10 @@ def _number_problems(value: Any, path: str, out: list[Problem]) -> None:
             _number_problems(item, f"{path}[{i}]", out)
     elif isinstance(value, float) and not math.isfinite(value):
         out.append(Problem(path, f"{value} is not a finite number"))
+    elif isinstance(value, int | float) and not isinstance(value, bool) and abs(value) > MAX_LAYOUT_NUMBER:
+        shown = f"{value:.3g}" if isinstance(value, float) else f"an integer of {len(str(abs(value)))} digits"
+        out.append(Problem(path, f"{shown} is out of range: a layout's numbers are at most "
+                                 f"{MAX_LAYOUT_NUMBER:.0e} (metres, seconds, counts)"))
 
 
 def _migrate(doc: dict[str, Any]) -> dict[str, Any]:

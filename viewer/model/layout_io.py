@@ -92,7 +92,8 @@ def _schema_problems(doc: Any) -> list[Problem]:
 
 def _semantic_problems(doc: dict[str, Any]) -> list[Problem]:
     problems: list[Problem] = []
-    _number_problems(doc, "$", problems)
+    large: list[Problem] = []
+    _number_problems(doc, "$", problems, large)
     if problems:
         return problems
     components = doc.get("components", [])
@@ -190,6 +191,8 @@ def _semantic_problems(doc: dict[str, Any]) -> list[Problem]:
                                         "working periods must be in order and must not overlap"))
             else:
                 last_end = end
+    covered = {p.path for p in problems}
+    problems += [p for p in large if not any(p.path.startswith(c) for c in covered)]
     return problems
 
 
@@ -270,21 +273,23 @@ def _refuse_constant(name: str) -> float:
 MAX_LAYOUT_NUMBER = 1e12  # past any length (m), duration (s) or count a plant has; floats stay exact-ish
 
 
-def _number_problems(value: Any, path: str, out: list[Problem]) -> None:
-    """Non-finite numbers (from documents built in code) and numbers past any plant's (a 400-digit integer
-    cannot become a float; 1e308 m builds no geometry)."""
+def _number_problems(value: Any, path: str, out: list[Problem], large: list[Problem] | None = None) -> None:
+    """Non-finite numbers (from documents built in code) and integers past any plant's (a 400-digit integer
+    cannot even become a float) into ``out``; floats past any plant's (1e308 m builds no geometry) into
+    ``large``, said where no more specific check speaks."""
     if isinstance(value, dict):
         for key, item in value.items():
-            _number_problems(item, f"{path}.{key}", out)
+            _number_problems(item, f"{path}.{key}", out, large)
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            _number_problems(item, f"{path}[{i}]", out)
+            _number_problems(item, f"{path}[{i}]", out, large)
     elif isinstance(value, float) and not math.isfinite(value):
         out.append(Problem(path, f"{value} is not a finite number"))
     elif isinstance(value, int | float) and not isinstance(value, bool) and abs(value) > MAX_LAYOUT_NUMBER:
         shown = f"{value:.3g}" if isinstance(value, float) else f"an integer of {len(str(abs(value)))} digits"
-        out.append(Problem(path, f"{shown} is out of range: a layout's numbers are at most "
-                                 f"{MAX_LAYOUT_NUMBER:.0e} (metres, seconds, counts)"))
+        problem = Problem(path, f"{shown} is out of range: a layout's numbers are at most "
+                                f"{MAX_LAYOUT_NUMBER:.0e} (metres, seconds, counts)")
+        (large if isinstance(value, float) and large is not None else out).append(problem)
 
 
 def _migrate(doc: dict[str, Any]) -> dict[str, Any]:

@@ -1181,3 +1181,49 @@ def test_an_integer_of_5000_digits_is_refused_with_its_place(tmp_path: Path) -> 
     file.write_text(text[:at] + "9" * 5000 + text[text.index(",", at):])
     with pytest.raises(LayoutError, match=r"more than 4,300 digits at line \d+, column \d+"):
         load_layout(file)
+
+
+def _grid_mesh(n: int) -> trimesh.Trimesh:
+    """An open, single-sided grid of 2 n^2 triangles (a panel: made two-sided when loaded)."""
+    xs, ys = np.meshgrid(np.arange(n + 1, dtype=float), np.arange(n + 1, dtype=float))
+    vertices = np.c_[xs.ravel(), ys.ravel(), np.zeros(xs.size)]
+    faces = []
+    for i in range(n):
+        for j in range(n):
+            a = i * (n + 1) + j
+            faces += [[a, a + 1, a + n + 2], [a, a + n + 2, a + n + 1]]
+    return trimesh.Trimesh(vertices=vertices, faces=np.array(faces), process=False)
+
+
+def test_mesh_file_tricks_are_clear_errors(tmp_path: Path) -> None:
+    library = MeshLibrary(limits=MeshLimits(max_bytes=20_000, max_triangles=300))
+    loop = tmp_path / "loop.stl"
+    loop.symlink_to(loop)
+    with pytest.raises(MeshError, match=r"'loop.stl': cannot be resolved"):
+        library.resolve("loop.stl", tmp_path)
+    with pytest.raises(MeshError, match=r"cannot be resolved \(File name too long\)"):
+        library.resolve("m" * 300 + ".stl", tmp_path)
+    # a glTF whose external buffer is over the byte limit: refused before anything is parsed
+    (tmp_path / "big.bin").write_bytes(b"\0" * 50_000)
+    (tmp_path / "big.gltf").write_text(json.dumps({"asset": {"version": "2.0"},
+                                                   "buffers": [{"uri": "big.bin", "byteLength": 50_000}]}))
+    with pytest.raises(MeshError, match=r"with its buffers and images is 50,\d+ bytes"):
+        library.load(tmp_path / "big.gltf")
+    (tmp_path / "out.gltf").write_text(json.dumps({"asset": {"version": "2.0"}, "buffers": [{"uri": "../x.bin"}]}))
+    with pytest.raises(MeshError, match=r"buffer '../x.bin' is refused"):
+        library.load(tmp_path / "out.gltf")
+    # an OBJ with more face lines than the limit: refused from its face count, before parsing
+    lines = ["v 0 0 0", "v 1 0 0", "v 0 1 0"] + ["f 1 2 3"] * 400
+    (tmp_path / "many.obj").write_text("\n".join(lines) + "\n")
+    with pytest.raises(MeshError, match=r"many.obj has 400 triangles; the limit is 300"):
+        library.load(tmp_path / "many.obj")
+    assert library.files_parsed == 0
+
+
+def test_the_triangle_limit_counts_the_files_triangles_not_the_two_sided_copies(tmp_path: Path) -> None:
+    panel = _grid_mesh(10)  # 200 triangles, open: doubled to 400 when drawn two-sided
+    panel.export(tmp_path / "panel.stl")
+    mesh = MeshLibrary(limits=MeshLimits(max_triangles=250)).load(tmp_path / "panel.stl")
+    assert mesh.n_triangles == 400
+    with pytest.raises(MeshError, match=r"panel.stl has 200 triangles; the limit is 150"):
+        MeshLibrary(limits=MeshLimits(max_triangles=150)).load(tmp_path / "panel.stl")

@@ -90,6 +90,39 @@ def _binary_stl_triangles(path: Path, size: int) -> int | None:
     return count if 84 + 50 * count == size else None
 
 
+def declared_triangles(path: Path, size: int) -> int | None:
+    """At least how many triangles a file holds, from what it says before any parse: a binary STL's count, a
+    PLY's or OFF's header, an OBJ's face lines (each is one triangle or more). None: the format does not say."""
+    suffix = path.suffix.lower()
+    if suffix == ".stl":
+        return _binary_stl_triangles(path, size)
+    try:
+        if suffix == ".obj":
+            with path.open("rb") as handle:
+                data = handle.read()
+            return data.count(b"\nf ") + data.startswith(b"f ")
+        if suffix in (".ply", ".off"):
+            with path.open("rb") as handle:
+                head = handle.read(4096)
+            if suffix == ".ply":
+                for line in head.split(b"\n"):
+                    parts = line.split()
+                    if parts[:2] == [b"element", b"face"] and len(parts) == 3 and parts[2].isdigit():
+                        return int(parts[2])
+                    if parts[:1] == [b"end_header"]:
+                        break
+                return None
+            lines = [ln.split(b"#")[0].split() for ln in head.split(b"\n")]
+            lines = [ln for ln in lines if ln]
+            if lines and lines[0][0].endswith(b"OFF"):
+                counts = lines[0][1:] if len(lines[0]) > 1 else (lines[1] if len(lines) > 1 else [])
+                if len(counts) >= 2 and counts[1].isdigit():
+                    return int(counts[1])
+    except OSError:
+        return None
+    return None
+
+
 def outward_faces(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Faces wound so their front side faces the viewer, whatever the file did.
 
@@ -129,11 +162,16 @@ class MeshLibrary:
             base, rel = self.asset_dir, reference[len("asset:"):]
         else:
             base, rel = Path(layout_dir), reference
-        base = base.resolve()
-        target = (base / rel).resolve()
+        try:
+            base = base.resolve()
+            target = (base / rel).resolve()
+            is_file = target.is_file()
+        except (OSError, RuntimeError) as exc:  # a symlink loop (RuntimeError before 3.13), a name too long
+            reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            raise MeshError(f"{reference[:80]!r}: cannot be resolved ({reason})") from None
         if not target.is_relative_to(base):
             raise MeshError(f"{reference!r} resolves outside {base} (through a link?); refused")
-        if not target.is_file():
+        if not is_file:
             where = "the asset library" if reference.startswith("asset:") else "the layout's folder"
             raise MeshError(f"{reference!r}: file not found in {where} ({target})")
         accepted = set(suffixes) if suffixes is not None else set(SUPPORTED_SUFFIXES)
@@ -161,13 +199,12 @@ class MeshLibrary:
                 f"{limits.max_bytes:,} bytes ({limits.max_bytes / 2**20:.1f} MiB) per mesh file "
                 "(simplify the mesh, or raise the limit)"
             )
-        if path.suffix.lower() == ".stl":
-            count = _binary_stl_triangles(path, stat.st_size)
-            if count is not None and count > limits.max_triangles:
-                raise MeshError(self._triangle_message(path, count))
-        mesh = self._parse(path)
-        if mesh.n_triangles > limits.max_triangles:
-            raise MeshError(self._triangle_message(path, mesh.n_triangles))
+        if path.suffix.lower() == ".gltf":
+            self._check_gltf_files(path, stat.st_size)
+        count = declared_triangles(path, stat.st_size)  # before parsing: a file's own counts, where it has them
+        if count is not None and count > limits.max_triangles:
+            raise MeshError(self._triangle_message(path, count))
+        mesh = self._parse(path, limits.max_triangles)
         with self._lock:
             self._cache[key] = mesh
             self.files_parsed += 1
@@ -179,8 +216,39 @@ class MeshLibrary:
             "(decimate it, or raise the limit)"
         )
 
+    def _check_gltf_files(self, path: Path, size: int) -> None:
+        """A .gltf's external buffers and images count toward the byte limit, and stay beside the file."""
+        import json
+
+        try:
+            doc = json.loads(path.read_bytes())
+        except (ValueError, RecursionError):
+            raise MeshError(f"{path.name}: not a readable GLTF mesh (its JSON is malformed)") from None
+        if not isinstance(doc, dict):
+            raise MeshError(f"{path.name}: not a readable GLTF mesh (the top level is not an object)")
+        total = size
+        base = path.parent.resolve()
+        for kind in ("buffers", "images"):
+            for item in doc.get(kind) or []:
+                uri = item.get("uri") if isinstance(item, dict) else None
+                if not isinstance(uri, str) or uri.startswith("data:"):
+                    continue
+                why = mesh_reference_problem(uri)
+                try:
+                    target = (base / uri).resolve()
+                    extra = target.stat().st_size if target.is_file() else 0
+                except (OSError, RuntimeError):
+                    why, extra = why or f"{uri[:80]!r} cannot be resolved", 0
+                if why or not target.is_relative_to(base):
+                    raise MeshError(f"{path.name}: its {kind[:-1]} {uri[:80]!r} is refused "
+                                    f"({why or 'outside the folder of the file'})")
+                total += extra
+        if total > self.limits.max_bytes:
+            raise MeshError(f"{path.name} with its buffers and images is {total:,} bytes; the limit is "
+                            f"{self.limits.max_bytes:,} bytes ({self.limits.max_bytes / 2**20:.1f} MiB) per mesh")
+
     @staticmethod
-    def _parse(path: Path) -> MeshData:
+    def _parse(path: Path, max_triangles: int | None = None) -> MeshData:
         import trimesh
 
         file_type = SUPPORTED_SUFFIXES[path.suffix.lower()]
@@ -192,8 +260,10 @@ class MeshLibrary:
         except MeshError:
             raise
         except Exception as exc:  # trimesh raises many types for malformed files
-            raise MeshError(f"{path.name}: not a readable {file_type.upper()} mesh ({type(exc).__name__}: "
-                            f"{str(exc)[:200]})") from None
+            detail = str(exc).strip()[:200]
+            why = f"{type(exc).__name__}: {detail}" if detail else \
+                f"its structure does not match the format ({type(exc).__name__} in the reader)"
+            raise MeshError(f"{path.name}: not a readable {file_type.upper()} mesh ({why})") from None
         vertices = np.asarray(getattr(loaded, "vertices", np.empty((0, 3))), dtype=np.float32)
         faces = np.asarray(getattr(loaded, "faces", np.empty((0, 3))), dtype=np.int32)
         if faces.ndim != 2 or faces.shape[0] == 0 or faces.shape[1] != 3:
@@ -202,4 +272,7 @@ class MeshLibrary:
             raise MeshError(f"{path.name}: faces refer to vertices that do not exist")
         if not np.isfinite(vertices).all():
             raise MeshError(f"{path.name}: vertices contain NaN or infinite coordinates")
+        if max_triangles is not None and len(faces) > max_triangles:  # the file's own triangles, not doubled
+            raise MeshError(f"{path.name} has {len(faces):,} triangles; the limit is {max_triangles:,} per mesh "
+                            "(decimate it, or raise the limit)")
         return MeshData(np.ascontiguousarray(vertices), np.ascontiguousarray(outward_faces(vertices, faces)))

@@ -236,3 +236,53 @@ def test_a_urdf_robot_without_visuals_validates_and_draws_its_skeleton(tmp_path)
     rig = geometry.rigs["R"]
     assert rig.vertex_stop > rig.vertex_start  # something to see, and to pose
     assert 0.4 <= rig.reach <= 0.5  # the 0.4 m link, plus the skeleton's thickness
+
+
+def _ros_package(root: Path, name: str, mesh_ref: str) -> Path:
+    """A ROS package as ROS-Industrial lays them out: NAME/package.xml, NAME/urdf/, NAME/meshes/visual/."""
+    import trimesh
+
+    package = root / name
+    (package / "urdf").mkdir(parents=True)
+    (package / "meshes" / "visual").mkdir(parents=True)
+    (package / "package.xml").write_text(f"<?xml version='1.0'?><package format='2'><name>{name}</name>"
+                                         "<version>1.0.0</version></package>")
+    trimesh.creation.box((0.1, 0.1, 0.4)).export(package / "meshes" / "visual" / "link_1.stl")
+    (package / "urdf" / "robot.urdf").write_text(f"""<?xml version="1.0"?>
+<robot name="r">
+  <link name="base_link"><visual><geometry><mesh filename="{mesh_ref}"/></geometry></visual></link>
+  <link name="link_1"><visual><geometry><mesh filename="{mesh_ref}"/></geometry></visual></link>
+  <joint name="joint_1" type="revolute"><parent link="base_link"/><child link="link_1"/>
+    <origin xyz="0 0 0.4"/><axis xyz="0 0 1"/><limit lower="-3" upper="3" effort="1" velocity="1"/></joint>
+</robot>
+""")
+    return package
+
+
+def test_package_uris_resolve_through_the_layouts_package_roots(tmp_path):
+    from viewer.model.errors import MeshError
+
+    ref = "package://my_robot_support/meshes/visual/link_1.stl"
+    _ros_package(tmp_path / "ws" / "src", "my_robot_support", ref)
+    urdf = "ws/src/my_robot_support/urdf/robot.urdf"
+    # without robot.packages the package is three folders down: not found, and the message says what to do
+    path = write(tmp_path / "cell.json", [{"id": "R", "kind": "robot", "position": [0, 0, 0],
+                                           "robot": {"urdf": urdf}}])
+    with pytest.raises(MeshError, match=r"package roots searched: .*robot\.packages"):
+        build_plant_geometry(load_layout(path), tmp_path, MeshLibrary())
+    # named: the URDF and its meshes resolve, by path or by package:// for the URDF too
+    for reference in (urdf, "package://my_robot_support/urdf/robot.urdf"):
+        path = write(tmp_path / "cell.json", [{"id": "R", "kind": "robot", "position": [0, 0, 0],
+                                               "robot": {"urdf": reference, "packages": ["ws/src"]}}])
+        geometry = build_plant_geometry(load_layout(path), tmp_path, MeshLibrary())
+        # two boxes of 12 triangles, STL repeating each corner: 2 x 36 vertices
+        assert geometry.rigs["R"].vertex_stop - geometry.rigs["R"].vertex_start == 72
+    # a package path that climbs out of its root is still refused
+    evil = tmp_path / "evil"
+    _ros_package(evil / "src", "evil_support", "package://evil_support/../../../secret.stl")
+    (tmp_path / "secret.stl").write_bytes((tmp_path / "ws/src/my_robot_support/meshes/visual/link_1.stl").read_bytes())
+    path = write(tmp_path / "cell.json", [{"id": "R", "kind": "robot", "position": [0, 0, 0],
+                                           "robot": {"urdf": "evil/src/evil_support/urdf/robot.urdf",
+                                                     "packages": ["evil/src"]}}])
+    with pytest.raises(MeshError, match=r"climbs out|outside"):
+        build_plant_geometry(load_layout(path), tmp_path, MeshLibrary())

@@ -380,6 +380,32 @@ def chain_parts(chain: object, home_q: np.ndarray, joints: list[dict], thickness
     return parts
 
 
+def package_roots(robot: dict, layout_dir: Path) -> list[Path]:
+    """Where ``package://`` looks: the layout's folder, then each of ``robot.packages`` (relative to it)."""
+    roots = [Path(layout_dir)]
+    for folder in robot.get("packages", ()):
+        text = str(folder).replace("\\", "/")
+        if "://" in text or text.startswith("/") or (len(text) > 1 and text[1] == ":"):
+            raise MeshError(f"robot.packages: {folder!r}: give a folder relative to the layout")
+        roots.append(Path(layout_dir) / text)
+    return roots
+
+
+def _urdf_path(reference: str, library: MeshLibrary, layout_dir: Path, roots: list[Path]) -> Path:
+    """The URDF file: relative to the layout, or ``package://PKG/...`` in one of the package roots."""
+    from viewer.model.urdf import find_package
+
+    if not reference.lower().startswith("package://"):
+        return library.resolve(reference, layout_dir, suffixes=(".urdf",))
+    name, _, rest = reference[len("package://"):].strip("/").partition("/")
+    found = find_package(name, roots)
+    if found is None:
+        raise MeshError(f"robot.urdf {reference!r}: no package {name!r} (a folder with a package.xml naming it) "
+                        f"in {', '.join(str(r) for r in roots)}; name its folder in robot.packages")
+    folder, root = found
+    return library.resolve(str((folder / rest).relative_to(root)), root, suffixes=(".urdf",))
+
+
 def robot_rig_parts(comp: Component, library: MeshLibrary, layout_dir: Path) -> tuple[list[Part], tuple]:
     """A posable robot's parts and (kinematic chain, frame link indices, home pose in degrees).
 
@@ -392,7 +418,8 @@ def robot_rig_parts(comp: Component, library: MeshLibrary, layout_dir: Path) -> 
     robot = comp.section("robot")
     if "urdf" in robot:
         try:
-            urdf = load_urdf(library.resolve(robot["urdf"], layout_dir, suffixes=(".urdf",)))
+            roots = package_roots(robot, layout_dir)
+            urdf = load_urdf(_urdf_path(robot["urdf"], library, layout_dir, roots), package_roots=roots)
             chain = KinematicChain.from_urdf(urdf)
             home = robot.get("joints") or list(chain.to_layout_units(chain.home))
             if len(home) != chain.n_joints:

@@ -22,6 +22,7 @@ geometry, materials and joints; inertia, collision and transmission elements are
 
 from __future__ import annotations
 
+import contextlib
 import math
 import xml.etree.ElementTree as StdET  # only for the ParseError type and Element annotations
 from collections.abc import Sequence
@@ -227,13 +228,62 @@ def _escape_problem(rel: str) -> str | None:
     return None
 
 
-def resolve_mesh_filename(filename: str, urdf_dir: Path, *, must_exist: bool = True) -> Path:
-    """The file a URDF ``<mesh filename>`` names, confined to the URDF's folder.
+def find_package(name: str, roots: Sequence[Path]) -> tuple[Path, Path] | None:
+    """(package folder, the root it lies in) of the ROS package ``name``: a folder holding a ``package.xml``
+    whose ``<name>`` is ``name``, at a root, directly below one, or two levels below (a workspace's
+    ``src/``); the first root that has it wins. Nothing outside the roots is looked at."""
+    for root in roots:
+        try:
+            root = Path(root).resolve()
+        except (OSError, RuntimeError):
+            continue
+        candidates = [root, root / name]
+        with contextlib.suppress(OSError):
+            candidates += sorted(p.parent for p in root.glob("*/package.xml")) + \
+                sorted(p.parent for p in root.glob("*/*/package.xml"))
+        for folder in candidates:
+            if _package_name(folder) == name and folder.resolve().is_relative_to(root):
+                return folder.resolve(), root
+    return None
 
-    Accepted forms are a relative path (``meshes/link_1.stl``), ``package://NAME/rest``
-    (tried as ``NAME/rest`` and then as ``rest`` inside the URDF's folder, so both a URDF
-    at the top of its package and one beside a ``NAME`` folder work) and the
-    non-standard ``package://rest`` some exporters write.
+
+def _package_name(folder: Path) -> str | None:
+    manifest = folder / "package.xml"
+    try:
+        if not manifest.is_file() or manifest.stat().st_size > 1_000_000:
+            return None
+        root = SafeET.fromstring(manifest.read_bytes(), forbid_dtd=False, forbid_entities=True,
+                                 forbid_external=True)
+    except (OSError, DefusedXmlException, StdET.ParseError):
+        return None
+    element = root.find("name")
+    return element.text.strip() if element is not None and element.text else None
+
+
+def _resolve_in_package(filename: str, body: str, package_roots: Sequence[Path]) -> Path | None:
+    """``package://NAME/rest`` through the package roots, confined to the root NAME was found in."""
+    name, _, rest = body.strip("/").partition("/")
+    if not name or not rest or _escape_problem(rest):
+        return None
+    found = find_package(name, package_roots)
+    if found is None:
+        return None
+    folder, root = found
+    target = (folder / rest).resolve()
+    if not target.is_relative_to(root):
+        raise UrdfError(f"mesh {filename!r} resolves outside the package root {root} (through a link?); refused")
+    return target if target.is_file() else None
+
+
+def resolve_mesh_filename(filename: str, urdf_dir: Path, *, must_exist: bool = True,
+                          package_roots: Sequence[Path] = ()) -> Path:
+    """The file a URDF ``<mesh filename>`` names, confined to the URDF's folder or a package root.
+
+    Accepted forms are a relative path (``meshes/link_1.stl``), ``package://NAME/rest`` and the
+    non-standard ``package://rest`` some exporters write. ``package://NAME/rest`` is looked for first in
+    the ROS package ``NAME`` under ``package_roots`` (found by its ``package.xml``, see
+    :func:`find_package`: the usual ``NAME/urdf/robot.urdf`` beside ``NAME/meshes/``), then as
+    ``NAME/rest`` and as ``rest`` inside the URDF's folder.
 
     Parameters
     ----------
@@ -260,6 +310,13 @@ def resolve_mesh_filename(filename: str, urdf_dir: Path, *, must_exist: bool = T
         raise UrdfError("empty mesh filename")
     if text.lower().startswith("package://"):
         body = text[len("package://"):]
+        in_package = _resolve_in_package(filename, body, package_roots) if package_roots else None
+        if in_package is not None:
+            if must_exist and in_package.suffix.lower() not in SUPPORTED_SUFFIXES:
+                kinds = ", ".join(sorted(SUPPORTED_SUFFIXES))
+                raise UrdfError(f"mesh {filename!r}: unsupported mesh format {in_package.suffix!r} "
+                                f"(supported: {kinds})")
+            return in_package
         candidates = [body]
         if "/" in body.strip("/"):
             candidates.append(body.strip("/").split("/", 1)[1])  # package name stripped
@@ -282,7 +339,12 @@ def resolve_mesh_filename(filename: str, urdf_dir: Path, *, must_exist: bool = T
             break
     else:
         looked = ", ".join(str(p) for p in tried)
-        raise UrdfError(f"mesh {filename!r}: file not found (looked for {looked})")
+        hint = ""
+        if text.lower().startswith("package://"):
+            roots = ", ".join(str(r) for r in package_roots) or "none"
+            hint = (f"; package roots searched: {roots} (name the folder that holds the package in the layout's "
+                    "robot.packages)")
+        raise UrdfError(f"mesh {filename!r}: file not found (looked for {looked}){hint}")
     if must_exist and target.suffix.lower() not in SUPPORTED_SUFFIXES:
         kinds = ", ".join(sorted(SUPPORTED_SUFFIXES))
         raise UrdfError(f"mesh {filename!r}: unsupported mesh format {target.suffix!r} (supported: {kinds}); "
@@ -418,7 +480,8 @@ def _material_color(material: StdET.Element) -> tuple[float, float, float, float
 
 
 def _visual(element: StdET.Element, urdf_dir: Path,
-            materials: dict[str, tuple[float, float, float, float] | None], check_meshes: bool) -> UrdfVisual:
+            materials: dict[str, tuple[float, float, float, float] | None], check_meshes: bool,
+            package_roots: Sequence[Path] = ()) -> UrdfVisual:
     xyz, rpy = _origin(element)
     material_name = rgba = None
     material = element.find("material")
@@ -441,7 +504,7 @@ def _visual(element: StdET.Element, urdf_dir: Path,
         if 0.0 in scale:
             raise ValueError(f"mesh scale may not be zero, found {shape.get('scale')!r}")
         try:
-            path = resolve_mesh_filename(filename, urdf_dir, must_exist=check_meshes)
+            path = resolve_mesh_filename(filename, urdf_dir, must_exist=check_meshes, package_roots=package_roots)
         except UrdfError as exc:
             raise ValueError(exc.why) from None
         return replace(visual, geometry="mesh", mesh_filename=filename, mesh_path=path, scale=scale)
@@ -506,7 +569,7 @@ def _joint(element: StdET.Element, name: str) -> UrdfJoint:
 
 
 def parse_urdf(data: str | bytes, base_dir: Path, *, source: str = "<string>",
-               check_meshes: bool = True) -> UrdfRobot:
+               check_meshes: bool = True, package_roots: Sequence[Path] = ()) -> UrdfRobot:
     """Parse URDF text whose mesh paths are relative to ``base_dir``.
 
     Parameters
@@ -575,7 +638,7 @@ def parse_urdf(data: str | bytes, base_dir: Path, *, source: str = "<string>",
         visuals = []
         for v_index, visual in enumerate(element.findall("visual")):
             try:
-                visuals.append(_visual(visual, base_dir, materials, check_meshes))
+                visuals.append(_visual(visual, base_dir, materials, check_meshes, package_roots))
             except ValueError as exc:
                 raise UrdfError(str(exc), source=source, where=f"link {name!r}, visual {v_index}") from None
         links.append(UrdfLink(name, tuple(visuals)))
@@ -612,7 +675,7 @@ def parse_urdf(data: str | bytes, base_dir: Path, *, source: str = "<string>",
     return UrdfRobot(root.get("name") or "robot", tuple(links), tuple(joints), root_link)
 
 
-def load_urdf(path: Path | str, *, check_meshes: bool = True) -> UrdfRobot:
+def load_urdf(path: Path | str, *, check_meshes: bool = True, package_roots: Sequence[Path] = ()) -> UrdfRobot:
     """Read and check a URDF file; mesh paths resolve inside the file's folder.
 
     Parameters
@@ -645,5 +708,5 @@ def load_urdf(path: Path | str, *, check_meshes: bool = True) -> UrdfRobot:
         raise UrdfError("is a folder, not a URDF file", source=source) from None
     except OSError as exc:
         raise UrdfError(f"cannot read the file ({exc.strerror})", source=source) from None
-    robot = parse_urdf(data, path.parent, source=source, check_meshes=check_meshes)
+    robot = parse_urdf(data, path.parent, source=source, check_meshes=check_meshes, package_roots=package_roots)
     return UrdfRobot(robot.name, robot.links, robot.joints, robot.root, path)

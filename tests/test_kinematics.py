@@ -407,10 +407,12 @@ def test_mesh_filenames_resolve_inside_the_folder(tmp_path):
     assert resolve_mesh_filename("./meshes\\part.stl", tmp_path) == stl
     with pytest.raises(UrdfError, match="file not found"):
         resolve_mesh_filename("meshes/missing.stl", tmp_path)
-    (tmp_path / "meshes" / "part.dae").write_text("<COLLADA/>")
-    with pytest.raises(UrdfError, match=r"unsupported mesh format '\.dae'"):
-        resolve_mesh_filename("meshes/part.dae", tmp_path)
-    assert resolve_mesh_filename("meshes/part.dae", tmp_path, must_exist=False).name == "part.dae"
+    (tmp_path / "meshes" / "part.3ds").write_text("3ds")
+    with pytest.raises(UrdfError, match=r"unsupported mesh format '\.3ds'.*convert it"):
+        resolve_mesh_filename("meshes/part.3ds", tmp_path)
+    assert resolve_mesh_filename("meshes/part.3ds", tmp_path, must_exist=False).name == "part.3ds"
+    (tmp_path / "meshes" / "part.dae").write_text("<COLLADA/>")  # COLLADA: most published robots' visuals
+    assert resolve_mesh_filename("meshes/part.dae", tmp_path).name == "part.dae"
 
 
 def test_missing_mesh_names_the_link(tmp_path):

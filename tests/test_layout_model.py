@@ -1227,3 +1227,46 @@ def test_the_triangle_limit_counts_the_files_triangles_not_the_two_sided_copies(
     assert mesh.n_triangles == 400
     with pytest.raises(MeshError, match=r"panel.stl has 200 triangles; the limit is 150"):
         MeshLibrary(limits=MeshLimits(max_triangles=150)).load(tmp_path / "panel.stl")
+
+
+def _collada_box_mm(path: Path) -> None:
+    """A 100 x 200 x 300 mm box written by pycollada itself, in millimetres (<unit meter="0.001"/>)."""
+    import collada
+    from collada import geometry, material, scene, source
+
+    mesh = collada.Collada()
+    mesh.assetInfo.unitmeter = 0.001
+    mesh.assetInfo.unitname = "millimeter"
+    box = trimesh.creation.box((100.0, 200.0, 300.0))
+    effect = material.Effect("effect0", [], "phong", diffuse=(0.8, 0.8, 0.8))
+    mat = material.Material("material0", "steel", effect)
+    mesh.effects.append(effect)
+    mesh.materials.append(mat)
+    verts = source.FloatSource("verts-array", np.asarray(box.vertices, dtype=float).ravel(), ("X", "Y", "Z"))
+    geom = geometry.Geometry(mesh, "geometry0", "box", [verts])
+    inputs = source.InputList()
+    inputs.addInput(0, "VERTEX", "#verts-array")
+    triset = geom.createTriangleSet(np.asarray(box.faces, dtype=int).ravel(), inputs, "materialref")
+    geom.primitives.append(triset)
+    mesh.geometries.append(geom)
+    node = scene.Node("node0", children=[scene.GeometryNode(geom, [scene.MaterialNode("materialref", mat, inputs=[])])])
+    mesh.scenes.append(scene.Scene("scene0", [node]))
+    mesh.scene = mesh.scenes[0]
+    mesh.write(str(path))
+
+
+def test_collada_meshes_load_in_metres_and_entity_files_are_refused(tmp_path: Path) -> None:
+    _collada_box_mm(tmp_path / "box.dae")
+    mesh = MeshLibrary().load(tmp_path / "box.dae")
+    lo, hi = mesh.bounds
+    assert mesh.n_triangles == 12
+    assert np.allclose(hi - lo, [0.1, 0.2, 0.3], atol=1e-6)  # millimetres in the file, metres in the plant
+    bomb = ('<?xml version="1.0"?><!DOCTYPE COLLADA [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;">]>'
+            '<COLLADA xmlns="http://www.collada.org/2005/11/COLLADASchema" version="1.4.1"><asset>'
+            '<contributor><author>&b;</author></contributor></asset></COLLADA>')
+    (tmp_path / "bomb.dae").write_text(bomb)
+    with pytest.raises(MeshError, match=r"bomb.dae: refused: the COLLADA file declares a DTD or entities"):
+        MeshLibrary().load(tmp_path / "bomb.dae")
+    (tmp_path / "notdae.dae").write_text("<svg/>")
+    with pytest.raises(MeshError, match=r"not a COLLADA file"):
+        MeshLibrary().load(tmp_path / "notdae.dae")

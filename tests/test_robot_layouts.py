@@ -286,3 +286,22 @@ def test_package_uris_resolve_through_the_layouts_package_roots(tmp_path):
                                                      "packages": ["evil/src"]}}])
     with pytest.raises(MeshError, match=r"climbs out|outside"):
         build_plant_geometry(load_layout(path), tmp_path, MeshLibrary())
+
+
+def test_a_ros_package_with_collada_visuals_loads_and_a_bad_mesh_names_its_link(tmp_path):
+    import trimesh
+
+    from viewer.model.errors import MeshError
+
+    package = _ros_package(tmp_path / "src", "dae_support", "package://dae_support/meshes/visual/link_1.dae")
+    box = trimesh.creation.box((0.1, 0.1, 0.4))
+    (package / "meshes" / "visual" / "link_1.dae").write_bytes(trimesh.exchange.dae.export_collada(box))
+    path = write(tmp_path / "cell.json", [{"id": "R", "kind": "robot", "position": [0, 0, 0],
+                                           "robot": {"urdf": "package://dae_support/urdf/robot.urdf",
+                                                     "packages": ["src"]}}])
+    geometry = build_plant_geometry(load_layout(path), tmp_path, MeshLibrary())
+    assert geometry.rigs["R"].vertex_stop > geometry.rigs["R"].vertex_start
+    (package / "meshes" / "visual" / "link_1.dae").write_text("<COLLADA><broken")
+    with pytest.raises(MeshError, match=r"robot.urdf: link 'base_link', visual 1 of 1 \(package://dae_support/"
+                                        r"meshes/visual/link_1.dae\): link_1.dae: not a readable DAE mesh"):
+        build_plant_geometry(load_layout(path), tmp_path, MeshLibrary())

@@ -592,8 +592,13 @@ def urdf_visual_parts(
     parts = []
     for link in robot.links:
         frame = frames[chain.link_index(link.name)]
-        for visual in link.visuals:
-            mesh = _visual_mesh(visual, library)
+        for number, visual in enumerate(link.visuals, 1):
+            try:
+                mesh = _visual_mesh(visual, library)
+            except MeshError as exc:  # which robot, link and visual: a published arm has dozens of meshes
+                where = Path(robot.source).name if getattr(robot, "source", None) else robot.name
+                raise MeshError(f"{where}: link {link.name!r}, visual {number} of {len(link.visuals)}"
+                                f"{f' ({visual.mesh_filename})' if visual.mesh_filename else ''}: {exc}") from None
             local = visual.origin @ np.diag([*visual.scale, 1.0])
             if np.linalg.det(local[:3, :3]) < 0:  # a mirroring scale turns faces inside out; keep them outward
                 mesh = MeshData(mesh.vertices, np.ascontiguousarray(mesh.faces[:, ::-1]))

@@ -27,7 +27,8 @@ import numpy as np
 from viewer.model.errors import MeshError
 from viewer.model.layout_io import mesh_reference_problem
 
-SUPPORTED_SUFFIXES = {".stl": "stl", ".obj": "obj", ".ply": "ply", ".glb": "glb", ".gltf": "gltf", ".off": "off"}
+SUPPORTED_SUFFIXES = {".stl": "stl", ".obj": "obj", ".ply": "ply", ".glb": "glb", ".gltf": "gltf", ".off": "off",
+                      ".dae": "dae"}
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,41 @@ def _binary_stl_triangles(path: Path, size: int) -> int | None:
         head = handle.read(84)
     (count,) = struct.unpack("<I", head[80:84])
     return count if 84 + 50 * count == size else None
+
+
+def collada_facts(path: Path) -> tuple[int, float]:
+    """A COLLADA file's triangle count and unit (metres per unit), read with defusedxml before pycollada ever
+    sees it: a DTD or entity declaration (the billion-laughs file) is refused here."""
+    from defusedxml import DefusedXmlException
+    from defusedxml import ElementTree as SafeET
+
+    try:
+        root = SafeET.fromstring(path.read_bytes(), forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException as exc:
+        raise MeshError(f"{path.name}: refused: the COLLADA file declares a DTD or entities "
+                        f"({type(exc).__name__}); a mesh needs neither") from None
+    except Exception as exc:  # xml.etree.ElementTree.ParseError and friends
+        raise MeshError(f"{path.name}: not a readable DAE mesh (malformed XML: {str(exc)[:120]})") from None
+    namespace = root.tag.split("}")[0] + "}" if root.tag.startswith("{") else ""
+    if root.tag != f"{namespace}COLLADA":
+        raise MeshError(f"{path.name}: not a COLLADA file (the top element is <{root.tag.split('}')[-1]}>)")
+    count = 0
+    for kind, per in (("triangles", 1), ("polylist", 1), ("polygons", 1), ("tristrips", 1), ("trifans", 1)):
+        for element in root.iter(f"{namespace}{kind}"):
+            try:
+                count += int(element.get("count", "0")) * per
+            except ValueError:
+                raise MeshError(f"{path.name}: <{kind} count={element.get('count')!r}> is not a number") from None
+    scale = 1.0
+    unit = root.find(f"{namespace}asset/{namespace}unit")
+    if unit is not None and unit.get("meter"):
+        try:
+            scale = float(unit.get("meter"))
+        except ValueError:
+            raise MeshError(f"{path.name}: <unit meter={unit.get('meter')!r}> is not a number") from None
+        if not (1e-6 <= scale <= 1e3):
+            raise MeshError(f"{path.name}: <unit meter={scale:g}> is not a plausible unit")
+    return count, scale
 
 
 def declared_triangles(path: Path, size: int) -> int | None:
@@ -199,12 +235,17 @@ class MeshLibrary:
                 f"{limits.max_bytes:,} bytes ({limits.max_bytes / 2**20:.1f} MiB) per mesh file "
                 "(simplify the mesh, or raise the limit)"
             )
+        scale = 1.0
         if path.suffix.lower() == ".gltf":
             self._check_gltf_files(path, stat.st_size)
         count = declared_triangles(path, stat.st_size)  # before parsing: a file's own counts, where it has them
+        if path.suffix.lower() == ".dae":
+            count, scale = collada_facts(path)
         if count is not None and count > limits.max_triangles:
             raise MeshError(self._triangle_message(path, count))
         mesh = self._parse(path, limits.max_triangles)
+        if scale != 1.0:  # COLLADA says its unit (<unit meter="0.001"/>: millimetres); the scene is in metres
+            mesh = MeshData(np.ascontiguousarray(mesh.vertices * np.float32(scale)), mesh.faces)
         with self._lock:
             self._cache[key] = mesh
             self.files_parsed += 1
@@ -253,8 +294,9 @@ class MeshLibrary:
 
         file_type = SUPPORTED_SUFFIXES[path.suffix.lower()]
         try:
-            # A resolver rooted at the file's own folder: a glTF's external buffers load from beside it.
-            resolver = trimesh.resolvers.FilePathResolver(str(path.parent))
+            # A resolver rooted at the file's own folder: a glTF's external buffers load from beside it. COLLADA
+            # gets none: its textures are not drawn, and pycollada would read whatever <init_from> names.
+            resolver = None if file_type == "dae" else trimesh.resolvers.FilePathResolver(str(path.parent))
             with path.open("rb") as handle:
                 loaded = trimesh.load(handle, file_type=file_type, resolver=resolver, force="mesh", process=False)
         except MeshError:

@@ -348,7 +348,7 @@ def resolve_mesh_filename(filename: str, urdf_dir: Path, *, must_exist: bool = T
     if must_exist and target.suffix.lower() not in SUPPORTED_SUFFIXES:
         kinds = ", ".join(sorted(SUPPORTED_SUFFIXES))
         raise UrdfError(f"mesh {filename!r}: unsupported mesh format {target.suffix!r} (supported: {kinds}); "
-                        "convert it, or load the URDF with check_meshes=False for kinematics only")
+                        "convert it to one of those")
     return target
 
 

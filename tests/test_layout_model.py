@@ -1270,3 +1270,25 @@ def test_collada_meshes_load_in_metres_and_entity_files_are_refused(tmp_path: Pa
     (tmp_path / "notdae.dae").write_text("<svg/>")
     with pytest.raises(MeshError, match=r"not a COLLADA file"):
         MeshLibrary().load(tmp_path / "notdae.dae")
+
+
+def test_segment_to_box_distance_is_exact_and_constant_time() -> None:
+    """Against dense sampling along the segment (an independent, slow oracle); and a 1,000 km segment."""
+    import time
+
+    from viewer.model.checks import _distance_to_box, _segment_box_distance
+
+    rng = random.Random(1)
+    for _ in range(500):
+        a = (rng.uniform(-5, 5), rng.uniform(-5, 5))
+        b = (rng.uniform(-5, 5), rng.uniform(-5, 5))
+        x0, y0 = rng.uniform(-3, 3), rng.uniform(-3, 3)
+        box = (x0, x0 + rng.uniform(0, 2), y0, y0 + rng.uniform(0, 2))
+        n = 2000
+        sampled = min(_distance_to_box(a[0] + (b[0] - a[0]) * k / n, a[1] + (b[1] - a[1]) * k / n, box)
+                      for k in range(n + 1))
+        exact = _segment_box_distance(a, b, box)
+        assert sampled - 0.01 <= exact <= sampled + 1e-12  # sampling overestimates by at most its spacing
+    began = time.perf_counter()
+    assert _segment_box_distance((-1e6, 3.0), (1e6, 3.0), (0.0, 1.0, 0.0, 1.0)) == pytest.approx(2.0)
+    assert time.perf_counter() - began < 0.01

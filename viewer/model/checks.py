@@ -223,9 +223,40 @@ def _reach(layout: Layout, footprints: Mapping[str, Footprint],
 
 
 def _segment_box_distance(a: tuple[float, float], b: tuple[float, float], fp: Footprint) -> float:
-    steps = max(2, int(math.dist(a, b) / 0.1))
-    return min(_distance_to_box(a[0] + (b[0] - a[0]) * k / steps, a[1] + (b[1] - a[1]) * k / steps, fp)
-               for k in range(steps + 1))
+    """The distance between segment AB and an axis-aligned box, exactly: 0 when they meet, else the nearest of
+    the endpoints to the box and the box's corners to the segment (two convex shapes apart). Constant time,
+    however long the segment (a sampled walk along a 1,000 km typo took minutes)."""
+    if _segment_meets_box(a, b, fp):
+        return 0.0
+    corners = [(fp[0], fp[2]), (fp[0], fp[3]), (fp[1], fp[2]), (fp[1], fp[3])]
+    return min(_distance_to_box(a[0], a[1], fp), _distance_to_box(b[0], b[1], fp),
+               *(_point_segment_distance(c, a, b) for c in corners))
+
+
+def _point_segment_distance(p: tuple[float, float], a: tuple[float, float], b: tuple[float, float]) -> float:
+    dx, dy = b[0] - a[0], b[1] - a[1]
+    length2 = dx * dx + dy * dy
+    t = 0.0 if length2 == 0 else max(0.0, min(1.0, ((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / length2))
+    return math.hypot(p[0] - (a[0] + t * dx), p[1] - (a[1] + t * dy))
+
+
+def _segment_meets_box(a: tuple[float, float], b: tuple[float, float], fp: Footprint) -> bool:
+    """Liang-Barsky: does any point of AB lie in the box?"""
+    t0, t1 = 0.0, 1.0
+    for p, q in ((a[0] - b[0], a[0] - fp[0]), (b[0] - a[0], fp[1] - a[0]),
+                 (a[1] - b[1], a[1] - fp[2]), (b[1] - a[1], fp[3] - a[1])):
+        if p == 0:
+            if q < 0:
+                return False
+            continue
+        t = q / p
+        if p < 0:
+            t0 = max(t0, t)
+        else:
+            t1 = min(t1, t)
+        if t0 > t1:
+            return False
+    return True
 
 
 def _walkways(layout: Layout, footprints: Mapping[str, Footprint]) -> list[LayoutProblem]:

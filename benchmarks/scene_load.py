@@ -92,10 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+    from viewer.geometry.mesh_library import MeshLibrary
+    from viewer.geometry.plant import build_plant_geometry
     from viewer.model import geometry as geometry_module
-    from viewer.model.geometry import build_plant_geometry
     from viewer.model.layout_io import load_layout
-    from viewer.model.mesh_library import MeshLibrary
     from viewer.scene.plant_scene import PlantScene
     from viewer.ui.app import create_application
     from viewer.ui.plant_view import PlantView

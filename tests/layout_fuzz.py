@@ -99,11 +99,12 @@ def mutated_documents(draw: st.DrawFn, base: dict[str, Any] | None = None) -> di
 
 def open_document(doc: Any, folder: Path) -> str:
     """What opening the document as a file does; the outcome ("ok", "refused", ...). Raises on a crash."""
-    from viewer.model.checks import check_layout, footprints_from_geometry, robot_reaches
+    from viewer.geometry.mesh_library import MeshLibrary, MeshLimits
+    from viewer.geometry.plant import build_plant_geometry
+    from viewer.geometry.reach import robot_reaches
+    from viewer.model.checks import check_layout, footprints_from_geometry
     from viewer.model.errors import LayoutError, MeshError
-    from viewer.model.geometry import build_plant_geometry
     from viewer.model.layout_io import load_layout
-    from viewer.model.mesh_library import MeshLibrary, MeshLimits
     from viewer.sim.model import SimModelError, model_from_layout
 
     path = folder / "fuzz.json"

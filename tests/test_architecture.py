@@ -26,11 +26,11 @@ from pathlib import Path
 
 import viewer.model
 import viewer.model.layout_io
-import viewer.model.geometry
+import viewer.geometry.plant
 import viewer.model.document
-import viewer.model.mesh_library
-import viewer.model.kinematics
-import viewer.model.urdf
+import viewer.geometry.mesh_library
+import viewer.geometry.kinematics
+import viewer.geometry.urdf
 import viewer.telemetry
 import viewer.telemetry.alarms
 import viewer.telemetry.bindings
@@ -45,9 +45,10 @@ import viewer.analytics
 import viewer.sim
 {extra_import}
 from viewer.model.document import LayoutDocument, MoveComponent, RemoveComponent
-from viewer.model.geometry import build_plant_geometry
-from viewer.model.layout_io import load_layout, validate_layout_file
-from viewer.model.mesh_library import MeshLibrary
+from viewer.geometry.plant import build_plant_geometry
+from viewer.geometry.validate import validate_layout_file
+from viewer.model.layout_io import load_layout
+from viewer.geometry.mesh_library import MeshLibrary
 
 demo = Path(sys.argv[1])
 assert validate_layout_file(demo) == []

@@ -138,8 +138,8 @@ def test_fifty_random_edits_undone_give_back_the_file_byte_for_byte(document):
 
 def test_checks_flag_overlap_reach_flow_and_clearance_and_the_demo_plant_is_clean(document, tmp_path, capsys):
     from viewer.cli import main
+    from viewer.geometry.plant import build_plant_geometry
     from viewer.model.checks import check_layout, footprints_from_geometry
-    from viewer.model.geometry import build_plant_geometry
 
     def problems() -> dict[str, list]:
         geometry = build_plant_geometry(document.layout, document.base_dir, strict=False)
@@ -230,8 +230,8 @@ def test_near_stations_hand_over_directly_and_a_missing_agv_path_is_reported(tmp
 
 
 def test_a_walkway_through_a_robots_reach_is_a_safety_error(document):
+    from viewer.geometry.plant import build_plant_geometry
     from viewer.model.checks import check_layout, footprints_from_geometry
-    from viewer.model.geometry import build_plant_geometry
 
     def codes() -> set:
         geometry = build_plant_geometry(document.layout, document.base_dir, strict=False)

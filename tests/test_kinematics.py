@@ -23,8 +23,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from viewer.model.geometry import ROBOT_HOME_DEG, robot_link_transforms
-from viewer.model.kinematics import (
+from viewer.geometry.kinematics import (
     ARM6_FRAME_LINKS,
     KinematicChain,
     KinematicsError,
@@ -32,8 +31,9 @@ from viewer.model.kinematics import (
     arm6_joint_list,
     urdf_visual_parts,
 )
-from viewer.model.mesh_library import MeshLibrary
-from viewer.model.urdf import UrdfError, load_urdf, parse_urdf, resolve_mesh_filename
+from viewer.geometry.mesh_library import MeshLibrary
+from viewer.geometry.plant import ROBOT_HOME_DEG, robot_link_transforms
+from viewer.geometry.urdf import UrdfError, load_urdf, parse_urdf, resolve_mesh_filename
 
 ROBOTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "robots"
 IIWA = ROBOTS / "kuka_iiwa" / "model.urdf"
@@ -307,18 +307,44 @@ def test_forward_batch_equals_a_loop_of_forward():
 # --------------------------------------------------------------------------- the built-in arm
 
 
-def test_arm6_joint_list_gives_the_frames_of_robot_link_transforms():
-    # A consistency check, not an independent one: geometry.robot_link_transforms is the arm's
-    # existing definition, and the joint list must reproduce it so one FK code path serves both.
+def _arm6_by_hand(joints_deg, reach):
+    """The built-in arm's frames composed by hand from its drawing: pedestal 0.45 m, shoulder 0.3 m, upper arm
+    0.75 k, forearm 0.7 k (k = reach / 1.6); j1 about z, j2 and j3 about y, j4 about x, j5 about y, j6 about x."""
+    def rot(axis, deg):
+        c, s_ = math.cos(math.radians(deg)), math.sin(math.radians(deg))
+        m = np.eye(4)
+        i, j = {"x": (1, 2), "y": (2, 0), "z": (0, 1)}[axis]
+        m[i, i], m[i, j], m[j, i], m[j, j] = c, -s_, s_, c
+        return m
+
+    def move(x=0.0, z=0.0):
+        m = np.eye(4)
+        m[0, 3], m[2, 3] = x, z
+        return m
+
+    k = reach / 1.6
+    j1, j2, j3, j4, j5, j6 = joints_deg
+    turret = move(z=0.45) @ rot("z", j1)
+    upper_arm = turret @ move(z=0.3) @ rot("y", j2)
+    forearm = upper_arm @ move(z=0.75 * k) @ rot("y", j3)
+    wrist = forearm @ move(x=0.7 * k) @ rot("x", j4) @ rot("y", j5)
+    return [np.eye(4), turret, upper_arm, forearm, wrist, wrist @ rot("x", j6)]
+
+
+def test_the_built_in_arm_has_one_forward_kinematics_and_it_matches_the_hand_composed_frames():
+    # robot_link_transforms (what the scene draws) is the chain's forward kinematics; both against the
+    # frames composed by hand.
     rng = np.random.default_rng(11)
     for reach in (1.6, 2.3):
         chain = arm6_chain(reach)
         pick = chain.link_indices(ARM6_FRAME_LINKS)
         lower_deg, upper_deg = chain.to_layout_units(chain.lower), chain.to_layout_units(chain.upper)
         for joints_deg in rng.uniform(lower_deg, upper_deg, size=(30, 6)):
-            expected = np.array(robot_link_transforms(tuple(joints_deg), reach))
+            expected = np.array(_arm6_by_hand(tuple(joints_deg), reach))
             ours = chain.forward(chain.from_layout_units(joints_deg))[pick]
             np.testing.assert_allclose(ours, expected, atol=1e-12)
+            np.testing.assert_allclose(np.array(robot_link_transforms(tuple(joints_deg), reach)), expected,
+                                       atol=1e-12)
     chain = arm6_chain()
     np.testing.assert_allclose(chain.to_layout_units(chain.home), ROBOT_HOME_DEG)
     assert chain.end_effector == "flange" and chain.joint_names == ("j1", "j2", "j3", "j4", "j5", "j6")

@@ -22,6 +22,9 @@ import numpy as np
 import pytest
 import trimesh
 
+from viewer.geometry.mesh_library import MeshLibrary, MeshLimits
+from viewer.geometry.plant import build_plant_geometry, component_matrix
+from viewer.geometry.validate import validate_layout_file
 from viewer.model.document import (
     AddComponent,
     ConnectComponents,
@@ -31,10 +34,8 @@ from viewer.model.document import (
     SetComponentField,
 )
 from viewer.model.errors import Cancelled, LayoutError, MeshError, Problem
-from viewer.model.geometry import build_plant_geometry, component_matrix
 from viewer.model.layout import Component, FlowLink, Layout
-from viewer.model.layout_io import load_layout, save_layout, validate_layout_file
-from viewer.model.mesh_library import MeshLibrary, MeshLimits
+from viewer.model.layout_io import load_layout, save_layout
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "layouts" / "demo_plant" / "demo_plant.json"
@@ -1039,7 +1040,7 @@ def _signed_volume(vertices: np.ndarray, faces: np.ndarray) -> float:
 
 
 def test_inside_out_closed_meshes_are_turned_outward(tmp_path: Path) -> None:
-    from viewer.model.mesh_library import outward_faces
+    from viewer.geometry.mesh_library import outward_faces
 
     box = box_mesh()
     inverted = np.asarray(box.faces)[:, ::-1]
@@ -1050,7 +1051,7 @@ def test_inside_out_closed_meshes_are_turned_outward(tmp_path: Path) -> None:
 
 
 def test_open_meshes_become_two_sided(tmp_path: Path) -> None:
-    from viewer.model.mesh_library import outward_faces
+    from viewer.geometry.mesh_library import outward_faces
 
     vertices = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]], dtype=np.float32)
     faces = np.array([[0, 1, 2], [0, 2, 3]])

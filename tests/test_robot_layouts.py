@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from viewer.model.geometry import build_plant_geometry
+from viewer.geometry.mesh_library import MeshLibrary
+from viewer.geometry.plant import build_plant_geometry
 from viewer.model.layout_io import load_layout
-from viewer.model.mesh_library import MeshLibrary
 
 ROBOTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "robots"
 
@@ -159,7 +159,8 @@ def _reach_layout(tmp_path: Path, robot: dict, served_at: float, walkway_at: flo
 
 
 def checks_of(path: Path) -> set[str]:
-    from viewer.model.checks import check_layout, footprints_from_geometry, robot_reaches
+    from viewer.geometry.reach import robot_reaches
+    from viewer.model.checks import check_layout, footprints_from_geometry
 
     layout = load_layout(path)
     geometry = build_plant_geometry(layout, path.parent, MeshLibrary(), strict=False)
@@ -167,7 +168,7 @@ def checks_of(path: Path) -> set[str]:
 
 
 def test_reach_and_safety_come_from_the_robots_own_kinematics(tmp_path):
-    from viewer.model.checks import robot_reach
+    from viewer.geometry.reach import robot_reach
 
     # A 0.3 m planar chain (0.2 + 0.1): closed form 0.3 m at its frames, a few cm more for its drawn parts.
     chain = [{"name": "q1", "type": "revolute", "xyz": [0, 0, 0.3], "axis": [0, 0, 1], "limits": [-180, 180]},
@@ -190,7 +191,7 @@ def test_reach_and_safety_come_from_the_robots_own_kinematics(tmp_path):
 
 def test_a_urdf_robots_reach_is_its_own_not_the_built_in_arms(tmp_path):
     yourdfpy = pytest.importorskip("yourdfpy")
-    from viewer.model.checks import robot_reach
+    from viewer.geometry.reach import robot_reach
 
     source = ROBOTS / "kuka_iiwa"
     if not source.is_dir():
@@ -218,7 +219,7 @@ def test_a_urdf_robots_reach_is_its_own_not_the_built_in_arms(tmp_path):
 
 
 def test_a_urdf_robot_without_visuals_validates_and_draws_its_skeleton(tmp_path):
-    from viewer.model.layout_io import validate_layout_file
+    from viewer.geometry.validate import validate_layout_file
 
     (tmp_path / "robot.urdf").write_text("""<?xml version="1.0"?>
 <robot name="bare">

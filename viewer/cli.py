@@ -552,9 +552,10 @@ def _cmd_import(args: argparse.Namespace) -> int:
 def _cmd_check(args: argparse.Namespace) -> int:
     import json
 
-    from viewer.model.checks import check_layout, footprints_from_geometry, robot_reaches
+    from viewer.geometry.plant import build_plant_geometry
+    from viewer.geometry.reach import robot_reaches
+    from viewer.model.checks import check_layout, footprints_from_geometry
     from viewer.model.errors import LayoutError, MeshError
-    from viewer.model.geometry import build_plant_geometry
     from viewer.model.layout_io import load_layout
     from viewer.telemetry.layout_checks import check_telemetry
 
@@ -632,7 +633,8 @@ def model_description(model: object) -> str:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from viewer.model.layout_io import load_layout, validate_layout_file
+    from viewer.geometry.validate import validate_layout_file
+    from viewer.model.layout_io import load_layout
 
     problems = validate_layout_file(args.layout, open_meshes=not args.no_meshes)
     if problems:

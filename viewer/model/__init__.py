@@ -2,7 +2,8 @@
 
 Qt-free and render-free: nothing here imports PySide6 or VTK (an import-linter
 contract and ``tests/test_architecture.py`` enforce it). Views subscribe to the
-plain change events of :class:`~viewer.model.document.LayoutDocument`.
+plain change events of :class:`~viewer.model.document.LayoutDocument`. What needs mesh files (the plant's
+geometry, robots, a file's full validation) is in :mod:`viewer.geometry`, one layer up.
 """
 
 from viewer.model.errors import LayoutError, MeshError, Problem
@@ -13,7 +14,6 @@ from viewer.model.layout_io import (
     load_layout,
     parse_layout,
     save_layout,
-    validate_layout_file,
 )
 
 __all__ = [
@@ -28,5 +28,4 @@ __all__ = [
     "load_layout",
     "parse_layout",
     "save_layout",
-    "validate_layout_file",
 ]

@@ -19,7 +19,6 @@ Footprints come from the plant geometry (mesh bounds), as ``{id: (xmin, xmax, ym
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 from collections.abc import Mapping
@@ -142,49 +141,6 @@ def _flow(layout: Layout) -> list[LayoutProblem]:
     return out
 
 
-def robot_reach(comp: object, geometry: object | None = None) -> float | None:
-    """A robot's horizontal reach: ``robot.reach`` when the layout states it (a data-sheet value), else what
-    its own kinematics give (:attr:`~viewer.model.geometry.RobotRig.reach`, from the built plant); None when
-    neither is known (no check)."""
-    section = comp.section("robot")  # type: ignore[attr-defined]
-    if "reach" in section:
-        return float(section["reach"])
-    rigs = getattr(geometry, "rigs", None) or {}
-    rig = rigs.get(comp.id)  # type: ignore[attr-defined]
-    if rig is not None:
-        try:
-            return rig.reach
-        except Exception:  # a chain that cannot be sampled: no reach check rather than a wrong one
-            return None
-    if "urdf" in section or "chain" in section:
-        return None  # its kinematics are in a file or a chain this call was not given: no guess
-    return _arm6_reach()
-
-
-def robot_reaches(geometry: object) -> dict[str, float]:
-    """The reach of every robot the built plant can pose (``geometry.rigs``)."""
-    out = {}
-    for component_id, rig in (getattr(geometry, "rigs", None) or {}).items():
-        try:
-            out[component_id] = rig.reach
-        except Exception:  # a chain that cannot be sampled has no reach check
-            continue
-    return out
-
-
-@functools.lru_cache(maxsize=1)
-def _arm6_reach() -> float:
-    """The built-in arm's reach without a built plant (its frames only; the parts add a few centimetres)."""
-    import numpy as np
-
-    from viewer.model.geometry import ROBOT_HOME_DEG, sampled_reach
-    from viewer.model.kinematics import ARM6_FRAME_LINKS, arm6_chain
-
-    chain = arm6_chain()
-    links = chain.link_indices(ARM6_FRAME_LINKS)
-    return sampled_reach(chain, links, np.zeros((1, 3)), np.zeros(1, dtype=int), np.radians(ROBOT_HOME_DEG))
-
-
 def _distance_to_box(x: float, y: float, fp: Footprint) -> float:
     dx = max(fp[0] - x, 0.0, x - fp[1])
     dy = max(fp[2] - y, 0.0, y - fp[3])
@@ -192,9 +148,12 @@ def _distance_to_box(x: float, y: float, fp: Footprint) -> float:
 
 
 def _reach_of(comp: Any, reaches: Mapping[str, float] | None) -> float | None:
-    if "reach" not in comp.section("robot") and reaches is not None and comp.id in reaches:
-        return reaches[comp.id]
-    return robot_reach(comp)
+    """``robot.reach`` when the layout states it, else what its kinematics give (``reaches``, from
+    :func:`viewer.geometry.reach.robot_reaches`); None (no check) when neither is known."""
+    stated = comp.section("robot").get("reach")
+    if stated is not None:
+        return float(stated)
+    return reaches.get(comp.id) if reaches is not None else None
 
 
 def _reach(layout: Layout, footprints: Mapping[str, Footprint],

@@ -74,6 +74,10 @@ def _plain(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
+FORMAT_NAME = "twin-viewer-layout"
+FORMAT_VERSION = 1  # what this viewer writes; viewer.model.layout_io reads 1 to this
+
+
 @dataclass
 class Component:
     """One piece of equipment placed in the plant."""
@@ -262,8 +266,6 @@ class Layout:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document written to a layout file."""
-        from viewer.model.layout_io import FORMAT_NAME, FORMAT_VERSION
-
         out: dict[str, Any] = {
             "format": FORMAT_NAME,
             "version": FORMAT_VERSION,

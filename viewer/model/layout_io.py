@@ -27,13 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from viewer.model.durations import section_problem
-from viewer.model.errors import LayoutError, MeshError, Problem
-from viewer.model.layout import Layout
+from viewer.model.errors import LayoutError, Problem
+from viewer.model.layout import FORMAT_NAME, FORMAT_VERSION, Layout
 
 log = logging.getLogger(__name__)
 
-FORMAT_NAME = "twin-viewer-layout"
-FORMAT_VERSION = 1
+# the format's name and version live with the model that writes them (viewer.model.layout)
 MAX_LAYOUT_BYTES = 64 * 1024 * 1024  # a layout is text; anything larger is not a layout
 MAX_COORDINATE_M = 5_000.0  # a plant fits in 5 km of the origin; more is a unit mistake
 MAX_EXTENT_M = 2_000.0
@@ -381,45 +380,3 @@ def _umask() -> int:
     umask = os.umask(0o022)
     os.umask(umask)
     return umask
-
-
-def validate_layout_file(path: Path | str, *, open_meshes: bool = True) -> list[Problem]:
-    """All problems of a layout file, mesh files included; an empty list means it is good.
-
-    With ``open_meshes`` every distinct mesh is loaded once, so a corrupt file or
-    one over the size limit is reported here rather than when the scene is built.
-    """
-    from viewer.model.mesh_library import MeshLibrary
-
-    path = Path(path)
-    try:
-        layout = load_layout(path)
-    except LayoutError as exc:
-        return exc.problems
-    library = MeshLibrary()
-    problems: list[Problem] = []
-    checked: dict[str, str | None] = {}
-    for i, comp in enumerate(layout.components):
-        if comp.mesh is None:
-            continue
-        if comp.mesh not in checked:
-            try:
-                resolved = library.resolve(comp.mesh, path.parent)
-                if open_meshes:
-                    library.load(resolved)
-                elif not resolved.is_file():
-                    raise MeshError(f"{comp.mesh!r}: file not found")
-                checked[comp.mesh] = None
-            except MeshError as exc:
-                checked[comp.mesh] = str(exc)
-        if checked[comp.mesh]:
-            problems.append(Problem(f"$.components[{i}].mesh", checked[comp.mesh] or ""))
-    if open_meshes and not problems:
-        # Build the plant exactly as the viewer will, so whatever it would hit is reported here.
-        from viewer.model.geometry import build_plant_geometry
-
-        try:
-            build_plant_geometry(layout, path.parent, library)
-        except MeshError as exc:
-            problems.append(Problem("$.components", str(exc)))
-    return problems

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pyvista as pv
 
-from viewer.model.geometry import build_plant_geometry
+from viewer.geometry.mesh_library import MeshLibrary
+from viewer.geometry.plant import build_plant_geometry
 from viewer.model.layout_io import load_layout
-from viewer.model.mesh_library import MeshLibrary
 from viewer.scene.plant_scene import PlantScene
 from viewer.scene.theme import DARK, LIGHT
 

@@ -19,7 +19,7 @@ import numpy as np
 import pyvista as pv
 from vtkmodules.vtkRenderingCore import vtkCellPicker, vtkCoordinate
 
-from viewer.model.geometry import PlantGeometry, hex_to_rgb
+from viewer.geometry.plant import PlantGeometry, hex_to_rgb
 from viewer.model.layout import Layout
 from viewer.scene.theme import DARK, SceneTheme
 

@@ -23,11 +23,12 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from viewer.model.checks import check_layout, footprints_from_geometry, robot_reaches
+from viewer.geometry.mesh_library import MeshLibrary
+from viewer.geometry.plant import build_plant_geometry
+from viewer.geometry.reach import robot_reaches
+from viewer.model.checks import check_layout, footprints_from_geometry
 from viewer.model.document import EditRefusedError, LayoutDocument, MoveComponent
-from viewer.model.geometry import build_plant_geometry
 from viewer.model.layout import Layout
-from viewer.model.mesh_library import MeshLibrary
 from viewer.sim.agv import PathNetwork
 from viewer.sim.model import SimModel, SimModelError, model_from_layout
 from viewer.sim.optimise import InlineExecutor

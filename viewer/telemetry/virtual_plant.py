@@ -213,7 +213,7 @@ def run(broker: str, layout_path: Path, seed: int = 1, duration_s: float | None 
 
 def default_layout() -> Path:
     """The demo plant layout shipped with the viewer."""
-    from viewer.model.mesh_library import shared_data_dir
+    from viewer.geometry.mesh_library import shared_data_dir
 
     return shared_data_dir("layouts") / "demo_plant" / "demo_plant.json"
 

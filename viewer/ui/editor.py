@@ -35,7 +35,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from viewer.model.checks import LayoutProblem, check_layout, footprints_from_geometry, robot_reaches
+from viewer.geometry.plant import build_plant_geometry
+from viewer.geometry.reach import robot_reaches
+from viewer.model.checks import LayoutProblem, check_layout, footprints_from_geometry
 from viewer.model.document import (
     AddComponent,
     ConnectComponents,
@@ -48,7 +50,6 @@ from viewer.model.document import (
     SetSectionValue,
     duplicate_of,
 )
-from viewer.model.geometry import build_plant_geometry
 from viewer.model.layout import Component
 from viewer.sim.jobs import EDITOR_HOURS as KPI_HOURS
 from viewer.sim.jobs import EDITOR_REPLICATIONS as KPI_REPLICATIONS
@@ -75,7 +76,7 @@ STATE_COLOURS = (("working", "#8d949c"), ("setup", "#6f7780"), ("blocked", "#7fb
 
 def asset_meshes() -> list[str]:
     """The built-in library's mesh files (for the Add menu)."""
-    from viewer.model.mesh_library import builtin_asset_dir
+    from viewer.geometry.mesh_library import builtin_asset_dir
 
     folder = builtin_asset_dir()
     suffixes = {".stl", ".obj", ".ply", ".glb", ".gltf", ".off"}
@@ -469,7 +470,7 @@ class LayoutEditor(QObject):
 
     def _update_reach(self) -> None:
         """Draw the selected robot's reach while the button is down."""
-        from viewer.model.checks import robot_reach
+        from viewer.geometry.reach import robot_reach
 
         selected = self.window.selected
         comp = self.document.layout.component(selected) if self.document and selected else None

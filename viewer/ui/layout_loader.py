@@ -14,11 +14,11 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from viewer.geometry.mesh_library import MeshLibrary
+from viewer.geometry.plant import PlantGeometry, build_plant_geometry
 from viewer.model.errors import Cancelled, LayoutError, MeshError
-from viewer.model.geometry import PlantGeometry, build_plant_geometry
 from viewer.model.layout import Layout
 from viewer.model.layout_io import load_layout
-from viewer.model.mesh_library import MeshLibrary
 
 
 @dataclass

@@ -408,8 +408,8 @@ class MainWindow(QMainWindow):
         generation = self._compare_generation
 
         def work() -> None:
+            from viewer.geometry.plant import build_plant_geometry
             from viewer.model.checks import footprints_from_geometry
-            from viewer.model.geometry import build_plant_geometry
             from viewer.model.layout_io import load_layout
             from viewer.sim.model import model_from_layout
             from viewer.sim.runner import run
@@ -762,7 +762,7 @@ class MainWindow(QMainWindow):
         """A robot's reach from its own kinematics (or as the layout states it), for the details panel."""
         if comp is None or getattr(comp, "kind", None) != "robot":
             return None
-        from viewer.model.checks import robot_reach
+        from viewer.geometry.reach import robot_reach
 
         return robot_reach(comp, getattr(self.scene, "geometry", None))
 

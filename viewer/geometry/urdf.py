@@ -10,12 +10,12 @@ treated as untrusted input:
 - mesh filenames (relative paths, ``package://NAME/...`` and the non-standard
   ``package://...`` some exporters write) are resolved inside the URDF's own folder,
   and a path that leaves it (``..``, an absolute path, a link pointing outside) is
-  refused, the same confinement rule as :meth:`~viewer.model.mesh_library.MeshLibrary.resolve`
+  refused, the same confinement rule as :meth:`~viewer.geometry.mesh_library.MeshLibrary.resolve`
   applies to layouts.
 
 Units are the URDF's own: metres and **radians**. (Layouts use degrees; the
-conversion happens in :mod:`viewer.model.kinematics`.) The result is plain frozen
-data (:class:`UrdfRobot`); :class:`~viewer.model.kinematics.KinematicChain` turns it
+conversion happens in :mod:`viewer.geometry.kinematics`.) The result is plain frozen
+data (:class:`UrdfRobot`); :class:`~viewer.geometry.kinematics.KinematicChain` turns it
 into forward kinematics. Only what the viewer draws and moves is read: visual
 geometry, materials and joints; inertia, collision and transmission elements are ignored.
 """
@@ -33,7 +33,7 @@ import numpy as np
 from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeET
 
-from viewer.model.mesh_library import SUPPORTED_SUFFIXES
+from viewer.geometry.mesh_library import SUPPORTED_SUFFIXES
 
 MAX_URDF_BYTES = 16 * 1024 * 1024  # real descriptions are well under 1 MB; this keeps a bad file from eating memory
 JOINT_TYPES = ("revolute", "continuous", "prismatic", "fixed")
@@ -292,7 +292,7 @@ def resolve_mesh_filename(filename: str, urdf_dir: Path, *, must_exist: bool = T
     urdf_dir
         The folder of the URDF file; the resolved path must stay inside it.
     must_exist
-        Also require an existing file in a format :class:`~viewer.model.mesh_library.MeshLibrary` reads.
+        Also require an existing file in a format :class:`~viewer.geometry.mesh_library.MeshLibrary` reads.
 
     Returns
     -------

@@ -18,7 +18,7 @@ joints and metres (m/s) for prismatic ones. Layouts and the joint-list form use
 **degrees**, like the rest of the layout: convert with :meth:`KinematicChain.from_layout_units`
 and :meth:`KinematicChain.to_layout_units`.
 
-The built-in six-axis arm of :func:`viewer.model.geometry.robot_link_transforms` is
+The built-in six-axis arm of :func:`viewer.geometry.plant.robot_link_transforms` is
 expressed as a joint list (:func:`arm6_joint_list`), so the same code moves it.
 
 Qt-free and VTK-free: numpy (and trimesh, through the mesh library, for visuals).
@@ -34,10 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from viewer.model.errors import MeshError
-from viewer.model.geometry import ROBOT_HOME_DEG, Part
-from viewer.model.mesh_library import MeshData, MeshLibrary
-from viewer.model.urdf import (
+from viewer.geometry.mesh_library import MeshData, MeshLibrary
+from viewer.geometry.parts import ROBOT_HOME_DEG, Part
+from viewer.geometry.urdf import (
     JOINT_TYPES,
     MOVABLE_JOINT_TYPES,
     UrdfJoint,
@@ -47,6 +46,7 @@ from viewer.model.urdf import (
     order_links,
     origin_matrix,
 )
+from viewer.model.errors import MeshError
 
 # The links of the built-in arm whose frames robot_link_transforms returns, in its order
 # (the chain has one more, "wrist_roll", between the two wrist joints).
@@ -188,7 +188,7 @@ class KinematicChain:
 
     @classmethod
     def from_urdf(cls, robot: UrdfRobot | Path | str, *, end_effector: str | None = None) -> KinematicChain:
-        """The chain of a URDF robot (a :class:`~viewer.model.urdf.UrdfRobot` or a file to load).
+        """The chain of a URDF robot (a :class:`~viewer.geometry.urdf.UrdfRobot` or a file to load).
 
         A file is loaded with ``check_meshes=False``: kinematics need no meshes (paths are
         still confined to the URDF's folder). The joint vector follows the file's joint order.
@@ -495,7 +495,7 @@ def _vector(value: object, where: str, size: int = 3) -> tuple[float, ...]:
 def arm6_joint_list(reach: float = 1.6) -> list[dict[str, Any]]:
     """The built-in six-axis arm ('arm6') in the layout's joint-list form (degrees, metres).
 
-    Same link frames as :func:`viewer.model.geometry.robot_link_transforms` at the same
+    Same link frames as :func:`viewer.geometry.plant.robot_link_transforms` at the same
     joint angles. The limits are plausible for a 6-axis industrial arm of this size; they
     are this project's choice, not a real robot's data sheet.
     """
@@ -522,8 +522,8 @@ def arm6_chain(reach: float = 1.6) -> KinematicChain:
     """The built-in six-axis arm as a :class:`KinematicChain`; home is the layout's default pose.
 
     Its links are ``base, turret, upper_arm, forearm, wrist_roll, wrist, flange``; the six
-    frames :func:`~viewer.model.geometry.robot_link_transforms` returns (and the ``link``
-    numbers of :func:`~viewer.model.geometry.robot_parts`) are those of
+    frames :func:`~viewer.geometry.plant.robot_link_transforms` returns (and the ``link``
+    numbers of :func:`~viewer.geometry.plant.robot_parts`) are those of
     :data:`ARM6_FRAME_LINKS`, in that order.
     """
     return KinematicChain.from_joint_list(arm6_joint_list(reach), name="arm6", base="base", end_effector="flange",
@@ -565,14 +565,14 @@ def urdf_visual_parts(
     library: MeshLibrary,
     q: Sequence[float] | np.ndarray | None = None,
 ) -> list[Part]:
-    """The robot's visuals as :class:`~viewer.model.geometry.Part` objects at joint vector ``q``.
+    """The robot's visuals as :class:`~viewer.geometry.plant.Part` objects at joint vector ``q``.
 
     Each part's ``transform`` is link frame · visual origin · mesh scale, and its ``link``
     is the chain's link index, so a scene can re-pose a part with
     ``forward(q_new)[link] @ inv(forward(q)[link]) @ transform``. Meshes load through
     ``library`` (size limits, cache). The visual's colour becomes the part's shade
     (brightness, from the colour's luminance) so dark and light parts stay told apart
-    in the component's colour; the rgba itself stays on :class:`~viewer.model.urdf.UrdfVisual`.
+    in the component's colour; the rgba itself stays on :class:`~viewer.geometry.urdf.UrdfVisual`.
 
     Parameters
     ----------

@@ -22,26 +22,32 @@ from pathlib import Path
 
 import numpy as np
 
+from viewer.geometry.kinematics import (
+    ARM6_FRAME_LINKS,
+    KinematicChain,
+    KinematicsError,
+    arm6_chain,
+    urdf_visual_parts,
+)
+from viewer.geometry.mesh_library import MeshData, MeshLibrary
+from viewer.geometry.parts import (
+    ROBOT_HOME_DEG,
+    Part,
+    _box,
+    _cone,
+    _cylinder,
+    _rot,
+    _sphere,
+    _translate,
+    rotation_matrix,
+)
+from viewer.geometry.urdf import UrdfError, find_package, load_urdf
 from viewer.model.errors import Cancelled, MeshError
 from viewer.model.layout import Component, Layout
-from viewer.model.mesh_library import MeshData, MeshLibrary
 
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[float, str], None]
-
-ROBOT_HOME_DEG = (0.0, -25.0, 35.0, 0.0, 40.0, 0.0)
-
-
-def rotation_matrix(rotation_deg: tuple[float, float, float]) -> np.ndarray:
-    """3x3 rotation for degrees about fixed x, then y, then z (R = Rz · Ry · Rx)."""
-    rx, ry, rz = np.radians(rotation_deg)
-    cx, sx, cy, sy, cz, sz = np.cos(rx), np.sin(rx), np.cos(ry), np.sin(ry), np.cos(rz), np.sin(rz)
-    r_x = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
-    r_y = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
-    r_z = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
-    return r_z @ r_y @ r_x
-
 
 def component_matrix(comp: Component) -> np.ndarray:
     """4x4 local-to-world transform: translate · rotate · scale."""
@@ -49,68 +55,6 @@ def component_matrix(comp: Component) -> np.ndarray:
     m[:3, :3] = rotation_matrix(comp.rotation) @ np.diag(comp.scale)
     m[:3, 3] = comp.position
     return m
-
-
-def _translate(x: float = 0.0, y: float = 0.0, z: float = 0.0) -> np.ndarray:
-    m = np.eye(4)
-    m[:3, 3] = (x, y, z)
-    return m
-
-
-def _rot(axis: str, deg: float) -> np.ndarray:
-    m = np.eye(4)
-    m[:3, :3] = rotation_matrix(
-        (deg if axis == "x" else 0.0, deg if axis == "y" else 0.0, deg if axis == "z" else 0.0)
-    )
-    return m
-
-
-@lru_cache(maxsize=256)
-def _box(lx: float, ly: float, lz: float) -> MeshData:
-    """A box standing on z = 0, centred on x and y."""
-    import trimesh
-
-    mesh = trimesh.creation.box(extents=(lx, ly, lz))
-    mesh.apply_translation((0, 0, lz / 2))
-    return MeshData(mesh.vertices.astype(np.float32), mesh.faces.astype(np.int32))
-
-
-@lru_cache(maxsize=256)
-def _cylinder(radius: float, height: float, sections: int = 16) -> MeshData:
-    """A cylinder standing on z = 0 along +z."""
-    import trimesh
-
-    mesh = trimesh.creation.cylinder(radius=radius, height=height, sections=sections)
-    mesh.apply_translation((0, 0, height / 2))
-    return MeshData(mesh.vertices.astype(np.float32), mesh.faces.astype(np.int32))
-
-
-@lru_cache(maxsize=64)
-def _sphere(radius: float, subdivisions: int = 1) -> MeshData:
-    """A sphere resting on z = 0."""
-    import trimesh
-
-    mesh = trimesh.creation.icosphere(subdivisions=subdivisions, radius=radius)
-    mesh.apply_translation((0, 0, radius))
-    return MeshData(mesh.vertices.astype(np.float32), mesh.faces.astype(np.int32))
-
-
-@lru_cache(maxsize=64)
-def _cone(radius: float, height: float) -> MeshData:
-    import trimesh
-
-    mesh = trimesh.creation.cone(radius=radius, height=height, sections=16)
-    return MeshData(mesh.vertices.astype(np.float32), mesh.faces.astype(np.int32))
-
-
-@dataclass(frozen=True)
-class Part:
-    """A mesh placed in its component's frame, with a brightness factor for two-tone equipment."""
-
-    mesh: MeshData
-    transform: np.ndarray
-    shade: float = 1.0
-    link: int = 0  # robot link index (0 = fixed); used to animate arms
 
 
 def primitive_parts(spec: dict) -> list[Part]:
@@ -165,17 +109,16 @@ def buffer_parts(section: dict) -> list[Part]:
 
 
 def robot_link_transforms(joints_deg: tuple[float, ...], reach: float = 1.6) -> list[np.ndarray]:
-    """Frames of the built-in six-axis arm's links (base, turret, upper arm, forearm, wrist, flange)."""
-    k = reach / 1.6
-    upper, fore = 0.75 * k, 0.7 * k
-    j1, j2, j3, j4, j5, j6 = joints_deg
-    base = np.eye(4)
-    turret = base @ _translate(z=0.45) @ _rot("z", j1)
-    upper_arm = turret @ _translate(z=0.3) @ _rot("y", j2)
-    forearm = upper_arm @ _translate(z=upper) @ _rot("y", j3)
-    wrist = forearm @ _translate(x=fore) @ _rot("x", j4) @ _rot("y", j5)
-    flange = wrist @ _rot("x", j6)
-    return [base, turret, upper_arm, forearm, wrist, flange]
+    """Frames of the built-in six-axis arm's links (base, turret, upper arm, forearm, wrist, flange): its
+    kinematic chain's (:func:`~viewer.geometry.kinematics.arm6_chain`), the one forward kinematics there is."""
+    chain = _arm6(float(reach))
+    frames = chain.forward(np.radians(np.asarray(joints_deg, dtype=float)))
+    return list(frames[chain.link_indices(ARM6_FRAME_LINKS)])
+
+
+@lru_cache(maxsize=16)
+def _arm6(reach: float) -> KinematicChain:
+    return arm6_chain(reach)
 
 
 def robot_parts(section: dict) -> list[Part]:
@@ -258,7 +201,7 @@ class RobotRig:
 
     component_index: int
     world: np.ndarray  # (4, 4) the component's placement
-    chain: object  # viewer.model.kinematics.KinematicChain (imported lazily: kinematics imports this module)
+    chain: object  # viewer.geometry.kinematics.KinematicChain (imported lazily: kinematics imports this module)
     frame_links: np.ndarray  # chain link index of each Part.link number
     vertex_start: int
     vertex_stop: int
@@ -393,8 +336,6 @@ def package_roots(robot: dict, layout_dir: Path) -> list[Path]:
 
 def _urdf_path(reference: str, library: MeshLibrary, layout_dir: Path, roots: list[Path]) -> Path:
     """The URDF file: relative to the layout, or ``package://PKG/...`` in one of the package roots."""
-    from viewer.model.urdf import find_package
-
     if not reference.lower().startswith("package://"):
         return library.resolve(reference, layout_dir, suffixes=(".urdf",))
     name, _, rest = reference[len("package://"):].strip("/").partition("/")
@@ -412,8 +353,6 @@ def robot_rig_parts(comp: Component, library: MeshLibrary, layout_dir: Path) -> 
     ``robot.urdf`` names a URDF file beside the layout (its links' visuals are drawn); otherwise the
     built-in six-axis arm. Problems in the URDF are reported as :class:`MeshError` with the reason.
     """
-    from viewer.model.kinematics import ARM6_FRAME_LINKS, KinematicChain, KinematicsError, arm6_chain, urdf_visual_parts
-    from viewer.model.urdf import UrdfError, load_urdf
 
     robot = comp.section("robot")
     if "urdf" in robot:

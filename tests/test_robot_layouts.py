@@ -306,3 +306,31 @@ def test_a_ros_package_with_collada_visuals_loads_and_a_bad_mesh_names_its_link(
     with pytest.raises(MeshError, match=r"robot.urdf: link 'base_link', visual 1 of 1 \(package://dae_support/"
                                         r"meshes/visual/link_1.dae\): link_1.dae: not a readable DAE mesh"):
         build_plant_geometry(load_layout(path), tmp_path, MeshLibrary())
+
+
+def test_focusing_a_robot_turns_the_camera_round_a_machine_that_would_hide_it(tmp_path):
+    from viewer.scene.plant_scene import _segment_hits_box
+
+    robot = {"id": "R", "kind": "robot", "position": [0, 0, 0]}
+    path = write(tmp_path / "open.json", [robot])
+    scene, geometry, plotter = scene_for(path)
+    camera = plotter.renderer.GetActiveCamera()
+    before = np.array(camera.GetPosition()) - np.array(camera.GetFocalPoint())
+    scene.focus("R")
+    free = np.array(camera.GetPosition()) - np.array(camera.GetFocalPoint())
+    # nothing in the way: the operator's viewing direction is kept
+    assert np.allclose(free / np.linalg.norm(free), before / np.linalg.norm(before), atol=1e-6)
+    plotter.close()
+    # a tall machine 2.5 m away exactly along that direction
+    toward = free[:2] / np.linalg.norm(free[:2]) * 2.5
+    wall = {"id": "W", "kind": "prop", "position": [float(toward[0]), float(toward[1]), 0],
+            "primitive": {"type": "box", "size": [1.5, 1.5, 6.0]}}
+    path = write(tmp_path / "hidden.json", [robot, wall])
+    scene, geometry, plotter = scene_for(path)
+    scene.focus("R")
+    camera = plotter.renderer.GetActiveCamera()
+    eye, centre = np.array(camera.GetPosition()), np.array(camera.GetFocalPoint())
+    box = np.array(geometry.bounds[geometry.component_ids.index("W")], dtype=float)
+    assert not _segment_hits_box(eye, centre + (eye - centre) * 0.05, box)  # the robot is in sight
+    assert _segment_hits_box(centre + free, centre + free * 0.05, box)  # where it would have looked: hidden
+    plotter.close()

@@ -394,6 +394,25 @@ class PlantScene:
             name="bottleneck", reset_camera=False, render=False)
 
     # ----------------------------------------------------------------- camera
+    def _family(self, component_id: str) -> set[str]:
+        """A component with its ancestors and descendants (a sensor on a machine does not hide the machine)."""
+        if self.layout is None:
+            return {component_id}
+        parents = {c.id: c.parent for c in self.layout.components}
+        family = {component_id}
+        cursor = parents.get(component_id)
+        while cursor is not None and cursor not in family:
+            family.add(cursor)
+            cursor = parents.get(cursor)
+        grew = True
+        while grew:
+            grew = False
+            for cid, parent in parents.items():
+                if parent in family and cid not in family:
+                    family.add(cid)
+                    grew = True
+        return family
+
     def _bounds_of(self, component_id: str | None) -> np.ndarray:
         if self.geometry is None:
             return np.array([-1.0, 1.0, -1.0, 1.0, 0.0, 1.0])
@@ -461,6 +480,17 @@ class PlantScene:
         camera.SetFocalPoint(*center)
         camera.SetPosition(*(center + offset))
         self._fit(padded)
+        # from where the camera ended up, is the component in sight? If another machine hides it, turn to
+        # the nearest direction with a clear line of sight (same distance)
+        offset = np.array(camera.GetPosition()) - center
+        assert self.geometry is not None
+        others = [self.geometry.bounds[i] for i, cid in enumerate(self.geometry.component_ids)
+                  if cid not in self._family(target)]
+        direction = clear_view_direction(center, offset, np.array(others, dtype=float).reshape(-1, 6))
+        if not np.allclose(direction * np.linalg.norm(offset), offset):
+            camera.SetPosition(*(center + direction * np.linalg.norm(offset)))
+            camera.SetViewUp(0.0, 0.0, 1.0)  # candidates stay below 75 degrees: never along the view
+            self.plotter.renderer.ResetCameraClippingRange()
 
     def project(self, world: Iterable[float]) -> tuple[float, float]:
         """Display pixel (VTK convention, origin bottom-left) of a world point."""
@@ -469,3 +499,47 @@ class PlantScene:
         coord.SetValue(*[float(v) for v in world])
         x, y = coord.GetComputedDoubleDisplayValue(self.plotter.renderer)
         return float(x), float(y)
+
+
+def _segment_hits_box(a: np.ndarray, b: np.ndarray, box: np.ndarray) -> bool:
+    """Whether segment AB passes through an axis-aligned box (xmin, xmax, ymin, ymax, zmin, zmax): slabs."""
+    t0, t1 = 0.0, 1.0
+    d = b - a
+    for axis in range(3):
+        lo, hi = box[2 * axis], box[2 * axis + 1]
+        if abs(d[axis]) < 1e-12:
+            if a[axis] < lo or a[axis] > hi:
+                return False
+            continue
+        u, v = (lo - a[axis]) / d[axis], (hi - a[axis]) / d[axis]
+        t0, t1 = max(t0, min(u, v)), min(t1, max(u, v))
+        if t0 > t1:
+            return False
+    return True
+
+
+def clear_view_direction(center: np.ndarray, offset: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """A unit direction from ``center`` along which a camera ``|offset|`` away sees it unhidden by ``boxes``:
+    the current one if it is clear, else the clear one nearest to it (turning round the vertical, then looking
+    from higher up), else the one with the fewest boxes in the way."""
+    distance = float(np.linalg.norm(offset)) or 1.0
+    current = offset / distance
+    azimuth = np.arctan2(current[1], current[0])
+    elevation = np.arcsin(np.clip(current[2], -1.0, 1.0))
+    candidates = [current]
+    for lift in (elevation, max(elevation, np.radians(55)), np.radians(75)):
+        for turn in (0, 45, -45, 90, -90, 135, -135, 180):
+            a = azimuth + np.radians(turn)
+            candidates.append(np.array([np.cos(lift) * np.cos(a), np.cos(lift) * np.sin(a), np.sin(lift)]))
+    # the ray stops a little short of the centre: the component's own bounding box may overlap a neighbour's
+    best, fewest = current, None
+    for direction in candidates:
+        eye = center + direction * distance
+        near = center + direction * distance * 0.05
+        hits = sum(_segment_hits_box(eye, near, box) for box in boxes)
+        if hits == 0:
+            return direction
+        if fewest is None or hits < fewest:
+            best, fewest = direction, hits
+    return best
+

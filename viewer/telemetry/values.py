@@ -105,6 +105,8 @@ def _number_list(value: Any, what: str) -> list[float]:
 
 def check_value(value: Any, kind: str) -> Any:
     """``value`` as its kind stores it, or :class:`WrongValueError` saying why it does not fit."""
+    if type(value) is float and kind != BOOLEAN and kind != JOINTS and -math.inf < value < math.inf:
+        return value  # the hot path: a finite float fits every kind but these two (NaN fails the comparison)
     if kind == NUMBER:
         if _finite(value):
             return value

@@ -1040,25 +1040,23 @@ def _signed_volume(vertices: np.ndarray, faces: np.ndarray) -> float:
 
 
 def test_inside_out_closed_meshes_are_turned_outward(tmp_path: Path) -> None:
-    from viewer.geometry.mesh_library import outward_faces
+    from viewer.geometry.mesh_library import orient_faces
 
     box = box_mesh()
     inverted = np.asarray(box.faces)[:, ::-1]
     assert _signed_volume(np.asarray(box.vertices), inverted) < 0  # the control: really inside out
-    fixed = outward_faces(np.asarray(box.vertices), inverted)
-    assert len(fixed) == len(inverted)
+    fixed, two_sided = orient_faces(np.asarray(box.vertices), inverted)
+    assert len(fixed) == len(inverted) and not two_sided
     assert _signed_volume(np.asarray(box.vertices), fixed) == pytest.approx(1.0)
 
 
-def test_open_meshes_become_two_sided(tmp_path: Path) -> None:
-    from viewer.geometry.mesh_library import outward_faces
+def test_open_meshes_are_flagged_two_sided_not_doubled(tmp_path: Path) -> None:
+    from viewer.geometry.mesh_library import orient_faces
 
     vertices = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]], dtype=np.float32)
     faces = np.array([[0, 1, 2], [0, 2, 3]])
-    both = outward_faces(vertices, faces)
-    assert len(both) == 4
-    normals = np.cross(vertices[both[:, 1]] - vertices[both[:, 0]], vertices[both[:, 2]] - vertices[both[:, 0]])
-    assert sorted(np.sign(normals[:, 2]).tolist()) == [-1, -1, 1, 1]  # seen from above and from below
+    kept, two_sided = orient_faces(vertices, faces)
+    assert two_sided and np.array_equal(kept, faces)  # drawn without culling, each triangle once
 
 
 # --------------------------------------------------------------------------- review findings: hostile numbers
@@ -1222,10 +1220,10 @@ def test_mesh_file_tricks_are_clear_errors(tmp_path: Path) -> None:
 
 
 def test_the_triangle_limit_counts_the_files_triangles_not_the_two_sided_copies(tmp_path: Path) -> None:
-    panel = _grid_mesh(10)  # 200 triangles, open: doubled to 400 when drawn two-sided
+    panel = _grid_mesh(10)  # 200 triangles, open: drawn two-sided, each triangle once
     panel.export(tmp_path / "panel.stl")
     mesh = MeshLibrary(limits=MeshLimits(max_triangles=250)).load(tmp_path / "panel.stl")
-    assert mesh.n_triangles == 400
+    assert mesh.n_triangles == 200 and mesh.two_sided
     with pytest.raises(MeshError, match=r"panel.stl has 200 triangles; the limit is 150"):
         MeshLibrary(limits=MeshLimits(max_triangles=150)).load(tmp_path / "panel.stl")
 

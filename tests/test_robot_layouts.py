@@ -334,3 +334,31 @@ def test_focusing_a_robot_turns_the_camera_round_a_machine_that_would_hide_it(tm
     assert not _segment_hits_box(eye, centre + (eye - centre) * 0.05, box)  # the robot is in sight
     assert _segment_hits_box(centre + free, centre + free * 0.05, box)  # where it would have looked: hidden
     plotter.close()
+
+
+def test_an_open_panel_is_drawn_once_by_the_actor_that_does_not_cull(tmp_path):
+    import trimesh
+
+    # a 2 x 2 m horizontal panel 1 m up, its triangles facing up only (an open surface); a closed box beside it
+    panel = trimesh.Trimesh(vertices=[[-1, -1, 0], [1, -1, 0], [1, 1, 0], [-1, 1, 0]], faces=[[0, 1, 2], [0, 2, 3]],
+                            process=False)
+    panel.export(tmp_path / "panel.stl")
+    path = write(tmp_path / "panel.json", [
+        {"id": "P", "kind": "prop", "position": [0, 0, 1], "mesh": "panel.stl", "color": "#c03030"},
+        {"id": "B", "kind": "prop", "position": [4, 0, 0], "primitive": {"type": "box", "size": [1, 1, 1]}}])
+    scene, geometry, plotter = scene_for(path)
+    start, stop = geometry.face_ranges[geometry.component_ids.index("P")]
+    assert stop - start == 2 and geometry.face_two_sided[start:stop].all()  # not doubled
+    assert not geometry.face_two_sided[geometry.face_ranges[1][0]:geometry.face_ranges[1][1]].any()
+    culled, open_ = scene._actors["plant"], scene._actors["plant_open"]
+    assert culled.GetProperty().GetBackfaceCulling() and not open_.GetProperty().GetBackfaceCulling()
+    assert open_.GetMapper().GetInput().GetNumberOfCells() == 2
+    assert culled.GetMapper().GetInput().GetNumberOfCells() == 12
+    # one point buffer: posing or dragging moves both; colours and picking find the panel in its own mesh
+    assert open_.GetMapper().GetInput().GetPoints() is culled.GetMapper().GetInput().GetPoints()
+    scene.select("P")
+    assert (scene.displayed_rgb("P") != geometry.face_rgb[start:stop]).any()  # tinted: written into its mesh
+    scene.view_top()
+    x, y = scene.project((0.0, 0.0, 1.0))
+    assert scene.pick(x, y) == "P"
+    plotter.close()

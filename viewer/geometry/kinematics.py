@@ -601,7 +601,7 @@ def urdf_visual_parts(
                                 f"{f' ({visual.mesh_filename})' if visual.mesh_filename else ''}: {exc}") from None
             local = visual.origin @ np.diag([*visual.scale, 1.0])
             if np.linalg.det(local[:3, :3]) < 0:  # a mirroring scale turns faces inside out; keep them outward
-                mesh = MeshData(mesh.vertices, np.ascontiguousarray(mesh.faces[:, ::-1]))
+                mesh = MeshData(mesh.vertices, np.ascontiguousarray(mesh.faces[:, ::-1]), mesh.two_sided)
             shade = 1.0
             if visual.rgba is not None:
                 r, g, b, _ = visual.rgba

@@ -48,6 +48,7 @@ class MeshData:
 
     vertices: np.ndarray
     faces: np.ndarray
+    two_sided: bool = False  # an open surface (a panel, a shell): drawn without back-face culling
 
     @property
     def n_triangles(self) -> int:
@@ -159,21 +160,21 @@ def declared_triangles(path: Path, size: int) -> int | None:
     return None
 
 
-def outward_faces(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Faces wound so their front side faces the viewer, whatever the file did.
+def orient_faces(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Faces wound so their front side faces the viewer, and whether the mesh must be drawn two-sided.
 
-    The scene culls back faces (on software OpenGL that saves a fifth of the frame),
-    which is only safe when every visible surface faces outward. A closed, consistently
-    wound mesh is turned outward if it was inside out; any other mesh (open panels,
-    mixed winding) is made two-sided by adding each face reversed.
+    The scene culls back faces (on software OpenGL that saves a fifth of the frame), which is only safe when
+    every visible surface faces outward. A closed, consistently wound mesh is turned outward if it was inside
+    out; any other mesh (open panels, mixed winding) keeps its faces and is flagged two-sided: the scene draws
+    those without culling, instead of doubling every triangle (a published arm: 122k triangles, not 244k).
     """
     import trimesh
 
     mesh = trimesh.Trimesh(vertices=vertices, faces=faces, process=False, validate=False)
     mesh.merge_vertices()  # STL repeats each corner per triangle; closedness needs shared vertices
     if mesh.is_watertight and mesh.is_winding_consistent:
-        return faces[:, ::-1].copy() if mesh.volume < 0 else faces
-    return np.vstack([faces, faces[:, ::-1]])
+        return (faces[:, ::-1].copy() if mesh.volume < 0 else faces), False
+    return faces, True
 
 
 class MeshLibrary:
@@ -245,7 +246,7 @@ class MeshLibrary:
             raise MeshError(self._triangle_message(path, count))
         mesh = self._parse(path, limits.max_triangles)
         if scale != 1.0:  # COLLADA says its unit (<unit meter="0.001"/>: millimetres); the scene is in metres
-            mesh = MeshData(np.ascontiguousarray(mesh.vertices * np.float32(scale)), mesh.faces)
+            mesh = MeshData(np.ascontiguousarray(mesh.vertices * np.float32(scale)), mesh.faces, mesh.two_sided)
         with self._lock:
             self._cache[key] = mesh
             self.files_parsed += 1
@@ -317,4 +318,5 @@ class MeshLibrary:
         if max_triangles is not None and len(faces) > max_triangles:  # the file's own triangles, not doubled
             raise MeshError(f"{path.name} has {len(faces):,} triangles; the limit is {max_triangles:,} per mesh "
                             "(decimate it, or raise the limit)")
-        return MeshData(np.ascontiguousarray(vertices), np.ascontiguousarray(outward_faces(vertices, faces)))
+        oriented, two_sided = orient_faces(vertices, faces)
+        return MeshData(np.ascontiguousarray(vertices), np.ascontiguousarray(oriented), two_sided)

@@ -261,6 +261,7 @@ class PlantGeometry:
     bounds: np.ndarray  # (K, 6) xmin, xmax, ymin, ymax, zmin, zmax of each component
     problems: list[str] = field(default_factory=list)
     rigs: dict[str, RobotRig] = field(default_factory=dict)
+    face_two_sided: np.ndarray | None = None  # (M,) bool: faces of open meshes, drawn without culling
 
     @property
     def n_triangles(self) -> int:
@@ -417,6 +418,7 @@ def build_plant_geometry(
     verts: list[np.ndarray] = []
     faces: list[np.ndarray] = []
     face_comp: list[np.ndarray] = []
+    face_two_sided: list[np.ndarray] = []
     face_rgb: list[np.ndarray] = []
     ranges = np.zeros((n, 2), dtype=np.int64)
     bounds = np.zeros((n, 6), dtype=float)
@@ -469,6 +471,7 @@ def build_plant_geometry(
             faces.append(part.mesh.faces + n_verts)
             k = part.mesh.n_triangles
             face_comp.append(np.full(k, index, dtype=np.int32))
+            face_two_sided.append(np.full(k, part.mesh.two_sided, dtype=bool))
             shaded = np.clip(rgb * part.shade, 0, 255).astype(np.uint8)
             face_rgb.append(np.broadcast_to(shaded, (k, 3)))
             n_verts += len(v)
@@ -497,4 +500,5 @@ def build_plant_geometry(
         bounds=bounds,
         problems=problems,
         rigs=rigs,
+        face_two_sided=np.concatenate(face_two_sided) if face_two_sided else np.empty(0, bool),
     )

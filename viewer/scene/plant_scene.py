@@ -81,26 +81,7 @@ class PlantScene:
         self._index = {cid: i for i, cid in enumerate(geometry.component_ids)}
         self._add_floor(layout, geometry)
         if geometry.n_triangles:
-            faces = np.empty((geometry.n_triangles, 4), dtype=np.int64)
-            faces[:, 0] = 3
-            faces[:, 1:] = geometry.faces
-            mesh = pv.PolyData(geometry.vertices, faces.ravel())
-            mesh.cell_data["rgb"] = geometry.face_rgb.copy()
-            mesh.cell_data["component"] = geometry.face_component
-            actor = self.plotter.add_mesh(
-                mesh, scalars="rgb", rgb=True, show_scalar_bar=False, name="plant", reset_camera=False,
-                ambient=0.25, diffuse=0.75, specular=0.05, render=False,
-            )
-            # Every built-in and loaded mesh faces outward (see mesh_library.outward_faces), so back
-            # faces can be skipped: a fifth of the frame on software OpenGL.
-            actor.GetProperty().BackfaceCullingOn()
-            self._mesh = mesh
-            self._points = mesh.points  # one numpy view of VTK's point buffer, reused by every robot pose
-            self._rgb = mesh.cell_data["rgb"]
-            self._base_rgb = geometry.face_rgb.copy()
-            self._actors["plant"] = actor
-            self._picker.InitializePickList()
-            self._picker.AddPickList(actor)
+            self._add_plant_meshes(geometry)
         if labels is None:
             labels = self._count_labelled() <= MAX_AUTO_LABELS
         self.set_labels_visible(labels)
@@ -109,6 +90,69 @@ class PlantScene:
             self.plotter.camera_position = camera
         else:
             self.view_iso()
+
+    def _add_plant_meshes(self, geometry: PlantGeometry) -> None:
+        """The plant as two actors over one shared point buffer: the closed meshes with back faces culled
+        (every one faces outward, see mesh_library.orient_faces: a fifth of the frame on software OpenGL),
+        and the open ones (panels, shells) without culling, so they are seen from both sides undoubled."""
+        two_sided = geometry.face_two_sided if geometry.face_two_sided is not None \
+            else np.zeros(geometry.n_triangles, bool)
+        self._face_sets = [np.flatnonzero(~two_sided), np.flatnonzero(two_sided)]
+        self._local = np.empty(geometry.n_triangles, dtype=np.int64)  # a face's cell id in its mesh
+        self._in_open = two_sided
+        self._meshes, self._rgbs = [], []
+        self._picker.InitializePickList()
+        shared_points = None
+        for name, ids in (("plant", self._face_sets[0]), ("plant_open", self._face_sets[1])):
+            if name == "plant_open" and not len(ids):
+                continue
+            self._local[ids] = np.arange(len(ids))
+            cells = np.empty((len(ids), 4), dtype=np.int64)
+            cells[:, 0] = 3
+            cells[:, 1:] = geometry.faces[ids]
+            if shared_points is None:
+                mesh = pv.PolyData(geometry.vertices, cells.ravel())
+                shared_points = mesh.GetPoints()
+            else:
+                mesh = pv.PolyData()
+                mesh.SetPoints(shared_points)  # the same buffer: a robot pose moves both
+                mesh.faces = cells.ravel()
+            self._meshes.append(mesh)
+            if not len(ids):  # only open meshes: this one just holds the shared points
+                self._rgbs.append(np.empty((0, 3), np.uint8))
+                continue
+            mesh.cell_data["rgb"] = geometry.face_rgb[ids].copy()
+            mesh.cell_data["component"] = geometry.face_component[ids]
+            self._rgbs.append(mesh.cell_data["rgb"])
+            actor = self.plotter.add_mesh(
+                mesh, scalars="rgb", rgb=True, show_scalar_bar=False, name=name, reset_camera=False,
+                ambient=0.25, diffuse=0.75, specular=0.05, render=False,
+            )
+            if name == "plant":
+                actor.GetProperty().BackfaceCullingOn()
+            self._actors[name] = actor
+            self._picker.AddPickList(actor)
+        self._mesh = self._meshes[0]
+        self._points = self._mesh.points  # one numpy view of VTK's point buffer, reused by every robot pose
+        self._rgb = self._rgbs[0]
+        self._base_rgb = geometry.face_rgb.copy()
+
+    def _write_rgb(self, start: int, stop: int, rgb: np.ndarray) -> None:
+        """Colours of the plant's faces [start, stop), into whichever mesh holds each face."""
+        open_ = self._in_open[start:stop]
+        local = self._local[start:stop]
+        self._rgbs[0][local[~open_]] = rgb[~open_]
+        if open_.any():
+            self._rgbs[1][local[open_]] = rgb[open_]
+
+    def _read_rgb(self, start: int, stop: int) -> np.ndarray:
+        open_ = self._in_open[start:stop]
+        local = self._local[start:stop]
+        out = np.empty((stop - start, 3), dtype=np.uint8)
+        out[~open_] = np.asarray(self._rgbs[0])[local[~open_]]
+        if open_.any():
+            out[open_] = np.asarray(self._rgbs[1])[local[open_]]
+        return out
 
     def clear(self) -> None:
         """Remove every actor this scene added."""
@@ -230,7 +274,7 @@ class PlantScene:
         """The RGB colours currently drawn for a component's faces (for tests and tooltips)."""
         assert self._rgb is not None and self.geometry is not None
         start, stop = self.geometry.face_ranges[self._index[component_id]]
-        return np.asarray(self._rgb[start:stop])
+        return self._read_rgb(start, stop)
 
     def _refresh_colors(self, component_ids: Iterable[str]) -> None:
         if self._rgb is None or self._base_rgb is None or self.geometry is None or self._mesh is None:
@@ -247,8 +291,10 @@ class PlantScene:
             if cid == self.selected and cid not in self._override:
                 # A state colour (amber, red...) must stay readable: then the outline alone marks the selection.
                 rgb = (1 - SELECTION_MIX) * rgb + SELECTION_MIX * sel
-            self._rgb[start:stop] = np.clip(rgb, 0, 255).astype(np.uint8)
-        self._mesh.GetCellData().GetArray("rgb").Modified()
+            self._write_rgb(start, stop, np.clip(rgb, 0, 255).astype(np.uint8))
+        for mesh in self._meshes:
+            if mesh.n_cells:
+                mesh.GetCellData().GetArray("rgb").Modified()
 
     # ----------------------------------------------------------------- robots
     def robot_ids(self) -> list[str]:
@@ -301,9 +347,16 @@ class PlantScene:
         if not self._picker.Pick(x, y, 0.0, self.plotter.renderer):
             return None
         cell = self._picker.GetCellId()
-        if cell < 0 or self._picker.GetActor() is not self._actors.get("plant"):
+        actor = self._picker.GetActor()
+        if cell < 0 or actor is None:
             return None
-        return self.geometry.component_ids[int(self.geometry.face_component[cell])]
+        if actor is self._actors.get("plant"):
+            face = self._face_sets[0][cell]
+        elif actor is self._actors.get("plant_open"):
+            face = self._face_sets[1][cell]
+        else:
+            return None
+        return self.geometry.component_ids[int(self.geometry.face_component[face])]
 
     # ----------------------------------------------------------------- editing
     def floor_point(self, x: float, y: float) -> tuple[float, float] | None:

@@ -1291,3 +1291,24 @@ def test_segment_to_box_distance_is_exact_and_constant_time() -> None:
     began = time.perf_counter()
     assert _segment_box_distance((-1e6, 3.0), (1e6, 3.0), (0.0, 1.0, 0.0, 1.0)) == pytest.approx(2.0)
     assert time.perf_counter() - began < 0.01
+
+
+@pytest.mark.parametrize("file_type", ["glb", "gltf"])
+def test_a_gltf_over_the_triangle_limit_is_refused_from_its_header(tmp_path: Path, file_type: str) -> None:
+    sphere = trimesh.creation.icosphere(subdivisions=3)  # 1,280 triangles
+    path = tmp_path / f"ball.{file_type}"
+    if file_type == "glb":
+        path.write_bytes(trimesh.exchange.gltf.export_glb(trimesh.Scene(sphere)))
+    else:
+        files = trimesh.exchange.gltf.export_gltf(trimesh.Scene(sphere))
+        for name, data in files.items():
+            (tmp_path / name).write_bytes(data)
+        (tmp_path / "model.gltf").rename(path)
+    from viewer.geometry.mesh_library import declared_triangles
+
+    assert declared_triangles(path, path.stat().st_size) == 1280  # what the file says, before any parse
+    library = MeshLibrary(limits=MeshLimits(max_triangles=1000))
+    with pytest.raises(MeshError, match=r"has 1,280 triangles; the limit is 1,000"):
+        library.load(path)
+    assert library.files_parsed == 0
+    assert MeshLibrary().load(path).n_triangles == 1280

@@ -362,3 +362,54 @@ def test_an_open_panel_is_drawn_once_by_the_actor_that_does_not_cull(tmp_path):
     x, y = scene.project((0.0, 0.0, 1.0))
     assert scene.pick(x, y) == "P"
     plotter.close()
+
+
+def test_a_big_robot_mesh_has_an_overview_version_that_moves_with_it(tmp_path):
+    import trimesh
+
+    from viewer.geometry.lod import LOD_MIN_TRIANGLES
+
+    dense = trimesh.creation.icosphere(subdivisions=6, radius=0.15)  # 81,920 triangles, closed
+    dense.export(tmp_path / "link.stl")
+    (tmp_path / "dense.urdf").write_text("""<?xml version="1.0"?>
+<robot name="dense">
+  <link name="base"><visual><geometry><box size="0.3 0.3 0.2"/></geometry></visual></link>
+  <link name="arm"><visual><origin xyz="0.5 0 0"/><geometry><mesh filename="link.stl"/></geometry></visual></link>
+  <joint name="j1" type="revolute"><parent link="base"/><child link="arm"/><origin xyz="0 0 0.3"/>
+    <axis xyz="0 0 1"/><limit lower="-3" upper="3" effort="1" velocity="1"/></joint>
+</robot>
+""")
+    path = write(tmp_path / "cell.json", [{"id": "R", "kind": "robot", "position": [0, 0, 0],
+                                           "robot": {"urdf": "dense.urdf"}},
+                                          {"id": "S", "kind": "station", "position": [40, 0, 0]}])
+    scene, geometry, plotter = scene_for(path)
+    rig = geometry.rigs["R"]
+    start, stop = geometry.face_ranges[geometry.component_ids.index("R")]
+    assert stop - start > LOD_MIN_TRIANGLES
+    lod = geometry.overview["R"]
+    assert len(lod.faces) < (stop - start) / 5  # much lighter
+    # every overview corner is one of the robot's own vertices, on the same link as the face it stands for
+    assert rig.vertex_start <= lod.faces.min() and lod.faces.max() < rig.vertex_stop
+    link_of_vertex = rig.frame_of_vertex[lod.faces - rig.vertex_start]
+    link_of_source = rig.frame_of_vertex[geometry.faces[lod.source][:, 0] - rig.vertex_start]
+    assert (link_of_vertex == link_of_source[:, None]).all()
+    # far away (the whole plant in view): the overview is drawn; near the robot: the full mesh
+    scene.view_iso()
+    plotter.ren_win.Render()  # the renderer's start chooses (pyvista's render() skips a plotter never shown)
+    assert scene.showing_overview and scene._actors["plant_overview"].GetVisibility()
+    assert not scene._actors["plant_detail"].GetVisibility()
+    scene.focus("R")
+    plotter.ren_win.Render()
+    assert not scene.showing_overview and scene._actors["plant_detail"].GetVisibility()
+    # a pose moves the overview too (it shares the points), and picking on it finds the robot
+    before = np.array(scene._mesh.points[lod.faces[:, 0]], dtype=float)
+    scene.set_robot_pose("R", [90.0])
+    after = np.array(scene._mesh.points[lod.faces[:, 0]], dtype=float)
+    moved = np.linalg.norm(after - before, axis=1)
+    assert moved.max() > 0.5  # the sphere 0.5 m out swings a quarter turn
+    scene.view_iso()
+    plotter.ren_win.Render()
+    centre = np.array(scene._mesh.points[lod.faces].reshape(-1, 3), dtype=float).mean(axis=0)
+    x, y = scene.project(centre)
+    assert scene.pick(x, y) == "R"
+    plotter.close()

@@ -29,6 +29,7 @@ from viewer.geometry.kinematics import (
     arm6_chain,
     urdf_visual_parts,
 )
+from viewer.geometry.lod import OverviewMesh, overview_mesh
 from viewer.geometry.mesh_library import MeshData, MeshLibrary
 from viewer.geometry.parts import (
     ROBOT_HOME_DEG,
@@ -262,6 +263,7 @@ class PlantGeometry:
     problems: list[str] = field(default_factory=list)
     rigs: dict[str, RobotRig] = field(default_factory=dict)
     face_two_sided: np.ndarray | None = None  # (M,) bool: faces of open meshes, drawn without culling
+    overview: dict[str, OverviewMesh] = field(default_factory=dict)  # big robots' far-away versions (lod.py)
 
     @property
     def n_triangles(self) -> int:
@@ -490,9 +492,18 @@ def build_plant_geometry(
             bounds[index] = (p[0], p[0], p[1], p[1], p[2], p[2])
     if progress is not None:
         progress(1.0, f"Built {n} components")
+    all_vertices = np.concatenate(verts) if verts else np.empty((0, 3), np.float32)
+    all_faces = np.concatenate(faces).astype(np.int32) if faces else np.empty((0, 3), np.int32)
+    overview = {}
+    for component_id, rig_of in rigs.items():
+        start, stop = ranges[rig_of.component_index]
+        lod = overview_mesh(all_vertices, all_faces[start:stop], int(start), rig_of.vertex_start,
+                            rig_of.frame_of_vertex)
+        if lod is not None:
+            overview[component_id] = lod
     return PlantGeometry(
-        vertices=np.concatenate(verts) if verts else np.empty((0, 3), np.float32),
-        faces=np.concatenate(faces).astype(np.int32) if faces else np.empty((0, 3), np.int32),
+        vertices=all_vertices,
+        faces=all_faces,
         face_component=np.concatenate(face_comp) if face_comp else np.empty(0, np.int32),
         face_rgb=np.ascontiguousarray(np.concatenate(face_rgb)) if face_rgb else np.empty((0, 3), np.uint8),
         component_ids=layout.ids(),
@@ -501,4 +512,5 @@ def build_plant_geometry(
         problems=problems,
         rigs=rigs,
         face_two_sided=np.concatenate(face_two_sided) if face_two_sided else np.empty(0, bool),
+        overview=overview,
     )

@@ -23,6 +23,11 @@ from viewer.geometry.plant import PlantGeometry, hex_to_rgb
 from viewer.model.layout import Layout
 from viewer.scene.theme import DARK, SceneTheme
 
+# the plant's actors over the shared points: closed and open meshes, then big robots' full meshes (the same
+# two kinds) shown only near them; "plant_overview" holds those robots' overview versions
+PLANT_ACTORS = ("plant", "plant_open", "plant_detail", "plant_detail_open")
+LOD_SCREEN_SHARE = 0.08  # a big robot drawn taller than this share of the view gets its full mesh
+
 LABELLED_KINDS = ("station", "robot", "buffer", "source", "sink")
 MAX_GRID_LINES = 600
 MAX_AUTO_LABELS = 80  # above this many, labels clutter the view and cost frame time
@@ -45,7 +50,10 @@ class PlantScene:
         self._vertex_ranges: dict[str, tuple[int, int]] = {}
         self.labels_visible = True
         self._index: dict[str, int] = {}
-        self._mesh: pv.PolyData | None = None
+        self._mesh: pv.PolyData | None = None  # holds the plant's point buffer (every plant actor shares it)
+        self._lod_observer: int | None = None
+        self._overview_slices: dict[str, tuple[int, int]] = {}
+        self.showing_overview = False
         self._rgb: np.ndarray | None = None  # view of the mesh's colour array
         self._base_rgb: np.ndarray | None = None  # normal-state colours
         self._override: dict[str, tuple[int, int, int]] = {}
@@ -92,67 +100,126 @@ class PlantScene:
             self.view_iso()
 
     def _add_plant_meshes(self, geometry: PlantGeometry) -> None:
-        """The plant as two actors over one shared point buffer: the closed meshes with back faces culled
-        (every one faces outward, see mesh_library.orient_faces: a fifth of the frame on software OpenGL),
-        and the open ones (panels, shells) without culling, so they are seen from both sides undoubled."""
-        two_sided = geometry.face_two_sided if geometry.face_two_sided is not None \
-            else np.zeros(geometry.n_triangles, bool)
-        self._face_sets = [np.flatnonzero(~two_sided), np.flatnonzero(two_sided)]
-        self._local = np.empty(geometry.n_triangles, dtype=np.int64)  # a face's cell id in its mesh
-        self._in_open = two_sided
+        """The plant as a few actors over one shared point buffer (a robot pose moves them all):
+
+        - the closed meshes with back faces culled (every one faces outward, see mesh_library.orient_faces: a
+          fifth of the frame on software OpenGL), and the open ones (panels, shells) without culling, so they
+          are seen from both sides without doubling their triangles;
+        - for robots with an overview version (geometry.lod), their full faces apart and the overview faces
+          in an actor of their own: the far-away camera draws the overview (see _choose_detail).
+        """
+        n = geometry.n_triangles
+        two_sided = geometry.face_two_sided if geometry.face_two_sided is not None else np.zeros(n, bool)
+        detailed = np.zeros(n, bool)
+        for component_id in geometry.overview:
+            start, stop = geometry.face_ranges[self._index[component_id]]
+            detailed[start:stop] = True
+        masks = [~two_sided & ~detailed, two_sided & ~detailed, ~two_sided & detailed, two_sided & detailed]
+        self._face_sets = [np.flatnonzero(m) for m in masks]
+        self._set_of_face = np.zeros(n, dtype=np.int8)
+        self._local = np.empty(n, dtype=np.int64)  # a face's cell id in its mesh
+        for k, ids in enumerate(self._face_sets):
+            self._set_of_face[ids] = k
+            self._local[ids] = np.arange(len(ids))
+        self._shown = geometry.face_rgb.copy()  # what is drawn, per plant face (the overview copies from it)
         self._meshes, self._rgbs = [], []
         self._picker.InitializePickList()
-        shared_points = None
-        for name, ids in (("plant", self._face_sets[0]), ("plant_open", self._face_sets[1])):
-            if name == "plant_open" and not len(ids):
-                continue
-            self._local[ids] = np.arange(len(ids))
-            cells = np.empty((len(ids), 4), dtype=np.int64)
-            cells[:, 0] = 3
-            cells[:, 1:] = geometry.faces[ids]
-            if shared_points is None:
-                mesh = pv.PolyData(geometry.vertices, cells.ravel())
-                shared_points = mesh.GetPoints()
-            else:
-                mesh = pv.PolyData()
-                mesh.SetPoints(shared_points)  # the same buffer: a robot pose moves both
-                mesh.faces = cells.ravel()
+        holder = pv.PolyData()  # owns the point buffer every actor shares (no cells of its own)
+        holder.SetPoints(pv.vtk_points(geometry.vertices, deep=False))
+        self._points_holder = holder
+        for k, name in enumerate(PLANT_ACTORS):
+            ids = self._face_sets[k]
+            mesh = self._shared_mesh(holder, geometry.faces[ids], geometry.face_rgb[ids],
+                                     geometry.face_component[ids])
             self._meshes.append(mesh)
-            if not len(ids):  # only open meshes: this one just holds the shared points
-                self._rgbs.append(np.empty((0, 3), np.uint8))
-                continue
-            mesh.cell_data["rgb"] = geometry.face_rgb[ids].copy()
-            mesh.cell_data["component"] = geometry.face_component[ids]
-            self._rgbs.append(mesh.cell_data["rgb"])
-            actor = self.plotter.add_mesh(
-                mesh, scalars="rgb", rgb=True, show_scalar_bar=False, name=name, reset_camera=False,
-                ambient=0.25, diffuse=0.75, specular=0.05, render=False,
-            )
-            if name == "plant":
-                actor.GetProperty().BackfaceCullingOn()
-            self._actors[name] = actor
-            self._picker.AddPickList(actor)
-        self._mesh = self._meshes[0]
-        self._points = self._mesh.points  # one numpy view of VTK's point buffer, reused by every robot pose
-        self._rgb = self._rgbs[0]
+            self._rgbs.append(mesh.cell_data["rgb"] if len(ids) else np.empty((0, 3), np.uint8))
+            if len(ids):
+                self._add_plant_actor(name, mesh, culled=k in (0, 2))
+        self._overview_slices: dict[str, tuple[int, int]] = {}
+        self._overview_source = np.empty(0, dtype=np.int64)
+        if geometry.overview:
+            faces, sources, at = [], [], 0
+            for component_id, lod in geometry.overview.items():
+                faces.append(lod.faces)
+                sources.append(lod.source)
+                self._overview_slices[component_id] = (at, at + len(lod.faces))
+                at += len(lod.faces)
+            self._overview_source = np.concatenate(sources)
+            mesh = self._shared_mesh(holder, np.concatenate(faces), geometry.face_rgb[self._overview_source],
+                                     geometry.face_component[self._overview_source])
+            self._overview_mesh = mesh
+            self._add_plant_actor("plant_overview", mesh, culled=False)
+            self._actors["plant_overview"].SetVisibility(False)
+            if self._lod_observer is None:
+                self._lod_observer = self.plotter.renderer.AddObserver("StartEvent", self._choose_detail)
+        self._mesh = holder
+        self._points = holder.points  # one numpy view of VTK's point buffer, reused by every robot pose
+        self._rgb = self._shown
         self._base_rgb = geometry.face_rgb.copy()
+
+    @staticmethod
+    def _shared_mesh(holder: pv.PolyData, faces: np.ndarray, rgb: np.ndarray, component: np.ndarray) -> pv.PolyData:
+        mesh = pv.PolyData()
+        mesh.SetPoints(holder.GetPoints())
+        if len(faces):
+            cells = np.empty((len(faces), 4), dtype=np.int64)
+            cells[:, 0] = 3
+            cells[:, 1:] = faces
+            mesh.faces = cells.ravel()
+            mesh.cell_data["rgb"] = np.ascontiguousarray(rgb)
+            mesh.cell_data["component"] = component
+        return mesh
+
+    def _add_plant_actor(self, name: str, mesh: pv.PolyData, culled: bool) -> None:
+        actor = self.plotter.add_mesh(
+            mesh, scalars="rgb", rgb=True, show_scalar_bar=False, name=name, reset_camera=False,
+            ambient=0.25, diffuse=0.75, specular=0.05, render=False,
+        )
+        if culled:
+            actor.GetProperty().BackfaceCullingOn()
+        self._actors[name] = actor
+        self._picker.AddPickList(actor)
+
+    def _choose_detail(self, *_args: object) -> None:
+        """Before each render: the big robots' full meshes when one covers more than LOD_SCREEN_SHARE of the
+        view's height, else their overview (across the plant a 200k-triangle arm covers a few hundred pixels)."""
+        if self.geometry is None or not self.geometry.overview or "plant_overview" not in self._actors:
+            return
+        camera = self.plotter.renderer.GetActiveCamera()
+        eye = np.array(camera.GetPosition())
+        view = 2.0 * np.tan(np.radians(camera.GetViewAngle()) / 2.0)  # the viewport's height at distance 1
+        near = False
+        for component_id in self.geometry.overview:
+            b = self.geometry.bounds[self._index[component_id]]
+            centre = np.array([(b[0] + b[1]) / 2, (b[2] + b[3]) / 2, (b[4] + b[5]) / 2])
+            size = max(float(np.linalg.norm([b[1] - b[0], b[3] - b[2], b[5] - b[4]])), 0.1)
+            if camera.GetParallelProjection():
+                share = size / max(2.0 * camera.GetParallelScale(), 1e-9)
+            else:
+                share = size / max(float(np.linalg.norm(eye - centre)) * view, 1e-9)
+            near = near or bool(share > LOD_SCREEN_SHARE)
+        self.showing_overview = not near
+        for name in ("plant_detail", "plant_detail_open"):
+            if name in self._actors:
+                self._actors[name].SetVisibility(near)
+        self._actors["plant_overview"].SetVisibility(not near)
 
     def _write_rgb(self, start: int, stop: int, rgb: np.ndarray) -> None:
         """Colours of the plant's faces [start, stop), into whichever mesh holds each face."""
-        open_ = self._in_open[start:stop]
+        self._shown[start:stop] = rgb
+        sets = self._set_of_face[start:stop]
         local = self._local[start:stop]
-        self._rgbs[0][local[~open_]] = rgb[~open_]
-        if open_.any():
-            self._rgbs[1][local[open_]] = rgb[open_]
+        for k in np.unique(sets):
+            mask = sets == k
+            self._rgbs[k][local[mask]] = rgb[mask]
 
     def _read_rgb(self, start: int, stop: int) -> np.ndarray:
-        open_ = self._in_open[start:stop]
-        local = self._local[start:stop]
-        out = np.empty((stop - start, 3), dtype=np.uint8)
-        out[~open_] = np.asarray(self._rgbs[0])[local[~open_]]
-        if open_.any():
-            out[open_] = np.asarray(self._rgbs[1])[local[open_]]
-        return out
+        return self._shown[start:stop].copy()
+
+    def _write_overview_rgb(self, component_id: str) -> None:
+        span = self._overview_slices.get(component_id)
+        if span is not None:
+            self._overview_mesh.cell_data["rgb"][span[0]:span[1]] = self._shown[self._overview_source[span[0]:span[1]]]
 
     def clear(self) -> None:
         """Remove every actor this scene added."""
@@ -160,6 +227,7 @@ class PlantScene:
             self.plotter.remove_actor(self._actors.pop(name), render=False)
         self.layout = self.geometry = None
         self._mesh = self._rgb = self._base_rgb = None
+        self._overview_slices = {}
         self._override.clear()
         self.selected = None
         self._picker.InitializePickList()
@@ -292,7 +360,8 @@ class PlantScene:
                 # A state colour (amber, red...) must stay readable: then the outline alone marks the selection.
                 rgb = (1 - SELECTION_MIX) * rgb + SELECTION_MIX * sel
             self._write_rgb(start, stop, np.clip(rgb, 0, 255).astype(np.uint8))
-        for mesh in self._meshes:
+            self._write_overview_rgb(cid)
+        for mesh in [*self._meshes, *([self._overview_mesh] if self._overview_slices else [])]:
             if mesh.n_cells:
                 mesh.GetCellData().GetArray("rgb").Modified()
 
@@ -350,12 +419,13 @@ class PlantScene:
         actor = self._picker.GetActor()
         if cell < 0 or actor is None:
             return None
-        if actor is self._actors.get("plant"):
-            face = self._face_sets[0][cell]
-        elif actor is self._actors.get("plant_open"):
-            face = self._face_sets[1][cell]
+        if actor is self._actors.get("plant_overview"):
+            face = self._overview_source[cell]
         else:
-            return None
+            k = next((k for k, name in enumerate(PLANT_ACTORS) if actor is self._actors.get(name)), None)
+            if k is None:
+                return None
+            face = self._face_sets[k][cell]
         return self.geometry.component_ids[int(self.geometry.face_component[face])]
 
     # ----------------------------------------------------------------- editing

@@ -55,11 +55,41 @@ def main() -> int:
           file=sys.stderr)
     for reason, doc in crashes[:20]:
         print(f"CRASH {reason}\n  {doc[:400]}", file=sys.stderr)
+    mesh_outcomes = fuzz_meshes(folder, cases // 3, args.seed)
+    print("meshes: " + ", ".join(f"{k} {v:,}" for k, v in mesh_outcomes.most_common()), file=sys.stderr)
     emit([{"figure": "fuzz_layout_crashes", "value": outcomes["crash"], "unit": "crashes", "goal": 0,
            "higher_is_better": False, "note": f"of {total:,} mutated demo-plant documents"},
           {"figure": "fuzz_layout_cases", "value": total, "unit": "cases",
-           "note": ", ".join(f"{k} {v:,}" for k, v in outcomes.most_common())}])
-    return 1 if outcomes["crash"] else 0
+           "note": ", ".join(f"{k} {v:,}" for k, v in outcomes.most_common())},
+          {"figure": "fuzz_mesh_crashes", "value": mesh_outcomes["crash"], "unit": "crashes", "goal": 0,
+           "higher_is_better": False,
+           "note": f"of {sum(mesh_outcomes.values()):,} mutated STL, OBJ, PLY, OFF, GLB, glTF and COLLADA files: "
+                   + ", ".join(f"{k} {v:,}" for k, v in mesh_outcomes.most_common())}])
+    return 1 if outcomes["crash"] or mesh_outcomes["crash"] else 0
+
+
+def fuzz_meshes(folder: Path, cases: int, seed_value: int) -> Counter[str]:
+    """Mesh files of every format, bytes flipped, cut, inserted, numbers replaced (tests/layout_fuzz.py)."""
+    from hypothesis import seed
+    from hypothesis import strategies as st
+    from layout_fuzz import mesh_seeds, mutated_mesh_bytes, open_mesh
+
+    seeds = mesh_seeds(folder)
+    outcomes: Counter[str] = Counter()
+
+    @settings(max_examples=cases, deadline=None, database=None, suppress_health_check=list(HealthCheck),
+              phases=[hypothesis_phase()])
+    @given(case=st.data())
+    def run(case: st.DataObject) -> None:
+        kind, data = case.draw(mutated_mesh_bytes(seeds))
+        try:
+            outcomes[open_mesh(kind, data, folder)] += 1
+        except Exception as exc:  # a crash: what the figure counts
+            outcomes["crash"] += 1
+            print(f"CRASH {kind}: {type(exc).__name__}: {str(exc)[:200]}", file=sys.stderr)
+
+    seed(seed_value)(run)()
+    return outcomes
 
 
 def hypothesis_phase():

@@ -127,3 +127,62 @@ def open_document(doc: Any, folder: Path) -> str:
     except SimModelError:
         return "no simulation"
     return "ok"
+
+
+MESH_KINDS = ("stl", "obj", "ply", "off", "glb", "gltf", "dae")
+
+
+def mesh_seeds(folder: Path) -> dict[str, bytes]:
+    """Small valid files of every format the library reads, written by trimesh (the mutation's start)."""
+    import trimesh
+
+    box = trimesh.creation.box((1.0, 2.0, 0.5))
+    out = {
+        "stl": trimesh.exchange.stl.export_stl(box),
+        "obj": trimesh.exchange.obj.export_obj(box).encode(),
+        "ply": trimesh.exchange.ply.export_ply(box),
+        "off": trimesh.exchange.off.export_off(box).encode(),
+        "glb": trimesh.exchange.gltf.export_glb(trimesh.Scene(box)),
+        "dae": trimesh.exchange.dae.export_collada(box),
+    }
+    files = trimesh.exchange.gltf.export_gltf(trimesh.Scene(box))
+    for name, data in files.items():
+        if not name.endswith(".gltf"):
+            (folder / name).write_bytes(data)  # its buffer, beside it
+    out["gltf"] = files["model.gltf"]
+    return out
+
+
+@st.composite
+def mutated_mesh_bytes(draw: st.DrawFn, seeds: dict[str, bytes]) -> tuple[str, bytes]:
+    """A format and a valid file of it with bytes flipped, cut, inserted, or a number in it replaced."""
+    kind = draw(st.sampled_from(MESH_KINDS))
+    data = bytearray(seeds[kind])
+    for _ in range(draw(st.integers(1, 4))):
+        operation = draw(st.sampled_from(["flip", "cut", "insert", "number"]))
+        at = draw(st.integers(0, max(len(data) - 1, 0)))
+        if operation == "flip" and data:
+            data[at] ^= 1 << draw(st.integers(0, 7))
+        elif operation == "cut":
+            del data[at:at + draw(st.integers(1, 64))]
+        elif operation == "insert":
+            data[at:at] = draw(st.binary(min_size=1, max_size=16))
+        else:
+            data[at:at] = str(draw(st.sampled_from(EXTREME_NUMBERS))).encode()
+    return kind, bytes(data)
+
+
+def open_mesh(kind: str, data: bytes, folder: Path) -> str:
+    """Load one mutated mesh file as a layout's mesh would be: "ok" or "refused"; raises on a crash."""
+    from viewer.geometry.mesh_library import MeshLibrary, MeshLimits
+    from viewer.model.errors import MeshError
+
+    path = folder / f"fuzz.{kind}"
+    path.write_bytes(data)
+    library = MeshLibrary(asset_dir=folder, limits=MeshLimits(max_bytes=4 * 2**20, max_triangles=200_000))
+    try:
+        mesh = library.load(library.resolve(path.name, folder))
+    except MeshError:
+        return "refused"
+    assert mesh.faces.min() >= 0 and mesh.faces.max() < len(mesh.vertices)
+    return "ok"

@@ -1312,3 +1312,14 @@ def test_a_gltf_over_the_triangle_limit_is_refused_from_its_header(tmp_path: Pat
         library.load(path)
     assert library.files_parsed == 0
     assert MeshLibrary().load(path).n_triangles == 1280
+
+
+def test_an_obj_whose_vertex_lines_lost_their_numbers_is_refused(tmp_path: Path) -> None:
+    """Found by the mesh fuzzer: trimesh reads "v 0.5" lines as 1-D points, which then overflowed its
+    vertex merging (OverflowError). A clear refusal instead."""
+    (tmp_path / "short.obj").write_text("v 0.5\nv 1.0\nv 0.25\nf 1 2 3\n")
+    with pytest.raises(MeshError, match=r"short.obj: its vertices are not 3D points"):
+        MeshLibrary().load(tmp_path / "short.obj")
+    (tmp_path / "far.obj").write_text("v 0 0 0\nv 1e9 0 0\nv 0 1 0\nf 1 2 3\n")
+    with pytest.raises(MeshError, match=r"far.obj: a vertex lies 1e\+09 units from the origin"):
+        MeshLibrary().load(tmp_path / "far.obj")

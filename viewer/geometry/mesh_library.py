@@ -27,6 +27,7 @@ import numpy as np
 from viewer.model.errors import MeshError
 from viewer.model.layout_io import mesh_reference_problem
 
+MAX_COORDINATE = 1e7  # a mesh coordinate past this is damage or a wrong unit (a plant is a few hundred metres)
 SUPPORTED_SUFFIXES = {".stl": "stl", ".obj": "obj", ".ply": "ply", ".glb": "glb", ".gltf": "gltf", ".off": "off",
                       ".dae": "dae"}
 
@@ -345,10 +346,15 @@ class MeshLibrary:
         faces = np.asarray(getattr(loaded, "faces", np.empty((0, 3))), dtype=np.int32)
         if faces.ndim != 2 or faces.shape[0] == 0 or faces.shape[1] != 3:
             raise MeshError(f"{path.name}: the file holds no triangles")
+        if vertices.ndim != 2 or vertices.shape[1] != 3:  # a damaged OBJ's "v 0.5" lines come back as 1-D points
+            raise MeshError(f"{path.name}: its vertices are not 3D points (shape {vertices.shape})")
         if faces.min() < 0 or faces.max() >= len(vertices):
             raise MeshError(f"{path.name}: faces refer to vertices that do not exist")
         if not np.isfinite(vertices).all():
             raise MeshError(f"{path.name}: vertices contain NaN or infinite coordinates")
+        if len(vertices) and float(np.abs(vertices).max()) > MAX_COORDINATE:
+            raise MeshError(f"{path.name}: a vertex lies {float(np.abs(vertices).max()):.3g} units from the origin; "
+                            f"meshes are at most {MAX_COORDINATE:.0e} (a damaged file, or the wrong unit)")
         if max_triangles is not None and len(faces) > max_triangles:  # the file's own triangles, not doubled
             raise MeshError(f"{path.name} has {len(faces):,} triangles; the limit is {max_triangles:,} per mesh "
                             "(decimate it, or raise the limit)")

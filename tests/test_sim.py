@@ -491,3 +491,18 @@ def test_compare_command_shows_both_layouts_and_the_direction_of_the_change(tmp_
     result = json.loads(capsys.readouterr().out)
     assert result["throughput"][1] > result["throughput"][0]
     assert {s["id"] for s in result["stations"]} >= {"ST60", "ST10"}
+
+
+def test_a_nodes_random_streams_are_its_seed_childs_built_directly():
+    """The streams of node n are those of SeedSequence(entropy, spawn_key=(..., n, k)): built directly, so a
+    replication's set-up is linear in the node count (it built n + 1 seeds to keep the last one)."""
+    import numpy as np
+
+    from viewer.sim.engine import node_generators
+
+    seq = np.random.SeedSequence(2024, spawn_key=(3,))
+    for node in (0, 5, 681):
+        ours = node_generators(seq, node, 5)
+        for k, generator in enumerate(ours):
+            expected = np.random.default_rng(np.random.SeedSequence(2024, spawn_key=(3, node, k)))
+            assert (generator.random(8) == expected.random(8)).all(), (node, k)

@@ -94,15 +94,22 @@ class ReplicationResult:
         return self.wip_area / self.horizon if self.horizon > 0 else 0.0
 
 
+def child(seq: np.random.SeedSequence, j: int) -> np.random.SeedSequence:
+    """The ``j``-th child seed, the same every time (``SeedSequence.spawn`` would move on at each call)."""
+    return np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, j), pool_size=seq.pool_size)
+
+
 def children(seq: np.random.SeedSequence, count: int) -> list[np.random.SeedSequence]:
-    """The same ``count`` child seeds every time (``SeedSequence.spawn`` would move on at each call)."""
-    return [np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, j), pool_size=seq.pool_size)
-            for j in range(count)]
+    """The same ``count`` child seeds every time."""
+    return [child(seq, j) for j in range(count)]
 
 
 def node_generators(seq: np.random.SeedSequence, node: int, count: int) -> list[np.random.Generator]:
-    """Generators of one node: 0 routing/scrap, 1 cycle, 2 setup or arrivals, 3 failures, 4 repairs."""
-    return [np.random.default_rng(s) for s in children(children(seq, node + 1)[node], 5)]
+    """Generators of one node: 0 routing/scrap, 1 cycle, 2 setup or arrivals, 3 failures, 4 repairs.
+
+    The node's seed is built directly (child ``node``), not as the last of ``node + 1`` children: the same
+    streams, without the cost quadratic in the node count (682 nodes took 1.4 s of a 2.2 s replication)."""
+    return [np.random.default_rng(s) for s in children(child(seq, node), 5)]
 
 
 def _routing_past_empty_buffers(model: SimModel, i: int, depth: int = 0) -> tuple[list[int], list[float] | None]:

@@ -91,7 +91,11 @@ def optimise(model: SimModel, budget: int, hours: float = 8.0, replications: int
              server_cost: int = 10, buffer_step: int = 1, executor: Executor | None = None,
              progress: Callable[[str], None] | None = None,
              cancelled: Callable[[], bool] | None = None) -> OptimiseResult:
-    """Greedy search (see the module docstring); ``budget`` in buffer places, a server costs ``server_cost``."""
+    """Greedy search (see the module docstring); ``budget`` in buffer places, a server costs ``server_cost``.
+
+    ``executor`` evaluates each round's candidates: by default they run one after another in this process
+    (``InlineExecutor``); pass a ``concurrent.futures.ProcessPoolExecutor`` to spread them over the cores, as
+    ``twin-viewer optimise`` does (its ``--workers``)."""
     if budget < 0 or server_cost < 1 or buffer_step < 1:
         raise ValueError("budget must be >= 0, server_cost and buffer_step >= 1")
     model.check()

@@ -506,3 +506,50 @@ def test_a_nodes_random_streams_are_its_seed_childs_built_directly():
         for k, generator in enumerate(ours):
             expected = np.random.default_rng(np.random.SeedSequence(2024, spawn_key=(3, node, k)))
             assert (generator.random(8) == expected.random(8)).all(), (node, k)
+
+
+def _shares_by_sweep(periods, start, end):
+    """The momentary-bottleneck shares by an event sweep with a heap (the original implementation), as the
+    oracle for the vectorised one."""
+    import heapq
+    import itertools
+
+    items = sorted((a, b, s) for s, spans in periods.items() for a, b in spans if b > a)
+    if not items or end <= start:
+        return {}
+    shares, covering, k = {}, [], 0
+    bounds = sorted({start, end, *(a for a, _, _ in items), *(b for _, b, _ in items)})
+    for left, right in itertools.pairwise(bounds):
+        if right <= start or left >= end:
+            continue
+        while k < len(items) and items[k][0] <= left:
+            a, b, s = items[k]
+            heapq.heappush(covering, (a - b, b, s))
+            k += 1
+        while covering and covering[0][1] <= left:
+            heapq.heappop(covering)
+        if covering:
+            s = covering[0][2]
+            shares[s] = shares.get(s, 0.0) + (right - left)
+    return {s: v / (end - start) for s, v in shares.items()}
+
+
+def test_momentary_bottleneck_shares_match_the_event_sweep():
+    import random
+
+    from viewer.sim.runner import momentary_bottleneck_shares
+
+    rng = random.Random(4)
+    for _ in range(200):
+        periods = {}
+        for station in range(rng.randint(1, 6)):
+            t, spans = rng.uniform(-5, 5), []
+            for _ in range(rng.randint(0, 30)):
+                a = t + rng.choice([0.0, rng.uniform(0, 3)])
+                b = a + rng.choice([rng.uniform(0, 5), float(rng.randint(0, 3))])  # equal lengths happen
+                spans.append((round(a, 1), round(b, 1)))
+                t = b
+            periods[station] = spans
+        start, end = rng.uniform(-5, 10), rng.uniform(0, 80)
+        ours, oracle = momentary_bottleneck_shares(periods, start, end), _shares_by_sweep(periods, start, end)
+        assert ours.keys() == oracle.keys() and all(abs(ours[k] - oracle[k]) < 1e-9 for k in ours), (ours, oracle)

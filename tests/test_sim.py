@@ -449,8 +449,8 @@ def test_the_job_runner_delivers_only_the_newest_request_and_cancels_in_flight()
     got: list = []
     arrived = th.Event()
 
-    def on_result(generation, result):
-        got.append((generation, result))
+    def on_result(generation, result, superseded):
+        got.append((generation, result, superseded))
         arrived.set()
 
     def line_of(cycle: float) -> SimModel:
@@ -464,7 +464,7 @@ def test_the_job_runner_delivers_only_the_newest_request_and_cancels_in_flight()
         time.sleep(3)  # the slow run is now stale and long: the next request stops it
         newest = runner.submit(SimRequest(line_of(60), hours=1, replications=2))
         assert arrived.wait(60)
-        assert len(got) == 1 and got[0][0] == newest
+        assert len(got) == 1 and got[0][0] == newest and not got[0][2]
         assert got[0][1].throughput_per_hour.mean == pytest.approx(60, abs=1)  # one part a minute
         arrived.clear()
         runner.submit(slow)
@@ -553,3 +553,39 @@ def test_momentary_bottleneck_shares_match_the_event_sweep():
         start, end = rng.uniform(-5, 10), rng.uniform(0, 80)
         ours, oracle = momentary_bottleneck_shares(periods, start, end), _shares_by_sweep(periods, start, end)
         assert ours.keys() == oracle.keys() and all(abs(ours[k] - oracle[k]) < 1e-9 for k in ours), (ours, oracle)
+
+
+def test_a_planner_editing_without_pause_still_gets_kpis_marked_as_an_earlier_edits():
+    """An edit every 0.15 s outpaces a run of ~0.5 s: instead of stopping every stale run (no result ever),
+    the runner lets one of the usual length finish once nothing was delivered for STARVATION_S, and delivers
+    it marked superseded; the newest edit's result follows when the editing stops."""
+    import threading as th
+
+    from viewer.sim.jobs import SimRequest, SimulationJobRunner
+
+    got: list = []
+    lock = th.Lock()
+
+    def on_result(generation, result, superseded):
+        with lock:
+            got.append((generation, superseded))
+
+    def request(cycle: float) -> SimRequest:
+        model = line(Node("IN", "source"), Node("M", "station", cycle=D.fixed(cycle)), Node("OUT", "sink"))
+        return SimRequest(model, hours=2, replications=2)  # about 0.4 s of work here
+
+    runner = SimulationJobRunner(on_result)
+    try:
+        runner.submit(request(0.5))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and sum(1 for _g, old in got if old) < 2:
+            runner.submit(request(0.5))  # the planner keeps dragging
+            time.sleep(0.15)
+        assert sum(1 for _g, old in got if old) >= 2  # KPIs kept arriving, marked as an earlier edit's
+        last = runner.submit(request(1.0))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(g == last for g, _old in got):
+            time.sleep(0.05)
+        assert (last, False) in got  # then the newest, not marked
+    finally:
+        runner.close()

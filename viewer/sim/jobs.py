@@ -1,14 +1,15 @@
-"""One simulation job runner in a worker process: the newest request wins, a stale run is cancelled.
+"""One simulation job runner in a worker process: the newest request wins, and the planner is never starved.
 
-The editor asks for a rerun after every edit. Requests never queue up: while a run is
-in flight, only the newest request waits, and a run that is already stale and has
-taken longer than ``STALE_AFTER_S`` is stopped (the worker process is ended and
-started again) so the newest starts at once; a short stale run is let finish, which
-costs less than a new process. A result is delivered only if no newer request came.
-``cancel()`` ends a run in flight the same way, so a long simulation of a big layout
-never holds up the planner. The UI thread never
-simulates: results arrive through ``on_result(generation, report_or_error)`` on a
-reader thread, which the UI turns into a signal.
+The editor asks for a rerun after every edit. Requests never queue up: while a run is in flight, only the
+newest request waits. A run that is already stale and has taken longer than ``STALE_AFTER_S`` is stopped
+(the worker process is ended and started again) so the newest starts at once; a short stale run is let
+finish, which costs less than a new process. But when nothing has been delivered for ``STARVATION_S`` (a
+planner dragging without pause: an edit every 300 ms outpaces a 400 ms run), a stale run whose duration is
+in line with the last one is let finish too, and its result is delivered marked ``superseded``: KPIs of an
+earlier edit, which the editor shows greyed, rather than none at all. ``cancel()`` ends a run in flight, so
+a long simulation of a big layout never holds up the planner. The UI thread never simulates: results arrive
+through ``on_result(generation, report_or_error, superseded)`` on a reader thread, which the UI turns into a
+signal.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from viewer.runtime import own_command
 from viewer.sim.model import SimModel
 
 STALE_AFTER_S = 0.5
+STARVATION_S = 1.0  # nothing delivered for this long: let a stale run of the usual length finish
 EDITOR_HOURS = 8.0  # what the editor's KPIs simulate after each edit
 EDITOR_REPLICATIONS = 10
 
@@ -83,7 +85,7 @@ def worker_command() -> list[str]:
 class SimulationJobRunner:
     """See the module docstring."""
 
-    def __init__(self, on_result: Callable[[int, Any], None]) -> None:
+    def __init__(self, on_result: Callable[[int, Any, bool], None]) -> None:
         self.on_result = on_result
         self._lock = threading.Lock()
         self._process: Any = None
@@ -94,13 +96,17 @@ class SimulationJobRunner:
         self._started = 0.0
         self._waiting: tuple[int, SimRequest] | None = None
         self.completed = 0  # runs the worker finished (delivered or superseded)
+        self.delivered = 0  # results handed to on_result (superseded ones included)
+        self._last_delivery = time.monotonic()
+        self._typical_s: float | None = None  # how long the last finished run took
+        self._cancelled_at = 0  # generations up to this one were cancelled: their results never arrive
 
     def submit(self, request: SimRequest) -> int:
         """Ask for a run; returns its generation (results for older generations are never delivered)."""
         with self._lock:
             self._generation += 1
             generation = self._generation
-            if self._in_flight is not None and time.monotonic() - self._started > STALE_AFTER_S:
+            if self._in_flight is not None and self._stop_stale(time.monotonic()):
                 self._stop_process()  # a long stale run: stop it rather than wait
                 self._in_flight = None
             if self._in_flight is None:
@@ -109,6 +115,16 @@ class SimulationJobRunner:
             else:
                 self._waiting = (generation, request)  # replaces any older waiting request
         return generation
+
+    def _stop_stale(self, now: float) -> bool:
+        """Whether the stale run in flight is stopped for the new request (see the module docstring)."""
+        running = now - self._started
+        if running <= STALE_AFTER_S:
+            return False
+        starving = now - self._last_delivery > STARVATION_S
+        expected = self._typical_s if self._typical_s is not None else 2.0 * STALE_AFTER_S  # none finished yet
+        usual = running <= 2.0 * expected + STALE_AFTER_S
+        return not (starving and usual)
 
     @property
     def busy(self) -> bool:
@@ -119,6 +135,7 @@ class SimulationJobRunner:
         with self._lock:
             self._waiting = None
             self._generation += 1
+            self._cancelled_at = self._generation
             if self._in_flight is not None:
                 self._stop_process()
                 self._in_flight = None
@@ -165,10 +182,11 @@ class SimulationJobRunner:
                 generation, result = _receive(stream)
             except (EOFError, OSError, pickle.UnpicklingError):
                 return  # the process was stopped (cancel) or died
-            deliver = False
             with self._lock:
                 if process is not self._process:
                     return
+                now = time.monotonic()
+                self._typical_s = now - self._started
                 self._in_flight = None
                 self.completed += 1
                 latest = self._generation
@@ -176,6 +194,11 @@ class SimulationJobRunner:
                     waiting_generation, request = self._waiting
                     self._waiting = None
                     self._start(waiting_generation, request)
-                deliver = generation == latest
+                superseded = generation != latest
+                # an older edit's KPIs are shown (greyed) rather than none; a cancelled run's never arrive
+                deliver = not superseded or (not isinstance(result, str) and generation > self._cancelled_at)
+                if deliver:
+                    self._last_delivery = now
+                    self.delivered += 1
             if deliver:
-                self.on_result(generation, result)
+                self.on_result(generation, result, superseded)

@@ -219,7 +219,7 @@ class LayoutEditor(QObject):
     kpis_updated = Signal(object)  # SimReport
     message = Signal(str)  # for the status bar
     changed = Signal()  # dirty state or undo history moved
-    _result = Signal(int, object)  # from the job runner's reader thread
+    _result = Signal(int, object, bool)  # from the job runner's reader thread
     _rebuilt = Signal(int, object)  # geometry built in the background
 
     def __init__(self, window: Any, panel: EditorPanel) -> None:
@@ -230,7 +230,7 @@ class LayoutEditor(QObject):
         self.report: SimReport | None = None
         self.baseline: SimReport | None = None
         self.problems: list[LayoutProblem] = []
-        self.runner = SimulationJobRunner(lambda gen, result: self._result.emit(gen, result))
+        self.runner = SimulationJobRunner(lambda gen, result, old: self._result.emit(gen, result, old))
         self._result.connect(self._on_result)
         self._rebuilt.connect(self._on_rebuilt)
         self._rerun = QTimer(self)
@@ -239,6 +239,7 @@ class LayoutEditor(QObject):
         self._rerun.timeout.connect(self.rerun)
         self._generation = 0
         self._build_generation = 0
+        self.showing_superseded = False  # the KPIs shown are an earlier edit's (greyed)
         self._drag: tuple[str, float, float] | None = None  # component, grab offset x, y
         self._footprints: dict[str, tuple[float, float, float, float]] = {}
         self._baseline_pending = False
@@ -697,8 +698,15 @@ class LayoutEditor(QObject):
         self.panel.cancel_button.hide()
         self.panel.sim_status.setText("Simulation cancelled; KPIs are from before the last edit")
 
-    def _on_result(self, generation: int, result: Any) -> None:
+    def _on_result(self, generation: int, result: Any, superseded: bool = False) -> None:
+        if superseded:  # an earlier edit's KPIs while the newest simulates: better than a blank panel
+            self.report = result
+            self._show_report()
+            self.panel.sim_status.setText("KPIs of an earlier edit; simulating the newest…")
+            self._set_stale_look(True)
+            return
         self.panel.cancel_button.hide()
+        self._set_stale_look(False)
         if isinstance(result, str):
             self.panel.sim_status.setText(f"Simulation failed: {result}")
             return
@@ -710,6 +718,13 @@ class LayoutEditor(QObject):
         self.window.scene.set_bottleneck(result.bottleneck)
         self.window.view.update()
         self.kpis_updated.emit(result)
+
+    def _set_stale_look(self, stale: bool) -> None:
+        """KPIs of an earlier edit are drawn in the muted text colour (ISA-101: not news, not an alarm)."""
+        style = f"color: {current_theme().text_muted}" if stale else ""
+        for label in (self.panel.throughput, self.panel.delta, self.panel.oee, self.panel.bottleneck):
+            label.setStyleSheet(style)
+        self.showing_superseded = stale
 
     def _show_report(self) -> None:
         r = self.report

@@ -589,3 +589,36 @@ def test_a_planner_editing_without_pause_still_gets_kpis_marked_as_an_earlier_ed
         assert (last, False) in got  # then the newest, not marked
     finally:
         runner.close()
+
+
+def test_a_first_estimate_arrives_before_the_full_result():
+    """run() hands the summary of its first two replications to first_estimate; the job runner delivers it for
+    the newest request before the result of all ten."""
+    import threading as th
+
+    from viewer.sim.jobs import SimRequest, SimulationJobRunner
+    from viewer.sim.runner import run
+
+    model = line(Node("IN", "source"), Node("M", "station", cycle=D.exponential(30.0), servers=2),
+                 Node("OUT", "sink"))
+    early: list = []
+    full = run(model, hours=2, replications=6, seed=3, workers=1, first_estimate=early.append)
+    assert len(early) == 1 and early[0].replications == 2 and full.replications == 6
+    by_hand = run(model, hours=2, replications=2, seed=3, workers=1)  # the same first two replications
+    assert early[0].throughput_per_hour.mean == pytest.approx(by_hand.throughput_per_hour.mean)
+
+    got: list = []
+    done = th.Event()
+
+    def on_result(generation, result, superseded):
+        got.append(result.replications)
+        if result.replications == 10:
+            done.set()
+
+    runner = SimulationJobRunner(on_result)
+    try:
+        runner.submit(SimRequest(model, hours=4, replications=10))
+        assert done.wait(120)
+        assert got == [2, 10]
+    finally:
+        runner.close()

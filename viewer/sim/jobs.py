@@ -9,7 +9,8 @@ in line with the last one is let finish too, and its result is delivered marked 
 earlier edit, which the editor shows greyed, rather than none at all. ``cancel()`` ends a run in flight, so
 a long simulation of a big layout never holds up the planner. The UI thread never simulates: results arrive
 through ``on_result(generation, report_or_error, superseded)`` on a reader thread, which the UI turns into a
-signal.
+signal; the newest request's first estimate (its first two replications) comes the same way, before its
+result (``report.replications`` says which it is).
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ def worker_main() -> int:
         except (EOFError, OSError):
             return 0
         try:
-            report = run(request.model, request.hours, request.replications, request.seed, workers=1)
+            report = run(request.model, request.hours, request.replications, request.seed, workers=1,
+                         first_estimate=lambda early, g=generation: _send(stdout, (g, ("first", early))))
             _send(stdout, (generation, report))
         except Exception as exc:  # sent to the editor, which shows it
             _send(stdout, (generation, f"{type(exc).__name__}: {exc}"))
@@ -182,6 +184,15 @@ class SimulationJobRunner:
                 generation, result = _receive(stream)
             except (EOFError, OSError, pickle.UnpicklingError):
                 return  # the process was stopped (cancel) or died
+            if isinstance(result, tuple) and len(result) == 2 and result[0] == "first":
+                with self._lock:  # a first estimate of the newest request: shown at once, the run goes on
+                    current = process is self._process and generation == self._generation
+                    if current:
+                        self._last_delivery = time.monotonic()
+                        self.delivered += 1
+                if current:
+                    self.on_result(generation, result[1], False)
+                continue
             with self._lock:
                 if process is not self._process:
                     return

@@ -170,11 +170,14 @@ def _one(args: tuple[SimModel, float, np.random.SeedSequence]) -> ReplicationRes
 def run(model: SimModel, hours: float = 8.0, replications: int = 20, seed: int = 1,
         executor: Executor | None = None, workers: int | None = None,
         progress: Callable[[int, int], None] | None = None,
-        cancelled: Callable[[], bool] | None = None) -> SimReport:
+        cancelled: Callable[[], bool] | None = None,
+        first_estimate: Callable[[SimReport], None] | None = None, first_after: int = 2) -> SimReport:
     """Simulate ``replications`` runs of ``hours`` (after the model's warm-up) and summarise them.
 
     ``executor``: any ``concurrent.futures.Executor`` (a Dask or Ray executor works the same way); by
     default a local process pool when the work is big enough to pay for it, else in this process.
+    ``first_estimate``: called once with the summary of the first ``first_after`` replications (when they run
+    one after another in this process), so a planner sees a first, wider estimate at once.
     """
     import time
 
@@ -202,6 +205,10 @@ def run(model: SimModel, hours: float = 8.0, replications: int = 20, seed: int =
             results.append(simulate(job[0], job[1], job[2], cancelled))
             if progress is not None:
                 progress(i + 1, replications)
+            if first_estimate is not None and i + 1 == first_after < replications:
+                early = summarise(model, hours, seed, list(results))
+                early.wall_s = time.perf_counter() - t0
+                first_estimate(early)
     else:
         own = executor is None
         pool = executor or _process_pool(min(cpus, replications))

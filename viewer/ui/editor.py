@@ -240,6 +240,7 @@ class LayoutEditor(QObject):
         self._generation = 0
         self._build_generation = 0
         self.showing_superseded = False  # the KPIs shown are an earlier edit's (greyed)
+        self.showing_first_estimate = False  # the KPIs shown are the first replications' (refining)
         self._drag: tuple[str, float, float] | None = None  # component, grab offset x, y
         self._footprints: dict[str, tuple[float, float, float, float]] = {}
         self._baseline_pending = False
@@ -705,8 +706,20 @@ class LayoutEditor(QObject):
             self.panel.sim_status.setText("KPIs of an earlier edit; simulating the newest…")
             self._set_stale_look(True)
             return
+        if not isinstance(result, str) and result.replications < KPI_REPLICATIONS:
+            # a first estimate: shown at once, marked, never taken as the saved layout's baseline
+            self.report = result
+            self._set_stale_look(False)
+            self._show_report()
+            self.panel.sim_status.setText(f"First estimate ({result.replications} of {KPI_REPLICATIONS} "
+                                          "replications); refining…")
+            self.showing_first_estimate = True
+            self.window.scene.set_bottleneck(result.bottleneck)
+            self.window.view.update()
+            return
         self.panel.cancel_button.hide()
         self._set_stale_look(False)
+        self.showing_first_estimate = False
         if isinstance(result, str):
             self.panel.sim_status.setText(f"Simulation failed: {result}")
             return

@@ -16,10 +16,8 @@ pytestmark = pytest.mark.gui
 
 def full_report(win):
     """The editor's KPIs once all replications are in (a first estimate of two comes before them)."""
-    from viewer.sim.jobs import EDITOR_REPLICATIONS
-
     report = win.editor.report
-    return report if report is not None and report.replications == EDITOR_REPLICATIONS else None
+    return report if report is not None and not report.first_estimate else None
 
 @pytest.fixture
 def editing(qtbot, tmp_path, demo_layout_path):

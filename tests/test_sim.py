@@ -603,7 +603,8 @@ def test_a_first_estimate_arrives_before_the_full_result():
                  Node("OUT", "sink"))
     early: list = []
     full = run(model, hours=2, replications=6, seed=3, workers=1, first_estimate=early.append)
-    assert len(early) == 1 and early[0].replications == 2 and full.replications == 6
+    assert len(early) == 1 and early[0].replications == 2 and early[0].first_estimate
+    assert full.replications == 6 and not full.first_estimate
     by_hand = run(model, hours=2, replications=2, seed=3, workers=1)  # the same first two replications
     assert early[0].throughput_per_hour.mean == pytest.approx(by_hand.throughput_per_hour.mean)
 
@@ -611,14 +612,28 @@ def test_a_first_estimate_arrives_before_the_full_result():
     done = th.Event()
 
     def on_result(generation, result, superseded):
-        got.append(result.replications)
-        if result.replications == 10:
+        got.append((result.replications, result.first_estimate))
+        if not result.first_estimate:
             done.set()
 
     runner = SimulationJobRunner(on_result)
     try:
-        runner.submit(SimRequest(model, hours=4, replications=10))
+        runner.submit(SimRequest(model, hours=4, replications=10, tight=None))
         assert done.wait(120)
-        assert got == [2, 10]
+        assert got == [(2, True), (10, False)]
     finally:
         runner.close()
+
+
+def test_replications_stop_early_once_the_throughput_interval_is_tight():
+    from viewer.sim.runner import run
+
+    # two servers: the general event loop, one replication after another (a plain line is batched at once)
+    model = line(Node("IN", "source"), Node("M", "station", cycle=D.fixed(30.0), servers=2), Node("OUT", "sink"))
+    # fixed times: every replication makes the same count, the interval is zero after the minimum of four
+    report = run(model, hours=2, replications=10, seed=3, workers=1, tight=0.02)
+    assert report.replications == 4 and report.stopped_early
+    noisy = line(Node("IN", "source"), Node("M", "station", cycle=D.exponential(30.0), servers=2),
+                 Node("OUT", "sink"))
+    loose = run(noisy, hours=0.5, replications=6, seed=3, workers=1, tight=0.0001)  # never that tight
+    assert loose.replications == 6 and not loose.stopped_early

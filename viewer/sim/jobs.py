@@ -32,6 +32,7 @@ STALE_AFTER_S = 0.5
 STARVATION_S = 1.0  # nothing delivered for this long: let a stale run of the usual length finish
 EDITOR_HOURS = 8.0  # what the editor's KPIs simulate after each edit
 EDITOR_REPLICATIONS = 10
+EDITOR_TIGHT = 0.02  # the editor stops at 4 or more replications once throughput is known to +-2 %
 
 
 @dataclass
@@ -40,6 +41,7 @@ class SimRequest:
     hours: float = 8.0
     replications: int = 10
     seed: int = 1
+    tight: float | None = EDITOR_TIGHT  # stop early once the throughput interval is this tight (see run())
 
 
 def _send(stream: Any, obj: Any) -> None:
@@ -73,7 +75,8 @@ def worker_main() -> int:
             return 0
         try:
             report = run(request.model, request.hours, request.replications, request.seed, workers=1,
-                         first_estimate=lambda early, g=generation: _send(stdout, (g, ("first", early))))
+                         first_estimate=lambda early, g=generation: _send(stdout, (g, ("first", early))),
+                         tight=request.tight)
             _send(stdout, (generation, report))
         except Exception as exc:  # sent to the editor, which shows it
             _send(stdout, (generation, f"{type(exc).__name__}: {exc}"))

@@ -125,6 +125,8 @@ class SimReport:
     agv_utilisation: float | None = None  # share of the AGV fleet's time spent on transport jobs
     wall_s: float = 0.0
     notes: list[str] = field(default_factory=list)
+    first_estimate: bool = False  # the summary of the first replications only, handed out while the rest run
+    stopped_early: bool = False  # fewer replications than asked: the throughput interval was already tight
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -171,13 +173,16 @@ def run(model: SimModel, hours: float = 8.0, replications: int = 20, seed: int =
         executor: Executor | None = None, workers: int | None = None,
         progress: Callable[[int, int], None] | None = None,
         cancelled: Callable[[], bool] | None = None,
-        first_estimate: Callable[[SimReport], None] | None = None, first_after: int = 2) -> SimReport:
+        first_estimate: Callable[[SimReport], None] | None = None, first_after: int = 2,
+        tight: float | None = None, min_replications: int = 4) -> SimReport:
     """Simulate ``replications`` runs of ``hours`` (after the model's warm-up) and summarise them.
 
     ``executor``: any ``concurrent.futures.Executor`` (a Dask or Ray executor works the same way); by
     default a local process pool when the work is big enough to pay for it, else in this process.
     ``first_estimate``: called once with the summary of the first ``first_after`` replications (when they run
     one after another in this process), so a planner sees a first, wider estimate at once.
+    ``tight``: stop after ``min_replications`` or more once the throughput's 95 % half-width is at most this
+    share of its mean (the editor's rule, 0.02; the command line keeps its fixed count).
     """
     import time
 
@@ -189,6 +194,7 @@ def run(model: SimModel, hours: float = 8.0, replications: int = 20, seed: int =
     jobs = [(model, duration, s) for s in seeds]
     t0 = time.perf_counter()
     results: list[ReplicationResult] = []
+    stopped_early = False
     cpus = workers if workers is not None else (os.cpu_count() or 1)
     estimate = replications * _events_guess(model, duration)
     if executor is None and replications >= 2 and eligible(model):
@@ -208,7 +214,13 @@ def run(model: SimModel, hours: float = 8.0, replications: int = 20, seed: int =
             if first_estimate is not None and i + 1 == first_after < replications:
                 early = summarise(model, hours, seed, list(results))
                 early.wall_s = time.perf_counter() - t0
+                early.first_estimate = True
                 first_estimate(early)
+            if tight is not None and min_replications <= i + 1 < replications:
+                throughput = Estimate.of([r.produced / hours for r in results])
+                if throughput.mean > 0 and throughput.half_width <= tight * throughput.mean:
+                    stopped_early = True
+                    break
     else:
         own = executor is None
         pool = executor or _process_pool(min(cpus, replications))
@@ -231,6 +243,7 @@ def run(model: SimModel, hours: float = 8.0, replications: int = 20, seed: int =
                 pool.shutdown(wait=False, cancel_futures=True)
     report = summarise(model, hours, seed, results)
     report.wall_s = time.perf_counter() - t0
+    report.stopped_early = stopped_early
     return report
 
 

@@ -706,7 +706,7 @@ class LayoutEditor(QObject):
             self.panel.sim_status.setText("KPIs of an earlier edit; simulating the newest…")
             self._set_stale_look(True)
             return
-        if not isinstance(result, str) and result.replications < KPI_REPLICATIONS:
+        if not isinstance(result, str) and result.first_estimate:
             # a first estimate: shown at once, marked, never taken as the saved layout's baseline
             self.report = result
             self._set_stale_look(False)
@@ -756,7 +756,9 @@ class LayoutEditor(QObject):
             self.panel.delta.setText(f"{diff:+,.1f} parts/h against the saved layout: {verdict}")
         self.panel.oee.setText(f"Line OEE {r.line_oee.mean:.0%}")
         self.panel.bottleneck.setText(f"Bottleneck {r.bottleneck or '—'}")
-        self.panel.sim_status.setText(f"Up to date ({r.replications} x {r.hours:g} h, {r.wall_s * 1000:,.0f} ms)")
+        early = " (stopped early: throughput known to ±2 %)" if r.stopped_early else ""
+        self.panel.sim_status.setText(f"Up to date ({r.replications} x {r.hours:g} h, {r.wall_s * 1000:,.0f} ms)"
+                                      f"{early}")
         self.panel.bars.set_rows([(s.id, {"working": s.working, "setup": s.setup, "blocked": s.blocked,
                                           "starved": s.starved, "down": s.down}, s.id == r.bottleneck)
                                   for s in r.stations])

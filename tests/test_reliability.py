@@ -380,6 +380,17 @@ def test_1_broker_restart_with_a_persistent_session_loses_nothing(tmp_path):
         for i in range(300, 600):
             pub.send("plant/ST10/count", str(i))  # queued for the viewer's session until it is back
         wait_for(lambda: pipeline.store.stats().messages >= 600, timeout=30, message="all 600 messages")
+        # QoS 1 redelivers what was in flight at the kill: those duplicates reach 600 before the last
+        # originals do, so wait until nothing more arrives
+        settled = {"count": -1, "since": time.monotonic()}
+
+        def quiet() -> bool:
+            count = pipeline.store.stats().messages
+            if count != settled["count"]:
+                settled["count"], settled["since"] = count, time.monotonic()
+            return time.monotonic() - settled["since"] > 1.5
+
+        wait_for(quiet, timeout=30, message="the redeliveries to settle")
         session.poll()
     finally:
         stats = session.stop()

@@ -363,3 +363,16 @@ def test_a_deeply_nested_payload_never_breaks_replay(tmp_path, demo_layout_path,
     replayer.seek(1_750_000_005.5)
     assert replayer.pipeline.store.latest(("ST20", "state")).value == "running"
     assert replayer.pipeline.store.stats().decode_errors >= 2
+
+
+def test_the_window_learns_a_cut_off_files_layout_without_reading_it_through(recorded, tmp_path):
+    from viewer.telemetry.recording import head_info
+
+    path, layout = recorded
+    data = path.read_bytes()
+    cut = tmp_path / "cut.mcap"
+    cut.write_bytes(data[:len(data) * 2 // 3])  # no summary: quick_info would scan every chunk
+    info = quick_info(cut, read_through=False)
+    assert info.layout_doc == layout.to_dict() and info.metadata["broker"] == "test"
+    assert not info.complete and info.messages == 0  # nothing counted: the index pass does that, off the GUI
+    assert head_info(path).layout_doc == info.layout_doc

@@ -304,22 +304,16 @@ class MeshLibrary:
         if not isinstance(doc, dict):
             raise MeshError(f"{path.name}: not a readable GLTF mesh (the top level is not an object)")
         total = size
-        base = path.parent.resolve()
         for kind in ("buffers", "images"):
             for item in doc.get(kind) or []:
                 uri = item.get("uri") if isinstance(item, dict) else None
                 if not isinstance(uri, str) or uri.startswith("data:"):
                     continue
-                why = mesh_reference_problem(uri)
-                try:
-                    target = (base / uri).resolve()
-                    extra = target.stat().st_size if target.is_file() else 0
-                except (OSError, RuntimeError):
-                    why, extra = why or f"{uri[:80]!r} cannot be resolved", 0
-                if why or not target.is_relative_to(base):
-                    raise MeshError(f"{path.name}: its {kind[:-1]} {uri[:80]!r} is refused "
-                                    f"({why or 'outside the folder of the file'})")
-                total += extra
+                try:  # the same rules as a layout's mesh reference, with the glTF's folder as the root
+                    target = self.resolve(uri, path.parent, suffixes=(Path(uri).suffix.lower(),))
+                    total += target.stat().st_size
+                except MeshError as exc:
+                    raise MeshError(f"{path.name}: its {kind[:-1]} {uri[:80]!r} is refused ({exc})") from None
         if total > self.limits.max_bytes:
             raise MeshError(f"{path.name} with its buffers and images is {total:,} bytes; the limit is "
                             f"{self.limits.max_bytes:,} bytes ({self.limits.max_bytes / 2**20:.1f} MiB) per mesh")

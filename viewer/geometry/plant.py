@@ -494,13 +494,6 @@ def build_plant_geometry(
         progress(1.0, f"Built {n} components")
     all_vertices = np.concatenate(verts) if verts else np.empty((0, 3), np.float32)
     all_faces = np.concatenate(faces).astype(np.int32) if faces else np.empty((0, 3), np.int32)
-    overview = {}
-    for component_id, rig_of in rigs.items():
-        start, stop = ranges[rig_of.component_index]
-        lod = overview_mesh(all_vertices, all_faces[start:stop], int(start), rig_of.vertex_start,
-                            rig_of.frame_of_vertex)
-        if lod is not None:
-            overview[component_id] = lod
     return PlantGeometry(
         vertices=all_vertices,
         faces=all_faces,
@@ -512,5 +505,17 @@ def build_plant_geometry(
         problems=problems,
         rigs=rigs,
         face_two_sided=np.concatenate(face_two_sided) if face_two_sided else np.empty(0, bool),
-        overview=overview,
+        overview=_overviews(rigs, ranges, all_vertices, all_faces),
     )
+
+
+def _overviews(rigs: dict[str, RobotRig], ranges: np.ndarray, vertices: np.ndarray,
+               faces: np.ndarray) -> dict[str, OverviewMesh]:
+    """The far-away versions of the robots big enough to need one (viewer.geometry.lod)."""
+    out = {}
+    for component_id, rig in rigs.items():
+        start, stop = ranges[rig.component_index]
+        lod = overview_mesh(vertices, faces[start:stop], int(start), rig.vertex_start, rig.frame_of_vertex)
+        if lod is not None:
+            out[component_id] = lod
+    return out

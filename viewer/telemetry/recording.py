@@ -251,6 +251,13 @@ def unwrap_envelope(data: bytes) -> tuple[str, bytes] | None:
         return None
 
 
+def _unwrapped(topic: str, data: bytes) -> tuple[str, bytes]:
+    """(topic, payload) of a message as recorded: an overflow-channel envelope opened, anything else as is."""
+    if topic != OVERFLOW_TOPIC:
+        return topic, data
+    return unwrap_envelope(data) or (topic, data)
+
+
 def _version() -> str:
     from viewer import __version__
 
@@ -322,11 +329,7 @@ def scan(path: Path | str, on_message: Callable[[str, bytes, float], None] | Non
                 last = ns if last is None or ns > last else last
                 count += 1
                 if on_message is not None:
-                    if topic == OVERFLOW_TOPIC:
-                        topic, data = unwrap_envelope(record.data) or (topic, record.data)
-                        on_message(topic, data, ns / NS)
-                    else:
-                        on_message(topic, record.data, ns / NS)
+                    on_message(*_unwrapped(topic, record.data), ns / NS)
                 if count % 20_000 == 0:
                     if progress is not None:
                         progress(min(count * 60 / size, 0.99))
@@ -409,8 +412,32 @@ def _set_span(info: RecordingInfo, first: int | None, last: int | None) -> None:
                           "or a stamp may be wrong (replay skips the empty stretches)")
 
 
-def quick_info(path: Path | str) -> RecordingInfo:
-    """Metadata, layout and time span from the summary, CRC-checked (fast); a file without one is scanned."""
+def head_info(path: Path | str) -> RecordingInfo:
+    """Metadata and layout from the records before the first message (where the recorder writes them), without
+    reading the rest: for the window, which must not read a whole file on its own thread to learn which
+    layout to open. ``complete`` is False and the time span unknown: the replay's index pass learns them."""
+    path = Path(path)
+    info = RecordingInfo(path, complete=False, problem="not read yet")
+    buf = mcap_file.open_mapped(path)
+    try:
+        for record in mcap_file.walk(buf):
+            if isinstance(record, mcap_file.Message):
+                break
+            if isinstance(record, mcap_file.Channel):
+                info.channels[record.topic] = record.message_encoding
+            else:
+                _take_record(info, record)
+    except mcap_file.MalformedError:
+        raise RecordingError(f"{path.name} is not an MCAP recording") from None
+    finally:
+        if isinstance(buf, mmap.mmap):
+            buf.close()
+    return info
+
+
+def quick_info(path: Path | str, read_through: bool = True) -> RecordingInfo:
+    """Metadata, layout and time span from the summary, CRC-checked (fast); a file without a usable one is
+    scanned whole, or with ``read_through=False`` only read up to its first message (:func:`head_info`)."""
     path = Path(path)
     if not path.is_file():
         raise RecordingError(f"{path} does not exist")
@@ -420,7 +447,7 @@ def quick_info(path: Path | str) -> RecordingInfo:
     try:
         summary = mcap_file.read_summary(buf)
         if summary is None or not summary.chunk_indexes:
-            return scan(path)
+            return scan(path) if read_through else head_info(path)
         info = RecordingInfo(path)
         for offset, length, name in summary.metadata:
             if name == METADATA_NAME:
@@ -434,10 +461,10 @@ def quick_info(path: Path | str) -> RecordingInfo:
         info.messages = summary.message_count or 0
         info.channels = {c.topic: c.message_encoding for c in summary.channels.values()}
         if not info.channels:  # channels only inside the chunks (a writer with repeat_channels off)
-            return scan(path)
+            return scan(path) if read_through else head_info(path)
         return info
     except (mcap_file.MalformedError, struct.error):  # an index that points at nothing: read it through
-        return scan(path)
+        return scan(path) if read_through else head_info(path)
     finally:
         if isinstance(buf, mmap.mmap):
             buf.close()
@@ -484,10 +511,7 @@ def _read_through(buf: Any, lo: int, hi: int, damage: list[Any]) -> Iterator[Rec
         if isinstance(record, mcap_file.Message):
             topic = topics.get(record.channel_id)
             if topic is not None and lo <= record.log_time <= hi:
-                message = RecordedMessage(topic, record.data, record.log_time / NS)
-                if topic == OVERFLOW_TOPIC:
-                    message.topic, message.payload = unwrap_envelope(record.data) or (topic, record.data)
-                out.append(message)
+                out.append(RecordedMessage(*_unwrapped(topic, record.data), record.log_time / NS))
         elif isinstance(record, mcap_file.Channel):
             topics[record.id] = record.topic
     damage.extend(walk.damage)
@@ -552,12 +576,11 @@ def _decode_chunk(buf: Any, index: Any, topics: dict[int, str], lo: int, hi: int
                 if lo <= log_time <= hi:
                     topic = topics.get(channel)
                     if topic is not None:
-                        message = RecordedMessage(topic, body[content + 22:content + length], log_time / NS)
-                        if topic == OVERFLOW_TOPIC:
-                            unwrapped = unwrap_envelope(message.payload)
-                            if unwrapped is not None:
-                                message.topic, message.payload = unwrapped
-                        out.append(message)
+                        data = body[content + 22:content + length]
+                        if topic == OVERFLOW_TOPIC:  # tested inline: this loop runs for every message
+                            out.append(RecordedMessage(*_unwrapped(topic, data), log_time / NS))
+                        else:
+                            out.append(RecordedMessage(topic, data, log_time / NS))
                         ordered = ordered and log_time >= last
                         last = log_time
             elif op == 0x04:  # a channel defined inside the chunk (writers with repeat_channels off)

@@ -868,8 +868,8 @@ class MainWindow(QMainWindow):
     def open_recording(self, path: Path | str) -> None:
         """Replay a recording on its layout: the open plant if it is the recorded one, else the recorded file."""
         path = Path(path)
-        try:
-            info = quick_info(path)
+        try:  # on the GUI thread: never a whole file (a cut-off one is read through by the indexer's thread)
+            info = quick_info(path, read_through=False)
         except RecordingError as exc:
             self.show_error(f"{path.name} cannot be replayed.", [str(exc)])
             return

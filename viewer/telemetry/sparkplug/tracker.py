@@ -19,6 +19,7 @@ from viewer.telemetry.sparkplug.codec import (
     _decode_raw,
     _RawMetric,
     _RawPayload,
+    _skip,
     _varint,
 )
 from viewer.telemetry.sparkplug.topic import (
@@ -164,21 +165,10 @@ def _is_template_definition(raw: bytes) -> bool:
     try:
         while pos < end:
             tag, pos = _varint(raw, pos)
-            wire = tag & 7
             if tag == 0x28:
                 value, pos = _varint(raw, pos)
                 return value != 0
-            if wire == 0:
-                _, pos = _varint(raw, pos)
-            elif wire == 2:
-                n, pos = _varint(raw, pos)
-                pos += n
-            elif wire == 1:
-                pos += 8
-            elif wire == 5:
-                pos += 4
-            else:
-                return False
+            pos = _skip(raw, pos, tag, end, {}, "Template")  # any other field: the codec's own skipping
     except (IndexError, SparkplugDecodeError):
         return False
     return False

@@ -49,6 +49,23 @@ stamp=.venv/.installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "bootstrap: installing the project into .venv (first time takes a few minutes)"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[test]"
+  .venv/bin/python -m pip install -q -e ".[test,build]"
   touch "$stamp"
+fi
+
+# The compiled simulation kernel (viewer/sim/_kernel.pyx: Cython to C++). It needs a C++ compiler and the
+# Python headers: as root on Debian the bootstrap installs g++ (and python3-dev for Debian's own Python) and
+# says so; without them the viewer runs the pure-Python reference kernel, which gives the same figures slower.
+if ! command -v c++ >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "bootstrap: installing a C++ compiler (g++) for the compiled simulation kernel"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends g++ >/dev/null
+fi
+if ! .venv/bin/python -c 'import os, sysconfig, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))'; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "bootstrap: installing the Python headers (python3-dev) for the compiled simulation kernel"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-dev >/dev/null || true
+  fi
+fi
+if ! .venv/bin/python packaging/build_kernel.py >/dev/null; then
+  echo "bootstrap: the compiled simulation kernel was not built: simulations run on the reference kernel (10-20x slower)" >&2
 fi

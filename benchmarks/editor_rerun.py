@@ -40,7 +40,7 @@ def edit_to_kpi(path: Path, station: str, edits: int) -> tuple[list[float], list
     stamps: dict[str, float] = {}
 
     def on_result(_gen: int, result: object, _old: bool) -> None:
-        if getattr(result, "replications", EDITOR_REPLICATIONS) < EDITOR_REPLICATIONS:
+        if getattr(result, "first_estimate", False):
             stamps.setdefault("first", time.perf_counter())
             first.set()
         else:

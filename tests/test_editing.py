@@ -66,7 +66,7 @@ def line_with_conveyor(tmp_path: Path) -> LayoutDocument:
 
 
 def test_moving_a_station_along_its_conveyor_changes_the_simulated_transit_time(tmp_path):
-    from viewer.sim.engine import simulate
+    from viewer.sim.kernel import simulate
     from viewer.sim.model import model_from_layout
 
     document = line_with_conveyor(tmp_path)

@@ -1,16 +1,15 @@
-"""One replication of the discrete-event simulation: a specialised event loop over arrays of node state.
+"""One replication of the discrete-event simulation: the reference kernel, a state object with a handler per event.
 
-Why it is fast (the README's speed table compares it with SimPy on the same line):
+How it works (``Replication`` below; the compiled ``_kernel.pyx`` is the same class in typed Cython):
 
-- one binary heap of plain tuples ``(time, seq, kind, node, job, epoch)`` and an
-  ``if`` chain on ``kind``: no generator per process, no event objects, no callbacks;
-- only three things are events: a station finishing a part, a part reaching the end
-  of a conveyor, and failures/repairs/shifts. Moving a part into a buffer or a free
-  station, blocking and unblocking happen in the same instant without the heap;
-- node state lives in flat lists indexed by node (held parts, ready queues, who waits
-  for room where), and each statistic is integrated lazily when its value changes;
-- random durations are drawn from numpy in blocks per node and stream, then read
-  one by one from a Python list.
+- one binary heap of events ``(time, seq, kind, node, job, epoch)`` dispatched to ``on_<kind>`` handlers:
+  no generator per process, no event objects, no callbacks;
+- only these are events: a station finishing a part, a part reaching the end of a conveyor, failures,
+  repairs, shift changes, the end of the warm-up, arrivals, AGV pick-ups and drops. Moving a part into a
+  buffer or a free station, blocking and unblocking happen in the same instant without the heap (``settle``);
+- node state lives in flat lists indexed by node (held parts, ready queues, who waits for room where), and
+  each statistic is integrated lazily when its value changes;
+- random durations are drawn from numpy in blocks per node and purpose (``prepare``), read one by one.
 
 Parts are their creation times (floats): the lead time is the exit time minus it.
 """
@@ -33,18 +32,32 @@ UNBOUNDED = 1 << 60
 
 
 class Stream:
-    """Draws from one distribution with one generator, refilled in blocks."""
+    """Draws from one distribution with one generator, refilled in blocks.
 
-    __slots__ = ("buf", "dist", "pos", "rng")
+    The generator is the ``purpose``-th child of the node's seed (:func:`node_generators`), built on the
+    first draw: a stream never drawn from costs nothing (1,013 components have thousands of them)."""
 
-    def __init__(self, dist: Distribution, rng: np.random.Generator) -> None:
-        self.dist, self.rng = dist, rng
+    __slots__ = ("_rng", "_seed", "buf", "dist", "pos")
+
+    def __init__(self, dist: Distribution, rng: np.random.Generator | None = None,
+                 seed: tuple[np.random.SeedSequence, int, int] | None = None) -> None:
+        self.dist, self._rng, self._seed = dist, rng, seed
         self.buf: list[float] = []
         self.pos = 0
 
+    @property
+    def rng(self) -> np.random.Generator:
+        if self._rng is None:
+            root, node, purpose = self._seed  # type: ignore[misc]
+            self._rng = np.random.default_rng(child(child(root, node), purpose))
+        return self._rng
+
+    def block(self) -> np.ndarray:
+        return self.dist.sample(self.rng, BLOCK)
+
     def next(self) -> float:
         if self.pos >= len(self.buf):
-            self.buf = self.dist.sample(self.rng, BLOCK).tolist()
+            self.buf = self.block().tolist()
             self.pos = 0
         value = self.buf[self.pos]
         self.pos += 1
@@ -140,20 +153,65 @@ def _passes_through(node: object) -> bool:
     return getattr(node, "kind", "") == "buffer" and getattr(node, "capacity", None) == 0
 
 
-def simulate(model: SimModel, duration: float, seed: int | np.random.SeedSequence = 0,
-             cancelled: Callable[[], bool] | None = None) -> ReplicationResult:
-    """Run one replication for ``duration`` seconds (the warm-up included) and return its raw figures."""
+@dataclass
+class Prepared:
+    """What both kernels read of a model: flat per-node lists, the random streams, the calendar's events.
+
+    :func:`prepare` states once how a :class:`SimModel` becomes these arrays, so the reference kernel below
+    and the compiled one (``viewer/sim/_kernel.pyx``) cannot read a model differently."""
+
+    duration: float
+    warmup: float
+    kind: list[str]
+    cap: list[int]
+    targets: list[list[int]]
+    route_cum: list[list[float] | None]  # cumulative routing shares; None: one target, or 'whichever has room'
+    transport_dest: list[int]  # a transport node's destination, else -1
+    scrap: list[float]
+    rework: list[float]
+    batch: list[int]
+    servers: list[int]
+    transit: list[float]
+    accumulating: list[bool]
+    # One stream per node and purpose (None where the node has none).
+    cycle: list[Stream | None]
+    setup: list[Stream | None]
+    fail: list[Stream | None]
+    repair: list[Stream | None]
+    arrival: list[Stream | None]
+    uniform: list[Stream]
+    fleet_size: int
+    load_time: float
+    travel: dict[tuple[int, int], float]
+    first_stop: int
+    drains_without_agv: list[bool]  # no transport downstream: parts there leave without waiting for an AGV
+    shifts: list[tuple[float, int]]  # (time, SHIFT_ON or SHIFT_OFF), in the order they are scheduled
+    planned_fraction: float
+
+
+def _drains_without_agv(model: SimModel) -> list[bool]:
+    """Per node: True when no transport node is reachable downstream of it (one backward sweep from them)."""
+    nodes = model.nodes
+    feeders: list[list[int]] = [[] for _ in nodes]
+    for i, node in enumerate(nodes):
+        for t, _share in node.outputs:
+            feeders[t].append(i)
+    reaches = [False] * len(nodes)
+    todo = [i for i, node in enumerate(nodes) if node.kind == "transport"]
+    while todo:
+        for f in feeders[todo.pop()]:
+            if not reaches[f]:
+                reaches[f] = True
+                todo.append(f)
+    return [not r for r in reaches]
+
+
+def prepare(model: SimModel, duration: float, seed: int | np.random.SeedSequence = 0) -> Prepared:
+    """The model as flat lists, with one independent generator per node and purpose: a change at one
+    station leaves the others' draws alone (common random numbers across layouts that differ in one place)."""
     nodes = model.nodes
     n = len(nodes)
-    warmup = min(model.warmup, duration)
     seq_root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    # One independent generator per node and purpose: a change at one station leaves the others' draws alone
-    # (common random numbers across layouts that differ in one place).
-
-    kind = [nd.kind for nd in nodes]
-    is_station = [k == "station" for k in kind]
-    is_conveyor = [k == "conveyor" for k in kind]
-    is_transport = [k == "transport" for k in kind]
     cap = [UNBOUNDED] * n
     for i, nd in enumerate(nodes):
         if nd.kind == "station":
@@ -162,528 +220,590 @@ def simulate(model: SimModel, duration: float, seed: int | np.random.SeedSequenc
             cap[i] = nd.capacity
         elif nd.kind == "transport":
             cap[i] = 0  # nothing waits in a transport: the part stays at its source until an AGV picks it up
-    held = [0] * n
-    ready: list[deque] = [deque() for _ in range(n)]  # (part, target or -1) ready to leave
-    waiting: list[list[int]] = [[] for _ in range(n)]  # nodes blocked for room in this node, in order
-    waiting_set: list[set[int]] = [set() for _ in range(n)]
-    targets: list[list[int]] = []
-    route_cum: list[list[float] | None] = []
-    cycle: list[Stream | None] = [None] * n
-    setup: list[Stream | None] = [None] * n
-    fail: list[Stream | None] = [None] * n
-    repair: list[Stream | None] = [None] * n
-    arrival: list[Stream | None] = [None] * n
-    uniform: list[Stream | None] = [None] * n
+    p = Prepared(
+        duration=duration, warmup=min(model.warmup, duration), kind=[nd.kind for nd in nodes], cap=cap,
+        targets=[], route_cum=[], transport_dest=[], scrap=[nd.scrap for nd in nodes],
+        rework=[nd.rework for nd in nodes], batch=[nd.batch_size for nd in nodes],
+        servers=[nd.servers for nd in nodes], transit=[nd.transit for nd in nodes],
+        accumulating=[nd.accumulating for nd in nodes], cycle=[None] * n, setup=[None] * n, fail=[None] * n,
+        repair=[None] * n, arrival=[None] * n, uniform=[],
+        fleet_size=model.agv.size if model.agv else 0, load_time=model.agv.load_time if model.agv else 0.0,
+        travel=dict(model.agv.travel) if model.agv else {},
+        first_stop=next((nd.source for nd in nodes if nd.kind == "transport"), 0),
+        drains_without_agv=_drains_without_agv(model), shifts=[],
+        planned_fraction=1.0)
     for i, nd in enumerate(nodes):
-        g = node_generators(seq_root, i, 5)
+        def g(purpose: int, i: int = i) -> dict:  # node i's generators as node_generators(seq_root, i, 5) builds them
+            return {"seed": (seq_root, i, purpose)}
         t, probs = _routing_past_empty_buffers(model, i)
-        targets.append(t)
-        route_cum.append(list(np.cumsum(probs)) if probs is not None and len(t) > 1 else None)
-        if route_cum[i] is not None:
-            route_cum[i][-1] = 1.0
-        uniform[i] = Stream(Distribution("uniform", low=0.0, high=1.0), g[0])
+        p.targets.append(t)
+        cum = list(np.cumsum(probs)) if probs is not None and len(t) > 1 else None
+        if cum is not None:
+            cum = [float(c) for c in cum]
+            cum[-1] = 1.0
+        p.route_cum.append(cum)
+        p.transport_dest.append(t[0] if nd.kind == "transport" else -1)
+        p.uniform.append(Stream(Distribution("uniform", low=0.0, high=1.0), **g(0)))
         if nd.cycle is not None:
-            cycle[i] = Stream(nd.cycle, g[1])
+            p.cycle[i] = Stream(nd.cycle, **g(1))
         if nd.setup is not None:
-            setup[i] = Stream(nd.setup, g[2])
+            p.setup[i] = Stream(nd.setup, **g(2))
         if nd.mtbf is not None and nd.mttr is not None:
-            fail[i] = Stream(spread_distribution(nd.failure_dist, nd.mtbf), g[3])
-            repair[i] = Stream(spread_distribution(nd.repair_dist, nd.mttr), g[4])
+            p.fail[i] = Stream(spread_distribution(nd.failure_dist, nd.mtbf), **g(3))
+            p.repair[i] = Stream(spread_distribution(nd.repair_dist, nd.mttr), **g(4))
         if nd.interarrival is not None:
-            arrival[i] = Stream(nd.interarrival, g[2])
-    # AGVs: requests (source node, transport node) in order; the nearest free vehicle takes the oldest,
-    # drives there empty, loads, drives, and unloads when the destination has room (it waits there if not).
-    fleet = model.agv
-    transport_dest = [targets[i][0] if is_transport[i] else -1 for i in range(n)]
-    reserved = [0] * n  # places promised to AGVs waiting to unload (counted as taken for everyone else)
-    unloading: list[deque] = [deque() for _ in range(n)]  # (vehicle, part) waiting for room, per node
-    requested = [False] * n
-    agv_queue: deque = deque()
-    first_stop = next((nd.source for nd in nodes if nd.kind == "transport"), 0)
-    agv_loc = [first_stop] * (fleet.size if fleet else 0)
-    agv_free = list(range(fleet.size if fleet else 0))
-    agv_since = [0.0] * (fleet.size if fleet else 0)
-    agv_busy = 0.0
-    scrap_p = [nd.scrap for nd in nodes]
-    rework_p = [nd.rework for nd in nodes]
-    batch = [nd.batch_size for nd in nodes]
-    servers = [nd.servers for nd in nodes]
-    transit = [nd.transit for nd in nodes]
-    accumulating = [nd.accumulating for nd in nodes]
+            p.arrival[i] = Stream(nd.interarrival, **g(2))
+    cal = model.calendar
+    if cal is not None and cal.working:
+        p.planned_fraction = cal.working_fraction()
+        for period in range(math.ceil(duration / cal.period) + 1):
+            base = period * cal.period
+            for start, end in cal.working:
+                p.shifts.append((base + start, SHIFT_ON))
+                p.shifts.append((base + end, SHIFT_OFF))
+        if cal.working[0][0] > 0:  # off from time 0 until the first working period starts
+            p.shifts.append((0.0, SHIFT_OFF))
+        p.shifts = [(t, k) for t, k in p.shifts if t <= duration]
+    return p
 
-    # Station state.
-    jobs: list[list[list]] = [[] for _ in range(n)]  # in process: [part, end or remaining, setup share, epoch]
-    pending: list[list[float]] = [[] for _ in range(n)]  # accepted while paused: start on resume
-    paused = [0] * n  # > 0: down and/or off shift
-    down = [False] * n
-    batch_count = [0] * n
-    n_busy = [0] * n
-    n_block = [0] * n
-    # Conveyor state: the belt clock of non-accumulating conveyors stops while their end part waits.
-    raw_route = [-2] * n  # always-available sources: the drawn target of the next raw part (-2 = none yet)
-    last_due = [0.0] * n
-    stopped_total = [0.0] * n
-    stopped_since = [-1.0] * n
-    deferred: list[list[tuple[float, float]]] = [[] for _ in range(n)]
 
-    stats = {i: StationStats() for i in range(n) if is_station[i]}
-    acc_t = [0.0] * n
-    active = [False] * n
-    active_since = [-1.0] * n  # start of the open active period; -1 = none
-    inactive_since = [0.0] * n
-    off_shift = False
-    occ_area = [0.0] * n
-    occ_t = [0.0] * n
-    result = ReplicationResult(horizon=duration - warmup)
-    lead_times = result.lead_times
-    counting = warmup <= 0.0
-    wip = 0
-    wip_t = 0.0
-    wip_area = 0.0
-    produced = scrapped_total = departures = 0
-    sojourn_sum = 0.0
-    operations = 0
+class Replication:
+    """One replication's state and one handler per event kind: the reference kernel.
 
-    heap: list[tuple] = []
-    seq = 0
-    now = 0.0
+    Parts are their creation times (floats). Stations hold ``jobs`` in process (``[part, end or remaining,
+    setup share, epoch]``), buffers and stations a ``ready`` queue of ``(part, target or -1)`` waiting to
+    leave; a node that cannot move its front part onward waits in the target's ``waiting`` list and is woken
+    (``room_freed``) when a place frees. Moves between nodes happen in the same instant through ``settle``,
+    without the heap. The compiled kernel (``viewer/sim/_kernel.pyx``) is this class line for line in typed
+    Cython; ``tests/test_sim_kernels.py`` runs both on every feature and compares them part for part.
+    """
 
-    def account(s: int) -> None:
-        """Integrate station ``s``'s state since its last change (call before changing it)."""
-        dt = now - acc_t[s]
-        if dt > 0.0:
-            st = stats[s]
-            if down[s]:
-                st.down += dt * servers[s]
-            elif off_shift:
-                st.off_shift += dt * servers[s]
+    def __init__(self, p: Prepared, cancelled: Callable[[], bool] | None = None) -> None:
+        n = len(p.kind)
+        self.p, self.n, self.cancelled = p, n, cancelled
+        self.kind = p.kind
+        self.is_station = [k == "station" for k in p.kind]
+        self.station_ids = [i for i in range(n) if self.is_station[i]]
+        self.now = 0.0
+        self.heap: list[tuple] = []
+        self.seq = 0
+        self.counting = p.warmup <= 0.0
+        self.off_shift = False
+        # Nodes: parts held, ready to leave, who waits for room here.
+        self.held = [0] * n
+        self.ready: list[deque] = [deque() for _ in range(n)]
+        self.waiting: list[list[int]] = [[] for _ in range(n)]
+        # Stations.
+        self.jobs: list[list[list]] = [[] for _ in range(n)]
+        self.pending: list[list[float]] = [[] for _ in range(n)]  # accepted while paused: start on resume
+        self.paused = [0] * n  # > 0: down and/or off shift
+        self.down = [False] * n
+        self.batch_count = [0] * n
+        self.n_busy = [0] * n
+        self.n_block = [0] * n
+        # Sources and conveyors: the belt clock of a non-accumulating conveyor stops while its end part waits.
+        self.raw_route = [-2] * n  # always-available source: the drawn target of the next raw part (-2: none)
+        self.last_due = [0.0] * n
+        self.stopped_total = [0.0] * n
+        self.stopped_since = [-1.0] * n
+        self.deferred: list[list[tuple[float, float]]] = [[] for _ in range(n)]
+        # AGVs: requests (source node, transport node) in order; the nearest free vehicle takes the oldest it
+        # may serve (``first_servable``), drives there empty, loads, drives, and unloads when the destination
+        # has room (it waits there if not, where that cannot deadlock the fleet).
+        self.reserved = [0] * n  # places kept for AGV parts, on their way or waiting (taken for everyone else)
+        self.unloading: list[deque] = [deque() for _ in range(n)]  # (vehicle, part) waiting for room
+        self.kept = [False] * p.fleet_size  # the vehicle's trip has a place kept at its destination
+        self.requested = [False] * n
+        self.agv_queue: deque = deque()
+        self.agv_loc = [p.first_stop] * p.fleet_size
+        self.agv_free = list(range(p.fleet_size))
+        self.agv_since = [0.0] * p.fleet_size
+        self.agv_busy = 0.0
+        # Statistics, integrated lazily when a value changes.
+        self.stats = {i: StationStats() for i in self.station_ids}
+        self.acc_t = [0.0] * n
+        self.active = [False] * n
+        self.active_since = [-1.0] * n  # start of the open active period; -1: none
+        self.inactive_since = [0.0] * n
+        self.occ_area = [0.0] * n
+        self.occ_t = [0.0] * n
+        self.wip = 0
+        self.wip_t = 0.0
+        self.wip_area = 0.0
+        self.produced = self.scrapped = self.departures = self.operations = self.events = 0
+        self.sojourn_sum = 0.0
+        self.lead_times: list[float] = []
+
+    # -- the event loop ------------------------------------------------------------------------------------
+    def schedule(self, t: float, ev: int, node: int, job: object = None, epoch: object = 0) -> None:
+        self.seq += 1
+        heapq.heappush(self.heap, (t, self.seq, ev, node, job, epoch))
+
+    def run(self) -> ReplicationResult:
+        p = self.p
+        for i in range(self.n):
+            if p.arrival[i] is not None:
+                self.schedule(p.arrival[i].next(), ARRIVAL, i)
+            if p.fail[i] is not None:
+                self.schedule(p.fail[i].next(), FAIL, i)
+        for t, k in p.shifts:
+            if t == 0.0:  # before everything else at time 0
+                self.seq += 1
+                heapq.heappush(self.heap, (t, -1, k, -1, None, 0))
             else:
-                busy, blocked = n_busy[s], n_block[s]
-                st.working += busy * dt
-                st.blocked += blocked * dt
-                st.starved += (servers[s] - busy - blocked) * dt
-        acc_t[s] = now
+                self.schedule(t, k, -1)
+        if p.warmup > 0:
+            self.schedule(p.warmup, WARMUP, -1)
+        for i in range(self.n):  # always-available sources fill the line at time 0
+            if self.kind[i] == "source" and p.arrival[i] is None:
+                self.settle(i)
+        heap, handlers, cancelled = self.heap, self.handlers(), self.cancelled
+        while heap and heap[0][0] <= p.duration:
+            self.now, _, ev, i, job, epoch = heapq.heappop(heap)
+            self.events += 1
+            handlers[ev](i, job, epoch)
+            if cancelled is not None and self.events % 4096 == 0 and cancelled():
+                raise InterruptedError("simulation cancelled")
+        return self.finish()
 
-    def activity(s: int) -> None:
-        """Track active periods (working, in setup or down) for the bottleneck method.
+    def handlers(self) -> list[Callable]:
+        return [self.on_complete, self.on_conveyor, self.on_fail, self.on_repair, self.on_shift_off,
+                self.on_shift_on, self.on_warmup, self.on_arrival, self.on_pickup, self.on_drop]
 
-        A part leaving and the next arriving in the same instant leave no gap: the period goes on.
-        """
-        is_active = down[s] or (n_busy[s] > 0 and paused[s] == 0)
-        if is_active == active[s]:
+    # -- one handler per event kind ----------------------------------------------------------------------------
+    def on_complete(self, s: int, job: list, epoch: int) -> None:
+        """Station ``s`` finished a part: scrap it, process it again (rework) or make it ready to leave."""
+        if job[3] != epoch:
+            return  # paused since: rescheduled on resume
+        self.account(s)
+        self.jobs[s].remove(job)
+        self.n_busy[s] -= 1
+        self.operations += 1
+        st = self.stats[s]
+        if self.counting:
+            st.processed += 1
+            st.setup += job[2]
+        u = self.p.uniform[s].next()
+        if u < self.p.scrap[s]:
+            if self.counting:
+                st.scrapped += 1
+                self.scrapped += 1
+                self.departures += 1
+                self.sojourn_sum += self.now - job[0]
+            self.occupancy(s, -1)
+            self.wip_change(-1)
+            self.activity(s)
+            work = [s]
+            self.room_freed(s, work)
+            self.drain(work)
+        elif u < self.p.scrap[s] + self.p.rework[s]:
+            if self.counting:
+                st.reworked += 1
+            self.start_job(s, job[0])  # processed again on the same server
+            self.activity(s)
+        else:
+            self.n_block[s] += 1
+            self.activity(s)
+            self.ready[s].append((job[0], self.pick(s)))
+            self.settle(s)
+
+    def on_conveyor(self, c: int, part: float, due: float) -> None:
+        """A part reached the end of conveyor ``c`` (unless the belt stopped since: then later)."""
+        if not self.p.accumulating[c]:
+            due_wall = due + (self.stopped_total[c] if self.stopped_since[c] < 0 else math.inf)
+            if due_wall > self.now:
+                if self.stopped_since[c] >= 0:
+                    self.deferred[c].append((due, part))
+                else:
+                    self.schedule(due_wall, CONVEYOR, c, part, due)
+                return
+        self.ready[c].append((part, self.pick(c)))
+        self.settle(c)
+
+    def on_pickup(self, t: int, vehicle: int, a: int) -> None:
+        """An AGV loaded at node ``a`` for transport ``t`` and drives to the destination."""
+        self.requested[a] = False
+        if self.kind[a] == "source" and self.p.arrival[a] is None and not self.ready[a]:
+            self.raw_route[a] = -2  # raw material leaves on the AGV: from now on it is work in progress
+            self.wip_change(1)
+            part = self.now
+        else:
+            part, _target = self.ready[a].popleft()
+            self.occupancy(a, -1)
+            if self.is_station[a]:
+                self.account(a)
+                self.n_block[a] -= 1
+        b = self.p.transport_dest[t]
+        self.schedule(self.now + self.travel(a, b) + self.p.load_time, DROP, t, vehicle, part)
+        work = [a]
+        self.room_freed(a, work)
+        self.drain(work)
+
+    def on_drop(self, t: int, vehicle: int, part: float) -> None:
+        """An AGV arrived at transport ``t``'s destination: unload, or wait there for room."""
+        b = self.p.transport_dest[t]
+        if self.kept[vehicle]:
+            self.kept[vehicle] = False
+            self.reserved[b] -= 1  # the place kept for this part is the one it takes now
+        elif self.held[b] + self.reserved[b] >= self.p.cap[b]:
+            self.reserved[b] += 1  # the next free place is this vehicle's
+            self.unloading[b].append((vehicle, part))
             return
-        active[s] = is_active
-        if not is_active:
-            inactive_since[s] = now
-        elif active_since[s] < 0:
-            active_since[s] = now
-        elif now > inactive_since[s]:
-            close_period(s, inactive_since[s])
-            active_since[s] = now
+        work: list[int] = []
+        self.unload(b, vehicle, part, work)
+        self.drain(work)
+        self.dispatch()
 
-    def close_period(s: int, end: float) -> None:
-        st = stats[s]
-        st.active_time += end - active_since[s]
-        st.active_periods += 1
-        st.periods.append((active_since[s], end))
+    def on_arrival(self, i: int, _job: object, _epoch: object) -> None:
+        """A part arrives at source ``i``; the next arrival is scheduled."""
+        self.wip_change(1)
+        self.occupancy(i, 1)
+        self.ready[i].append((self.now, self.pick(i)))
+        self.schedule(self.now + self.p.arrival[i].next(), ARRIVAL, i)  # type: ignore[union-attr]
+        self.settle(i)
 
-    def occupancy(i: int, delta: int) -> None:
-        occ_area[i] += held[i] * (now - occ_t[i])
-        occ_t[i] = now
-        held[i] += delta
+    def on_fail(self, s: int, _job: object, _epoch: object) -> None:
+        self.account(s)
+        self.down[s] = True  # before pausing: a failure continues the station's active period
+        self.pause(s)
+        if self.counting:
+            self.stats[s].failures += 1
+        self.schedule(self.now + self.p.repair[s].next(), REPAIR, s)  # type: ignore[union-attr]
 
-    def start_job(s: int, part: float) -> None:
-        nonlocal seq
-        duration_ = cycle[s].next()  # type: ignore[union-attr]
-        setup_part = 0.0
-        if setup[s] is not None:
-            if batch_count[s] % batch[s] == 0:
-                setup_part = setup[s].next()  # type: ignore[union-attr]
-            batch_count[s] += 1
-        job = [part, now + duration_ + setup_part, setup_part, 0]
-        jobs[s].append(job)
-        n_busy[s] += 1
-        seq += 1
-        heapq.heappush(heap, (job[1], seq, COMPLETE, s, job, 0))
+    def on_repair(self, s: int, _job: object, _epoch: object) -> None:
+        self.account(s)
+        self.down[s] = False
+        self.resume(s)
+        self.schedule(self.now + self.p.fail[s].next(), FAIL, s)  # type: ignore[union-attr]
 
-    def accept(d: int, part: float, work: list[int]) -> None:
-        """Part arrives in node d (room was checked)."""
-        nonlocal seq, wip, wip_area, wip_t, produced, departures, sojourn_sum
-        occupancy(d, 1)
-        k = kind[d]
-        if k == "station":
-            account(d)
-            if paused[d]:
-                pending[d].append(part)
+    def on_shift_off(self, _i: int, _job: object, _epoch: object) -> None:
+        self.shift(True)
+
+    def on_shift_on(self, _i: int, _job: object, _epoch: object) -> None:
+        self.shift(False)
+
+    def on_warmup(self, _i: int, _job: object, _epoch: object) -> None:
+        """Statistics count from here on."""
+        for s in self.station_ids:
+            self.account(s)
+            self.stats[s] = StationStats()
+            self.active_since[s] = self.now if self.active[s] else -1.0
+        for d in range(self.n):
+            self.occupancy(d, 0)
+            self.occ_area[d] = 0.0
+        self.wip_change(0)
+        self.wip_area = 0.0
+        self.counting = True
+
+    # -- moving parts ------------------------------------------------------------------------------------------
+    def settle(self, first: int) -> None:
+        self.drain([first])
+
+    def drain(self, work: list[int]) -> None:
+        """Move parts onward from every node in ``work`` (a stack) until nothing more can move."""
+        while work:
+            self.push_out(work.pop(), work)
+
+    def push_out(self, i: int, work: list[int]) -> None:
+        """Move the ready parts of node i onward while their targets have room."""
+        p = self.p
+        q = self.ready[i]
+        moved = False
+        raw = self.kind[i] == "source" and p.arrival[i] is None  # raw material always available
+        while q or raw:
+            if q:
+                part, d = q[0]
             else:
-                start_job(d, part)
-                activity(d)
+                d = self.raw_route[i]
+                if d == -2:
+                    d = self.raw_route[i] = self.pick(i)
+            if d < 0:
+                d = self.least_full(i)
+                if d < 0:
+                    for t in p.targets[i]:
+                        self.wait_for_room(i, t)
+                    break
+            if p.transport_dest[d] >= 0:
+                if not self.requested[i]:  # the part waits here for an AGV (blocking this node meanwhile)
+                    self.requested[i] = True
+                    self.agv_queue.append((i, d))
+                    self.dispatch()
+                break
+            if self.held[d] + self.reserved[d] >= p.cap[d]:
+                self.wait_for_room(i, d)
+                break
+            if q:
+                q.popleft()
+                self.occupancy(i, -1)
+                if self.is_station[i]:
+                    self.account(i)
+                    self.n_block[i] -= 1
+            else:  # raw material enters the line: from now on it is work in progress
+                self.raw_route[i] = -2
+                self.wip_change(1)
+                part = self.now
+            moved = True
+            self.accept(d, part, work)
+        if moved and self.kind[i] != "source":
+            self.room_freed(i, work)
+        if self.kind[i] == "conveyor" and not p.accumulating[i]:
+            self.belt_state(i)
+
+    def least_full(self, i: int) -> int:
+        """For 'whichever has room': the target with room that is least full (-1: none has room)."""
+        p = self.p
+        best, best_fill = -1, 2.0
+        for t in p.targets[i]:
+            room_at = p.transport_dest[t] if p.transport_dest[t] >= 0 else t  # by AGV: room at its destination
+            if self.held[room_at] + self.reserved[room_at] < p.cap[room_at]:
+                fill = self.held[room_at] / p.cap[room_at] if p.cap[room_at] < UNBOUNDED else 0.0
+                if fill < best_fill:
+                    best, best_fill = t, fill
+        return best
+
+    def wait_for_room(self, i: int, d: int) -> None:
+        if i not in self.waiting[d]:
+            self.waiting[d].append(i)
+
+    def accept(self, d: int, part: float, work: list[int]) -> None:
+        """Part arrives in node d (room was checked)."""
+        p = self.p
+        self.occupancy(d, 1)
+        k = self.kind[d]
+        if k == "station":
+            self.account(d)
+            if self.paused[d]:
+                self.pending[d].append(part)
+            else:
+                self.start_job(d, part)
+                self.activity(d)
         elif k == "buffer":
-            ready[d].append((part, pick(d)))
+            self.ready[d].append((part, self.pick(d)))
             work.append(d)
         elif k == "conveyor":
-            if accumulating[d]:
-                due = max(now + transit[d], last_due[d])
-                last_due[d] = due
-                seq += 1
-                heapq.heappush(heap, (due, seq, CONVEYOR, d, part, 0))
-            else:
-                belt_now = now - stopped_total[d] - (now - stopped_since[d] if stopped_since[d] >= 0 else 0.0)
-                due = max(belt_now + transit[d], last_due[d])  # in belt time
-                last_due[d] = due
-                seq += 1
-                heapq.heappush(heap, (due + stopped_total[d], seq, CONVEYOR, d, part, due))
+            now = self.now
+            if p.accumulating[d]:
+                due = max(now + p.transit[d], self.last_due[d])
+                self.last_due[d] = due
+                self.schedule(due, CONVEYOR, d, part, 0)
+            else:  # in belt time: wall time less the time the belt stood still
+                since = self.stopped_since[d]
+                belt_now = now - self.stopped_total[d] - (now - since if since >= 0 else 0.0)
+                due = max(belt_now + p.transit[d], self.last_due[d])
+                self.last_due[d] = due
+                self.schedule(due + self.stopped_total[d], CONVEYOR, d, part, due)
         else:  # sink
-            occupancy(d, -1)
-            wip_area += wip * (now - wip_t)
-            wip_t = now
-            wip -= 1
-            if counting:
-                produced += 1
-                departures += 1
-                lead = now - part
-                lead_times.append(lead)
-                sojourn_sum += lead
+            self.occupancy(d, -1)
+            self.wip_change(-1)
+            if self.counting:
+                self.produced += 1
+                self.departures += 1
+                lead = self.now - part
+                self.lead_times.append(lead)
+                self.sojourn_sum += lead
 
-    def pick(i: int) -> int:
-        """Target chosen by share when the part becomes ready; -1 = whichever has room."""
-        t = targets[i]
+    def pick(self, i: int) -> int:
+        """Target chosen by share when the part becomes ready; -1: whichever has room."""
+        t = self.p.targets[i]
         if len(t) == 1:
             return t[0]
-        cum = route_cum[i]
+        cum = self.p.route_cum[i]
         if cum is None:
             return -1
-        u = uniform[i].next()  # type: ignore[union-attr]
+        u = self.p.uniform[i].next()
         for j, c in enumerate(cum):
             if u < c:
                 return t[j]
         return t[-1]
 
-    def push_out(i: int, work: list[int]) -> None:
-        """Move the ready parts of node i onward while their targets have room."""
-        nonlocal wip, wip_t, wip_area
-        q = ready[i]
-        moved = False
-        raw = kind[i] == "source" and arrival[i] is None  # raw material always available
-        while q or raw:
-            if q:
-                part, d = q[0]
-            else:
-                d = raw_route[i]
-                if d == -2:
-                    d = raw_route[i] = pick(i)
-            if d < 0:
-                best, best_fill = -1, 2.0
-                for t in targets[i]:
-                    room_at = transport_dest[t] if is_transport[t] else t  # by AGV: room at its destination
-                    if held[room_at] + reserved[room_at] < cap[room_at]:
-                        fill = held[room_at] / cap[room_at] if cap[room_at] < UNBOUNDED else 0.0
-                        if fill < best_fill:
-                            best, best_fill = t, fill
-                if best < 0:
-                    for t in targets[i]:
-                        if i not in waiting_set[t]:
-                            waiting_set[t].add(i)
-                            waiting[t].append(i)
-                    break
-                d = best
-            if is_transport[d]:
-                if not requested[i]:  # the part waits here for an AGV (blocking this node meanwhile)
-                    requested[i] = True
-                    agv_queue.append((i, d))
-                    dispatch()
-                break
-            if held[d] + reserved[d] >= cap[d]:
-                if i not in waiting_set[d]:
-                    waiting_set[d].add(i)
-                    waiting[d].append(i)
-                break
-            if q:
-                q.popleft()
-                occupancy(i, -1)
-                if is_station[i]:
-                    account(i)
-                    n_block[i] -= 1
-            else:  # raw material enters the line: from now on it is work in progress
-                raw_route[i] = -2
-                wip_area += wip * (now - wip_t)
-                wip_t = now
-                wip += 1
-                part = now
-            moved = True
-            accept(d, part, work)
-        if moved and kind[i] != "source":
-            room_freed(i, work)
-        if is_conveyor[i] and not accumulating[i]:
-            belt_state(i)
-
-    def dispatch() -> None:
-        """Send free AGVs to the oldest requests whose destination has room."""
-        nonlocal seq
-        while agv_free and agv_queue:
-            a, t = agv_queue.popleft()
-            vehicle = min(agv_free, key=lambda v, a=a: fleet.seconds(agv_loc[v], a))  # type: ignore[union-attr]
-            agv_free.remove(vehicle)
-            agv_since[vehicle] = now
-            seq += 1
-            due = now + fleet.seconds(agv_loc[vehicle], a) + fleet.load_time  # type: ignore[union-attr]
-            heapq.heappush(heap, (due, seq, PICKUP, t, vehicle, a))
-
-    def unload(b: int, vehicle: int, part: float, work: list[int]) -> None:
-        """The AGV puts its part down at ``b`` and is free again."""
-        nonlocal agv_busy
-        if now > warmup:
-            agv_busy += now - max(agv_since[vehicle], warmup)
-        agv_loc[vehicle] = b
-        agv_free.append(vehicle)
-        accept(b, part, work)
-
-    def room_freed(i: int, work: list[int]) -> None:
-        while unloading[i] and held[i] < cap[i]:  # an AGV waiting at this node unloads first
-            vehicle, part = unloading[i].popleft()
-            reserved[i] -= 1
-            unload(i, vehicle, part, work)
-        if agv_queue:
-            dispatch()
-        if waiting[i]:
-            waiters = waiting[i]
-            waiting[i] = []
-            waiting_set[i].clear()
+    def room_freed(self, i: int, work: list[int]) -> None:
+        """A place in node i freed: a waiting AGV unloads first, then the nodes blocked on i try again."""
+        while self.unloading[i] and self.held[i] < self.p.cap[i]:
+            vehicle, part = self.unloading[i].popleft()
+            self.reserved[i] -= 1
+            self.unload(i, vehicle, part, work)
+        if self.agv_queue:
+            self.dispatch()
+        if self.waiting[i]:
+            waiters = self.waiting[i]
+            self.waiting[i] = []
             work.extend(reversed(waiters))  # the longest-waiting node moves first (work is a stack)
 
-    def belt_state(c: int) -> None:
+    def belt_state(self, c: int) -> None:
         """A non-accumulating belt stops while its end part waits, and restarts when it leaves."""
-        nonlocal seq
-        if ready[c] and stopped_since[c] < 0:
-            stopped_since[c] = now
-        elif not ready[c] and stopped_since[c] >= 0:
-            stopped_total[c] += now - stopped_since[c]
-            stopped_since[c] = -1.0
-            for due, part in deferred[c]:
-                seq += 1
-                heapq.heappush(heap, (due + stopped_total[c], seq, CONVEYOR, c, part, due))
-            deferred[c] = []
+        if self.ready[c] and self.stopped_since[c] < 0:
+            self.stopped_since[c] = self.now
+        elif not self.ready[c] and self.stopped_since[c] >= 0:
+            self.stopped_total[c] += self.now - self.stopped_since[c]
+            self.stopped_since[c] = -1.0
+            for due, part in self.deferred[c]:
+                self.schedule(due + self.stopped_total[c], CONVEYOR, c, part, due)
+            self.deferred[c] = []
 
-    def settle(first: int) -> None:
-        work = [first]
-        while work:
-            push_out(work.pop(), work)
+    # -- AGVs ------------------------------------------------------------------------------------------------
+    def travel(self, a: int, b: int) -> float:
+        return 0.0 if a == b else self.p.travel[(a, b)]
 
-    def pause(s: int) -> None:
-        account(s)
-        paused[s] += 1
-        if paused[s] == 1:
-            for job in jobs[s]:
-                job[1] -= now  # the time still to go
+    def dispatch(self) -> None:
+        """Send free AGVs to the oldest requests they may serve (``first_servable``)."""
+        while self.agv_free and self.agv_queue:
+            k = self.first_servable()
+            if k < 0:
+                return
+            a, t = self.agv_queue[k]
+            del self.agv_queue[k]
+            b = self.p.transport_dest[t]
+            keep = not self.p.drains_without_agv[b]
+            if keep:
+                self.reserved[b] += 1
+            vehicle = min(self.agv_free, key=lambda v: self.travel(self.agv_loc[v], a))
+            self.agv_free.remove(vehicle)
+            self.kept[vehicle] = keep
+            self.agv_since[vehicle] = self.now
+            self.schedule(self.now + self.travel(self.agv_loc[vehicle], a) + self.p.load_time, PICKUP, t, vehicle, a)
+
+    def first_servable(self) -> int:
+        """Index of the oldest request a vehicle may serve now (-1: none).
+
+        A vehicle may load for a destination that is full now only if the destination empties without AGVs
+        (no transport downstream of it): it waits there briefly. Where the destination's parts leave by AGV
+        it is sent only when a place is free, and the place is kept for it: vehicles waiting loaded at a full
+        buffer while the parts that would empty it wait for a vehicle is a deadlock."""
+        for k, (_a, t) in enumerate(self.agv_queue):
+            b = self.p.transport_dest[t]
+            if self.p.drains_without_agv[b] or self.held[b] + self.reserved[b] < self.p.cap[b]:
+                return k
+        return -1
+
+    def unload(self, b: int, vehicle: int, part: float, work: list[int]) -> None:
+        """The AGV puts its part down at ``b`` and is free again."""
+        if self.now > self.p.warmup:
+            self.agv_busy += self.now - max(self.agv_since[vehicle], self.p.warmup)
+        self.agv_loc[vehicle] = b
+        self.agv_free.append(vehicle)
+        self.accept(b, part, work)
+
+    # -- stations --------------------------------------------------------------------------------------------
+    def start_job(self, s: int, part: float) -> None:
+        p = self.p
+        cycle = p.cycle[s].next()  # type: ignore[union-attr]
+        setup = 0.0
+        if p.setup[s] is not None:
+            if self.batch_count[s] % p.batch[s] == 0:
+                setup = p.setup[s].next()
+            self.batch_count[s] += 1
+        job = [part, self.now + cycle + setup, setup, 0]
+        self.jobs[s].append(job)
+        self.n_busy[s] += 1
+        self.schedule(job[1], COMPLETE, s, job, 0)
+
+    def pause(self, s: int) -> None:
+        self.account(s)
+        self.paused[s] += 1
+        if self.paused[s] == 1:
+            for job in self.jobs[s]:
+                job[1] -= self.now  # the time still to go
                 job[3] += 1  # its scheduled completion is void
-        activity(s)
+        self.activity(s)
 
-    def resume(s: int) -> None:
-        nonlocal seq
-        account(s)
-        paused[s] -= 1
-        if paused[s] == 0:
-            for job in jobs[s]:
-                job[1] += now
-                seq += 1
-                heapq.heappush(heap, (job[1], seq, COMPLETE, s, job, job[3]))
-            waiting_parts = pending[s]
-            pending[s] = []
+    def resume(self, s: int) -> None:
+        self.account(s)
+        self.paused[s] -= 1
+        if self.paused[s] == 0:
+            for job in self.jobs[s]:
+                job[1] += self.now
+                self.schedule(job[1], COMPLETE, s, job, job[3])
+            waiting_parts = self.pending[s]
+            self.pending[s] = []
             for part in waiting_parts:
-                start_job(s, part)
-        activity(s)
+                self.start_job(s, part)
+        self.activity(s)
 
-    # Initial events: arrivals, failures, shifts, warm-up.
-    for i in range(n):
-        if arrival[i] is not None:
-            seq += 1
-            heapq.heappush(heap, (arrival[i].next(), seq, ARRIVAL, i, None, 0))
-        if fail[i] is not None:
-            seq += 1
-            heapq.heappush(heap, (fail[i].next(), seq, FAIL, i, None, 0))
-    cal = model.calendar
-    if cal is not None and cal.working:
-        result.planned_fraction = cal.working_fraction()
-        shift_times: list[tuple[float, int]] = []
-        periods = math.ceil(duration / cal.period) + 1
-        for p in range(periods):
-            base = p * cal.period
-            for start, end in cal.working:
-                shift_times.append((base + start, SHIFT_ON))
-                shift_times.append((base + end, SHIFT_OFF))
-        # Off from time 0 until the first working period starts.
-        if cal.working[0][0] > 0:
-            shift_times.append((0.0, SHIFT_OFF))
-        for t, k in shift_times:
-            if t <= duration:
-                seq += 1
-                heapq.heappush(heap, (t, -1 if t == 0.0 else seq, k, -1, None, 0))
-    if warmup > 0:
-        seq += 1
-        heapq.heappush(heap, (warmup, seq, WARMUP, -1, None, 0))
-    for i in range(n):  # always-available sources fill the line at time 0
-        if kind[i] == "source" and arrival[i] is None:
-            settle(i)
-
-    events = 0
-    pop = heapq.heappop
-    while heap:
-        if heap[0][0] > duration:
-            break
-        now, _, ev, i, job, epoch = pop(heap)
-        events += 1
-        if ev == COMPLETE:
-            if job[3] != epoch:
-                continue  # paused since: rescheduled on resume
-            account(i)
-            jobs[i].remove(job)
-            n_busy[i] -= 1
-            operations += 1
-            st = stats[i]
-            if counting:
-                st.processed += 1
-                st.setup += job[2]
-            u = uniform[i].next()  # type: ignore[union-attr]
-            if u < scrap_p[i]:
-                if counting:
-                    st.scrapped += 1
-                    scrapped_total += 1
-                    departures += 1
-                    sojourn_sum += now - job[0]
-                occupancy(i, -1)
-                wip_area += wip * (now - wip_t)
-                wip_t = now
-                wip -= 1
-                activity(i)
-                work = [i]
-                room_freed(i, work)
-                while work:
-                    push_out(work.pop(), work)
-                continue
-            if u < scrap_p[i] + rework_p[i]:
-                if counting:
-                    st.reworked += 1
-                start_job(i, job[0])  # processed again on the same server
-                activity(i)
-                continue
-            n_block[i] += 1
-            activity(i)
-            ready[i].append((job[0], pick(i)))
-            settle(i)
-        elif ev == CONVEYOR:
-            if not accumulating[i]:
-                due_wall = epoch + (stopped_total[i] if stopped_since[i] < 0 else math.inf)
-                if due_wall > now:  # the belt stopped since this was scheduled
-                    if stopped_since[i] >= 0:
-                        deferred[i].append((epoch, job))
-                    else:
-                        seq += 1
-                        heapq.heappush(heap, (due_wall, seq, CONVEYOR, i, job, epoch))
-                    continue
-            ready[i].append((job, pick(i)))
-            settle(i)
-        elif ev == PICKUP:  # i: transport node, job: vehicle, epoch: the node it picks up from
-            a, vehicle = epoch, job
-            requested[a] = False
-            if kind[a] == "source" and arrival[a] is None and not ready[a]:
-                raw_route[a] = -2  # raw material leaves on the AGV: from now on it is work in progress
-                wip_area += wip * (now - wip_t)
-                wip_t = now
-                wip += 1
-                part = now
+    def shift(self, going_off: bool) -> None:
+        if going_off == self.off_shift:
+            return
+        for s in self.station_ids:
+            self.account(s)
+        self.off_shift = going_off
+        for s in self.station_ids:
+            if going_off:
+                self.pause(s)
             else:
-                part, _d = ready[a].popleft()
-                occupancy(a, -1)
-                if is_station[a]:
-                    account(a)
-                    n_block[a] -= 1
-            b = transport_dest[i]
-            seq += 1
-            heapq.heappush(heap, (now + fleet.seconds(a, b) + fleet.load_time, seq, DROP, i, vehicle, part))  # type: ignore[union-attr]
-            work = [a]
-            room_freed(a, work)
-            while work:
-                push_out(work.pop(), work)
-        elif ev == DROP:  # i: transport node, job: vehicle, epoch: the part
-            b, vehicle = transport_dest[i], job
-            if held[b] + reserved[b] >= cap[b]:
-                reserved[b] += 1  # the AGV waits here with the part; the next free place is its
-                unloading[b].append((vehicle, epoch))
-                continue
-            work = []
-            unload(b, vehicle, epoch, work)
-            while work:
-                push_out(work.pop(), work)
-            dispatch()
-        elif ev == ARRIVAL:
-            wip_area += wip * (now - wip_t)
-            wip_t = now
-            wip += 1
-            occupancy(i, 1)
-            ready[i].append((now, pick(i)))
-            seq += 1
-            heapq.heappush(heap, (now + arrival[i].next(), seq, ARRIVAL, i, None, 0))  # type: ignore[union-attr]
-            settle(i)
-        elif ev == FAIL:
-            account(i)
-            down[i] = True  # before pausing: a failure continues the station's active period
-            pause(i)
-            if counting:
-                stats[i].failures += 1
-            seq += 1
-            heapq.heappush(heap, (now + repair[i].next(), seq, REPAIR, i, None, 0))  # type: ignore[union-attr]
-        elif ev == REPAIR:
-            account(i)
-            down[i] = False
-            resume(i)
-            seq += 1
-            heapq.heappush(heap, (now + fail[i].next(), seq, FAIL, i, None, 0))  # type: ignore[union-attr]
-        elif ev in (SHIFT_OFF, SHIFT_ON):
-            going_off = ev == SHIFT_OFF
-            if going_off == off_shift:
-                continue
-            for s in stats:
-                account(s)
-            off_shift = going_off
-            for s in stats:
-                if going_off:
-                    pause(s)
-                else:
-                    resume(s)
-        elif ev == WARMUP:
-            for s in stats:
-                account(s)
-                stats[s] = StationStats()
-                active_since[s] = now if active[s] else -1.0  # periods count from the warm-up on
-            for d in range(n):
-                occupancy(d, 0)
-                occ_area[d] = 0.0
-            wip_area += wip * (now - wip_t)
-            wip_t = now
-            wip_area = 0.0
-            counting = True
-        if cancelled is not None and events % 4096 == 0 and cancelled():
-            raise InterruptedError("simulation cancelled")
-    now = duration
-    for s in stats:
-        account(s)
-        if active_since[s] >= 0:
-            close_period(s, now if active[s] else inactive_since[s])
-    for d in range(n):
-        occupancy(d, 0)
-    wip_area += wip * (now - wip_t)
-    result.produced = produced
-    result.scrapped = scrapped_total
-    result.departures = departures
-    result.all_sojourns = sojourn_sum
-    result.wip_area = wip_area
-    result.occupancy_area = occ_area
-    result.stations = stats
-    result.events = events
-    result.operations = operations
-    for vehicle in range(len(agv_loc)):
-        if vehicle not in agv_free and duration > warmup:
-            agv_busy += duration - max(agv_since[vehicle], warmup)
-    result.agv_busy = agv_busy
-    result.agv_fleet = len(agv_loc)
-    return result
+                self.resume(s)
+
+    # -- statistics --------------------------------------------------------------------------------------------
+    def account(self, s: int) -> None:
+        """Integrate station ``s``'s state since its last change (call before changing it)."""
+        dt = self.now - self.acc_t[s]
+        if dt > 0.0:
+            st = self.stats[s]
+            servers = self.p.servers[s]
+            if self.down[s]:
+                st.down += dt * servers
+            elif self.off_shift:
+                st.off_shift += dt * servers
+            else:
+                busy, blocked = self.n_busy[s], self.n_block[s]
+                st.working += busy * dt
+                st.blocked += blocked * dt
+                st.starved += (servers - busy - blocked) * dt
+        self.acc_t[s] = self.now
+
+    def activity(self, s: int) -> None:
+        """Track active periods (working, in setup or down) for the bottleneck method.
+
+        A part leaving and the next arriving in the same instant leave no gap: the period goes on."""
+        is_active = self.down[s] or (self.n_busy[s] > 0 and self.paused[s] == 0)
+        if is_active == self.active[s]:
+            return
+        self.active[s] = is_active
+        if not is_active:
+            self.inactive_since[s] = self.now
+        elif self.active_since[s] < 0:
+            self.active_since[s] = self.now
+        elif self.now > self.inactive_since[s]:
+            self.close_period(s, self.inactive_since[s])
+            self.active_since[s] = self.now
+
+    def close_period(self, s: int, end: float) -> None:
+        st = self.stats[s]
+        st.active_time += end - self.active_since[s]
+        st.active_periods += 1
+        st.periods.append((self.active_since[s], end))
+
+    def occupancy(self, i: int, delta: int) -> None:
+        self.occ_area[i] += self.held[i] * (self.now - self.occ_t[i])
+        self.occ_t[i] = self.now
+        self.held[i] += delta
+
+    def wip_change(self, delta: int) -> None:
+        self.wip_area += self.wip * (self.now - self.wip_t)
+        self.wip_t = self.now
+        self.wip += delta
+
+    def finish(self) -> ReplicationResult:
+        p = self.p
+        self.now = p.duration
+        for s in self.station_ids:
+            self.account(s)
+            if self.active_since[s] >= 0:
+                self.close_period(s, self.now if self.active[s] else self.inactive_since[s])
+        for d in range(self.n):
+            self.occupancy(d, 0)
+        self.wip_change(0)
+        for vehicle in range(p.fleet_size):
+            if vehicle not in self.agv_free and p.duration > p.warmup:
+                self.agv_busy += p.duration - max(self.agv_since[vehicle], p.warmup)
+        return ReplicationResult(
+            horizon=p.duration - p.warmup, produced=self.produced, scrapped=self.scrapped,
+            lead_times=self.lead_times, all_sojourns=self.sojourn_sum, departures=self.departures,
+            wip_area=self.wip_area, occupancy_area=self.occ_area, stations=self.stats, events=self.events,
+            operations=self.operations, agv_busy=self.agv_busy, agv_fleet=p.fleet_size,
+            planned_fraction=p.planned_fraction)
+
+
+def simulate(model: SimModel, duration: float, seed: int | np.random.SeedSequence = 0,
+             cancelled: Callable[[], bool] | None = None) -> ReplicationResult:
+    """One replication on the reference kernel (pure Python); :func:`viewer.sim.kernel.simulate` runs the
+    compiled one where it is built."""
+    return Replication(prepare(model, duration, seed), cancelled).run()

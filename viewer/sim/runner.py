@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from viewer.sim.engine import ReplicationResult, simulate
+from viewer.sim.engine import ReplicationResult
+from viewer.sim.kernel import kernel_name, simulate
 from viewer.sim.model import SimModel
 from viewer.sim.serial import eligible, simulate_batch
 
@@ -127,6 +128,7 @@ class SimReport:
     notes: list[str] = field(default_factory=list)
     first_estimate: bool = False  # the summary of the first replications only, handed out while the rest run
     stopped_early: bool = False  # fewer replications than asked: the throughput interval was already tight
+    kernel: str = ""  # which ran: 'serial' (vectorised line), 'compiled' or 'python' (viewer.sim.kernel)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -160,7 +162,8 @@ class SimReport:
             for key, value in self.buffers.items():
                 lines.append(f"  {key:<10} {value:6.2f}  ({self.buffer_fill[key]:.0%})")
         lines += [""] + [f"note: {n}" for n in self.notes]
-        lines.append(f"{self.events:,} events, {self.wall_s * 1000:,.0f} ms")
+        lines.append(f"{self.events:,} events, {self.wall_s * 1000:,.0f} ms"
+                     + (f" ({self.kernel} kernel)" if self.kernel else ""))
         return "\n".join(lines).rstrip() + "\n"
 
 
@@ -197,8 +200,10 @@ def run(model: SimModel, hours: float = 8.0, replications: int = 20, seed: int =
     stopped_early = False
     cpus = workers if workers is not None else (os.cpu_count() or 1)
     estimate = replications * _events_guess(model, duration)
-    if executor is None and replications >= 2 and eligible(model):
-        # A plain serial line: every replication at once on the vectorised path (viewer.sim.serial).
+    vectorised = executor is None and replications >= 2 and kernel_name() == "python" and eligible(model)
+    if vectorised:
+        # No compiled kernel: a plain serial line runs every replication at once on the vectorised path
+        # (viewer.sim.serial; the compiled kernel is faster still, so it runs wherever it is built).
         if cancelled is not None and cancelled():
             raise InterruptedError("simulation cancelled")
         results = simulate_batch(model, duration, seeds)
@@ -244,6 +249,7 @@ def run(model: SimModel, hours: float = 8.0, replications: int = 20, seed: int =
     report = summarise(model, hours, seed, results)
     report.wall_s = time.perf_counter() - t0
     report.stopped_early = stopped_early
+    report.kernel = "vectorised serial" if vectorised else kernel_name()
     return report
 
 

@@ -534,10 +534,17 @@ def _shares_by_sweep(periods, start, end):
     return {s: v / (end - start) for s, v in shares.items()}
 
 
-def test_momentary_bottleneck_shares_match_the_event_sweep():
+@pytest.mark.parametrize("implementation", ["numpy", "compiled"])
+def test_momentary_bottleneck_shares_match_the_event_sweep(implementation):
     import random
 
+    from viewer.sim import kernel
     from viewer.sim.runner import momentary_bottleneck_shares
+
+    if implementation == "compiled":
+        if kernel._compiled is None:
+            pytest.skip("the compiled kernel is not built here")
+        momentary_bottleneck_shares = kernel._compiled.bottleneck_shares
 
     rng = random.Random(4)
     for _ in range(200):

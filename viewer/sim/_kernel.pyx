@@ -12,6 +12,7 @@ from cython.operator cimport dereference
 from libc.math cimport INFINITY
 from libcpp.deque cimport deque
 from libcpp.pair cimport pair
+from libcpp.queue cimport priority_queue
 from libcpp.unordered_map cimport unordered_map
 from libcpp.vector cimport vector
 
@@ -819,3 +820,43 @@ cdef class Kernel:
 def simulate(p, cancelled=None):
     """One replication of a prepared model (:func:`viewer.sim.engine.prepare`)."""
     return Kernel(p, cancelled).run()
+
+
+def bottleneck_shares(dict periods, double start, double end):
+    """:func:`viewer.sim.runner.momentary_bottleneck_shares` as one sweep over the time axis with a heap of the
+    covering periods (longest first, then the one that ends first, then the lower station): O(P log P) where
+    the reference is O(stations x P)."""
+    cdef vector[double] ps, pe
+    cdef vector[int] pst
+    cdef double a, b, left, width
+    cdef int st
+    for key in sorted(periods):
+        st = key
+        for a, b in periods[key]:
+            if b > a:
+                ps.push_back(a)
+                pe.push_back(b)
+                pst.push_back(st)
+    if ps.size() == 0 or end <= start:
+        return {}
+    cdef double[::1] starts = np.asarray(ps, dtype=np.float64)
+    cdef long long[::1] order = np.argsort(np.asarray(starts), kind="stable").astype(np.int64)
+    cuts_all = np.unique(np.concatenate([[start, end], np.asarray(starts), np.asarray(pe, dtype=np.float64)]))
+    cdef double[::1] cuts = np.ascontiguousarray(cuts_all[(cuts_all >= start) & (cuts_all <= end)])
+    cdef priority_queue[pair[double, pair[double, int]]] heap  # (length, (-end, -station)): a max-heap
+    cdef unordered_map[int, double] totals
+    cdef size_t k = 0, count = ps.size()
+    cdef Py_ssize_t c
+    cdef long long j
+    for c in range(cuts.shape[0] - 1):
+        left = cuts[c]
+        width = cuts[c + 1] - left
+        while k < count and ps[order[k]] <= left:
+            j = order[k]
+            heap.push(pair[double, pair[double, int]](pe[j] - ps[j], pair[double, int](-pe[j], -pst[j])))
+            k += 1
+        while not heap.empty() and -heap.top().second.first <= left:
+            heap.pop()  # ended: no longer covers the piece
+        if not heap.empty():
+            totals[-heap.top().second.second] += width
+    return {st_: totals[st_] / (end - start) for st_ in sorted(periods) if totals.count(st_) and totals[st_] > 0}

@@ -27,6 +27,11 @@ def kernel_name() -> str:
     return "compiled"
 
 
+def compiled_kernel() -> object | None:
+    """The compiled module when it is built and not switched off, else None."""
+    return _compiled if kernel_name() == "compiled" else None
+
+
 def simulate(model: SimModel, duration: float, seed: int | np.random.SeedSequence = 0,
              cancelled: Callable[[], bool] | None = None) -> ReplicationResult:
     """Run one replication for ``duration`` seconds (the warm-up included) and return its raw figures."""

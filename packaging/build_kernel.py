@@ -37,11 +37,12 @@ def main() -> int:
         print(f"build_kernel: {exc}: install Cython (pip install -e '.[build]')", file=sys.stderr)
         return 1
     ext = Extension("viewer.sim._kernel", [str(SOURCE.relative_to(ROOT))], language="c++",
-                    extra_compile_args=["-O2"])
+                    extra_compile_args=["-O2", "-g0"], extra_link_args=["-s"])
     modules = cythonize([ext], quiet=True, build_dir=str(ROOT / "build" / "kernel"))
     dist = Distribution({"name": "twin-viewer-kernel", "ext_modules": modules})
     cmd = dist.get_command_obj("build_ext")
     cmd.inplace = True
+    cmd.force = True  # only called when out of date: compile and link afresh
     cmd.build_temp = str(ROOT / "build" / "kernel")
     try:
         import os

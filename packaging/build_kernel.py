@@ -10,6 +10,7 @@ pure-Python reference kernel (viewer.sim.engine), which gives the same figures, 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -36,18 +37,16 @@ def main() -> int:
     except ImportError as exc:
         print(f"build_kernel: {exc}: install Cython (pip install -e '.[build]')", file=sys.stderr)
         return 1
-    ext = Extension("viewer.sim._kernel", [str(SOURCE.relative_to(ROOT))], language="c++",
+    os.chdir(ROOT)  # relative paths below: the objects land in build/kernel-obj/viewer/sim, not under a copy of ROOT
+    ext = Extension("viewer.sim._kernel", ["viewer/sim/_kernel.pyx"], language="c++",
                     extra_compile_args=["-O2", "-g0"], extra_link_args=["-s"])
-    modules = cythonize([ext], quiet=True, build_dir=str(ROOT / "build" / "kernel"))
-    dist = Distribution({"name": "twin-viewer-kernel", "ext_modules": modules})
-    cmd = dist.get_command_obj("build_ext")
-    cmd.inplace = True
-    cmd.force = True  # only called when out of date: compile and link afresh
-    cmd.build_temp = str(ROOT / "build" / "kernel")
     try:
-        import os
-
-        os.chdir(ROOT)
+        modules = cythonize([ext], quiet=True, build_dir="build/kernel")
+        dist = Distribution({"name": "twin-viewer-kernel", "ext_modules": modules})
+        cmd = dist.get_command_obj("build_ext")
+        cmd.inplace = True
+        cmd.force = True  # only called when out of date: compile and link afresh
+        cmd.build_temp = "build/kernel-obj"
         dist.run_command("build_ext")
     except Exception as exc:  # compiler missing or failing: say so, the reference kernel still runs
         print(f"build_kernel: the compiled kernel could not be built ({exc})", file=sys.stderr)

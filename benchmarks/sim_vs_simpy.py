@@ -61,6 +61,48 @@ def our_model(stations: int) -> SimModel:
     return model
 
 
+class SimpyMachine:
+    """A SimPy station that fails, written as the SimPy documentation writes machine shops: its servers work
+    through :meth:`work`; a breakdown interrupts every working server, which resumes the part where it stopped
+    after the repair (time-based failures: the clock runs whatever the station does)."""
+
+    def __init__(self, env, rng) -> None:
+        self.env, self.rng = env, rng
+        self.broken = False
+        self.repaired = env.event()
+        self.working: set = set()
+
+    def start_breakdowns(self, mtbf: float, mttr: float) -> None:
+        self.env.process(self.breakdowns(mtbf, mttr))
+
+    def work(self, remaining: float):
+        import simpy
+
+        env, me = self.env, self.env.active_process
+        while remaining > 1e-12:
+            if self.broken:
+                yield self.repaired
+            self.working.add(me)
+            start = env.now
+            try:
+                yield env.timeout(remaining)
+                remaining = 0.0
+            except simpy.Interrupt:
+                remaining -= env.now - start
+            self.working.discard(me)
+
+    def breakdowns(self, mtbf: float, mttr: float):
+        while True:
+            yield self.env.timeout(self.rng.exponential(mtbf))
+            self.broken = True
+            for process in list(self.working):
+                process.interrupt()
+            yield self.env.timeout(self.rng.exponential(mttr))
+            self.broken = False
+            self.repaired.succeed()
+            self.repaired = self.env.event()
+
+
 def simpy_run(stations: int, duration: float, seed: int) -> tuple[int, int]:
     """(parts out after the warm-up, station cycles) of one SimPy replication."""
     import simpy
@@ -72,14 +114,12 @@ def simpy_run(stations: int, duration: float, seed: int) -> tuple[int, int]:
     buffers = [simpy.Store(env, capacity=BUFFER) for _ in range(stations - 1)]
     counts = {"out": 0, "cycles": 0}
 
-    class Station:
+    class Station(SimpyMachine):
         def __init__(self, i: int) -> None:
+            super().__init__(env, rng)
             self.i = i
-            self.broken = False
-            self.working = False
-            self.repaired = env.event()
-            self.process = env.process(self.run())
-            env.process(self.breakdowns())
+            env.process(self.run())
+            self.start_breakdowns(MTBF, MTTR)
 
         def run(self):
             i = self.i
@@ -88,34 +128,12 @@ def simpy_run(stations: int, duration: float, seed: int) -> tuple[int, int]:
                     part = yield buffers[i - 1].get()
                 else:
                     part = env.now  # raw material is always there
-                remaining = rng.lognormal(math.log(means[i]) - s2 / 2, math.sqrt(s2))
-                while remaining > 1e-12:
-                    if self.broken:
-                        yield self.repaired
-                    self.working = True
-                    start = env.now
-                    try:
-                        yield env.timeout(remaining)
-                        remaining = 0.0
-                    except simpy.Interrupt:
-                        remaining -= env.now - start
-                    self.working = False
+                yield from self.work(rng.lognormal(math.log(means[i]) - s2 / 2, math.sqrt(s2)))
                 counts["cycles"] += 1
                 if i < stations - 1:
                     yield buffers[i].put(part)  # blocks while the buffer is full: blocking after service
                 elif env.now >= WARMUP:
                     counts["out"] += 1
-
-        def breakdowns(self):
-            while True:
-                yield env.timeout(rng.exponential(MTBF))
-                self.broken = True
-                if self.working:
-                    self.process.interrupt()
-                yield env.timeout(rng.exponential(MTTR))
-                self.broken = False
-                self.repaired.succeed()
-                self.repaired = env.event()
 
     for i in range(stations):
         Station(i)
@@ -142,36 +160,23 @@ def simpy_general_run(duration: float, warmup: float, seed: int) -> tuple[int, i
                 stores[target] = simpy.Store(env, capacity=GENERAL_BUFFER)
     counts = {"out": 0, "cycles": 0}
 
-    class Station:
+    class Station(SimpyMachine):
         def __init__(self, mean, servers, mtbf, mttr, inp, outs) -> None:
+            super().__init__(env, rng)
             self.mu = math.log(mean) - s2 / 2
             self.inp = stores[inp] if inp else None
             self.outs = [(stores.get(t), t == "OUT") for t, _ in outs]
             shares = [sh for _, sh in outs]
             self.cum = list(np.cumsum(shares)) if len(outs) > 1 else None
-            self.broken = False
-            self.repaired = env.event()
-            self.working: set = set()
-            self.servers = [env.process(self.serve()) for _ in range(servers)]
+            for _ in range(servers):
+                env.process(self.serve())
             if mtbf is not None:
-                env.process(self.breakdowns(mtbf, mttr))
+                self.start_breakdowns(mtbf, mttr)
 
         def serve(self):
-            me = env.active_process
             while True:
                 part = (yield self.inp.get()) if self.inp is not None else env.now
-                remaining = rng.lognormal(self.mu, math.sqrt(s2))
-                while remaining > 1e-12:
-                    if self.broken:
-                        yield self.repaired
-                    self.working.add(me)
-                    start = env.now
-                    try:
-                        yield env.timeout(remaining)
-                        remaining = 0.0
-                    except simpy.Interrupt:
-                        remaining -= env.now - start
-                    self.working.discard(me)
+                yield from self.work(rng.lognormal(self.mu, math.sqrt(s2)))
                 counts["cycles"] += 1
                 j = 0
                 if self.cum is not None:
@@ -183,17 +188,6 @@ def simpy_general_run(duration: float, warmup: float, seed: int) -> tuple[int, i
                         counts["out"] += 1
                 else:
                     yield store.put(part)
-
-        def breakdowns(self, mtbf, mttr):
-            while True:
-                yield env.timeout(rng.exponential(mtbf))
-                self.broken = True
-                for proc in list(self.working):
-                    proc.interrupt()
-                yield env.timeout(rng.exponential(mttr))
-                self.broken = False
-                self.repaired.succeed()
-                self.repaired = env.event()
 
     for _sid, mean, servers, mtbf, mttr, inp, outs in GENERAL_STATIONS:
         Station(mean, servers, mtbf, mttr, inp, outs)

@@ -49,7 +49,7 @@ class Stream:
     def rng(self) -> np.random.Generator:
         if self._rng is None:
             root, node, purpose = self._seed  # type: ignore[misc]
-            self._rng = np.random.default_rng(child(child(root, node), purpose))
+            self._rng = np.random.default_rng(stream_seed(root, node, purpose))
         return self._rng
 
     def block(self) -> np.ndarray:
@@ -112,17 +112,17 @@ def child(seq: np.random.SeedSequence, j: int) -> np.random.SeedSequence:
     return np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, j), pool_size=seq.pool_size)
 
 
-def children(seq: np.random.SeedSequence, count: int) -> list[np.random.SeedSequence]:
-    """The same ``count`` child seeds every time."""
-    return [child(seq, j) for j in range(count)]
-
-
 def node_generators(seq: np.random.SeedSequence, node: int, count: int) -> list[np.random.Generator]:
     """Generators of one node: 0 routing/scrap, 1 cycle, 2 setup or arrivals, 3 failures, 4 repairs.
 
     The node's seed is built directly (child ``node``), not as the last of ``node + 1`` children: the same
     streams, without the cost quadratic in the node count (682 nodes took 1.4 s of a 2.2 s replication)."""
-    return [np.random.default_rng(s) for s in children(child(seq, node), 5)]
+    return [np.random.default_rng(stream_seed(seq, node, purpose)) for purpose in range(count)]
+
+
+def stream_seed(seq: np.random.SeedSequence, node: int, purpose: int) -> np.random.SeedSequence:
+    """The seed of one node's stream (``purpose`` as in :func:`node_generators`)."""
+    return child(child(seq, node), purpose)
 
 
 def _routing_past_empty_buffers(model: SimModel, i: int, depth: int = 0) -> tuple[list[int], list[float] | None]:
@@ -233,8 +233,6 @@ def prepare(model: SimModel, duration: float, seed: int | np.random.SeedSequence
         drains_without_agv=_drains_without_agv(model), shifts=[],
         planned_fraction=1.0)
     for i, nd in enumerate(nodes):
-        def g(purpose: int, i: int = i) -> dict:  # node i's generators as node_generators(seq_root, i, 5) builds them
-            return {"seed": (seq_root, i, purpose)}
         t, probs = _routing_past_empty_buffers(model, i)
         p.targets.append(t)
         cum = list(np.cumsum(probs)) if probs is not None and len(t) > 1 else None
@@ -243,16 +241,16 @@ def prepare(model: SimModel, duration: float, seed: int | np.random.SeedSequence
             cum[-1] = 1.0
         p.route_cum.append(cum)
         p.transport_dest.append(t[0] if nd.kind == "transport" else -1)
-        p.uniform.append(Stream(Distribution("uniform", low=0.0, high=1.0), **g(0)))
+        p.uniform.append(Stream(Distribution("uniform", low=0.0, high=1.0), seed=(seq_root, i, 0)))
         if nd.cycle is not None:
-            p.cycle[i] = Stream(nd.cycle, **g(1))
+            p.cycle[i] = Stream(nd.cycle, seed=(seq_root, i, 1))
         if nd.setup is not None:
-            p.setup[i] = Stream(nd.setup, **g(2))
+            p.setup[i] = Stream(nd.setup, seed=(seq_root, i, 2))
         if nd.mtbf is not None and nd.mttr is not None:
-            p.fail[i] = Stream(spread_distribution(nd.failure_dist, nd.mtbf), **g(3))
-            p.repair[i] = Stream(spread_distribution(nd.repair_dist, nd.mttr), **g(4))
+            p.fail[i] = Stream(spread_distribution(nd.failure_dist, nd.mtbf), seed=(seq_root, i, 3))
+            p.repair[i] = Stream(spread_distribution(nd.repair_dist, nd.mttr), seed=(seq_root, i, 4))
         if nd.interarrival is not None:
-            p.arrival[i] = Stream(nd.interarrival, **g(2))
+            p.arrival[i] = Stream(nd.interarrival, seed=(seq_root, i, 2))
     cal = model.calendar
     if cal is not None and cal.working:
         p.planned_fraction = cal.working_fraction()

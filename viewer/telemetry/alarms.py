@@ -17,11 +17,17 @@ Suppression by design folds a consequential alarm into the alarm that explains i
 as one row with all the facts, instead of three alarms for one cause.
 A condition whose severity rises while active is escalated: the same alarm, re-annunciated.
 Every transition is logged as an :class:`AlarmEvent` (the recorder writes them).
+
+An *occurrence* runs from a raise out of NORMAL until the alarm is back in NORMAL (cleared and
+acknowledged). A condition that comes back before the operator acknowledged its return (chattering)
+is a re-raise of the same occurrence: ``raise_count`` goes up, ``first_raised_at`` stays, ``raised_at``
+is the latest raise. The list order is ISA-18.2's (:func:`list_order`).
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -63,6 +69,10 @@ class Alarm:
     suppressed_by: tuple[str, str, int] | None = None
     state_before_suppression: AlarmState | None = None
     related: dict[tuple[str, str, int], str] = field(default_factory=dict)  # facts of alarms folded into this one
+    first_raised_at: float = 0.0  # the occurrence's first raise (raised_at is the latest)
+    raise_count: int = 0  # raises in this occurrence (re-raises before it was back to normal count too)
+    raised_value: object = None  # the value that raised (or escalated) it; ``value`` is the latest
+    unconfirmed: bool = False  # restored from the journal as active: live data has not confirmed it yet
 
     @property
     def display_message(self) -> str:
@@ -91,6 +101,18 @@ class Alarm:
     def listed(self) -> bool:
         """Shown in the active-alarm list."""
         return self.state not in (AlarmState.NORMAL, AlarmState.SUPPRESSED)
+
+
+# ISA-18.2 list order: what needs the operator now first, then what is known and handled, then what
+# happened while away; shelved alarms last (hidden on purpose, listed so they are not forgotten).
+_GROUP = {AlarmState.UNACK_ACTIVE: 0, AlarmState.ACK_ACTIVE: 1, AlarmState.UNACK_RTN: 2, AlarmState.SHELVED: 3}
+
+
+def list_order(alarm: Alarm) -> tuple[int, int, float, int]:
+    """Sort key of the alarm list: active unacknowledged, active acknowledged, cleared unacknowledged,
+    shelved; within each, high before medium, then the newest raise first (a re-raise comes back to the
+    top of its priority), then the newer alarm."""
+    return (_GROUP.get(alarm.state, 4), _RANK.get(alarm.severity, 2), -alarm.raised_at, -alarm.id)
 
 
 @dataclass(frozen=True)
@@ -133,6 +155,8 @@ class AlarmManager:
         was_active = alarm.condition_active
         alarm.condition_active = change.active
         alarm.value = change.value
+        if change.active:
+            alarm.unconfirmed = False  # live data says the condition holds
         if change.active and change.message:
             alarm.message = change.message
         if alarm.state is AlarmState.SHELVED:
@@ -144,15 +168,16 @@ class AlarmManager:
             return alarm
         if change.active:
             if alarm.state in (AlarmState.NORMAL, AlarmState.UNACK_RTN):
+                _count_raise(alarm, change.time, change.value, again=alarm.state is AlarmState.UNACK_RTN)
                 alarm.state = AlarmState.UNACK_ACTIVE
                 alarm.severity = severity
-                alarm.raised_at = change.time
                 alarm.acknowledged_at = alarm.cleared_at = None
                 self._log(alarm, "raised", change.time)
             elif _RANK[severity] < _RANK[alarm.severity]:  # the same condition got worse: escalate
                 alarm.severity = severity
                 alarm.state = AlarmState.UNACK_ACTIVE
                 alarm.acknowledged_at = None
+                alarm.raised_value = change.value
                 self._log(alarm, "escalated", change.time)
         else:
             if alarm.state is AlarmState.UNACK_ACTIVE:
@@ -170,12 +195,13 @@ class AlarmManager:
         before = alarm.state_before_suppression or AlarmState.NORMAL
         if change.active and not was_active:
             alarm.severity = severity
-            alarm.raised_at = change.time
+            _count_raise(alarm, change.time, change.value, again=before is AlarmState.UNACK_RTN)
             alarm.acknowledged_at = alarm.cleared_at = None
             alarm.state_before_suppression = AlarmState.UNACK_ACTIVE
             self._log(alarm, "raised", change.time)
         elif change.active and _RANK[severity] < _RANK[alarm.severity]:
             alarm.severity = severity
+            alarm.raised_value = change.value
             alarm.state_before_suppression = AlarmState.UNACK_ACTIVE
             alarm.acknowledged_at = None
             self._log(alarm, "escalated", change.time)
@@ -224,8 +250,8 @@ class AlarmManager:
             return False
         alarm.shelved_until = None
         if alarm.condition_active:
+            _count_raise(alarm, time, alarm.value, again=alarm.first_raised_at > 0)
             alarm.state = AlarmState.UNACK_ACTIVE
-            alarm.raised_at = time
             self._log(alarm, "raised", time)
         else:
             alarm.state = AlarmState.NORMAL
@@ -282,9 +308,41 @@ class AlarmManager:
         return due
 
     def listed(self) -> list[Alarm]:
-        """Alarms to show, most urgent first: unacknowledged, then severity, then newest."""
-        return sorted((a for a in self.alarms.values() if a.listed),
-                      key=lambda a: (not a.needs_attention, _RANK.get(a.severity, 2), -a.raised_at))
+        """Alarms to show, in ISA-18.2 order (:func:`list_order`)."""
+        return sorted((a for a in self.alarms.values() if a.listed), key=list_order)
+
+    def restore(self, alarms: list[Alarm], history: list[AlarmEvent], logged: int) -> None:
+        """Take over alarms and history kept from an earlier session (the alarm journal); new alarms get
+        ids after the restored ones, so the history's ids stay unambiguous."""
+        for alarm in alarms:
+            self.alarms[alarm.key] = alarm
+        self.history = list(history[-self.max_history:])
+        self.logged = max(logged, len(self.history))
+        top = max([a.id for a in self.alarms.values()] + [e.alarm_id for e in self.history], default=0)
+        self._ids = itertools.count(top + 1)
+
+    def settle_unconfirmed(self, evaluated: Callable[[str, str], bool], time: float) -> bool:
+        """Restored active alarms whose signal live data has now evaluated without raising them again: the
+        condition is gone, so they clear (an unacknowledged one stays listed to be acknowledged). Returns
+        whether any alarm moved."""
+        moved = False
+        for alarm in self.alarms.values():
+            if not alarm.unconfirmed or not evaluated(alarm.component, alarm.signal):
+                continue
+            alarm.unconfirmed = False
+            alarm.condition_active = False
+            state = alarm.state_before_suppression if alarm.state is AlarmState.SUPPRESSED else alarm.state
+            cleared = {AlarmState.UNACK_ACTIVE: AlarmState.UNACK_RTN, AlarmState.ACK_ACTIVE: AlarmState.NORMAL}
+            if state not in cleared:
+                continue  # e.g. shelved: the condition is tracked, the operator not disturbed
+            alarm.cleared_at = time
+            if alarm.state is AlarmState.SUPPRESSED:
+                alarm.state_before_suppression = cleared[state]
+            else:
+                alarm.state = cleared[state]
+            self._log(alarm, "cleared", time)
+            moved = True
+        return moved
 
     def unacknowledged_count(self) -> int:
         """How many alarms wait for acknowledgement."""
@@ -296,3 +354,14 @@ class AlarmManager:
 
     def _by_id(self, alarm_id: int) -> Alarm | None:
         return next((a for a in self.alarms.values() if a.id == alarm_id), None)
+
+
+def _count_raise(alarm: Alarm, time: float, value: object, *, again: bool) -> None:
+    """A raise: a new occurrence (count 1, first time now), or ``again`` one more of the same occurrence."""
+    if again and alarm.first_raised_at:
+        alarm.raise_count += 1
+    else:
+        alarm.first_raised_at = time
+        alarm.raise_count = 1
+    alarm.raised_at = time
+    alarm.raised_value = value

@@ -9,6 +9,7 @@ one per message. Holding the lock is a few dictionary operations, never I/O.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -180,3 +181,35 @@ class LatestValueStore:
             self._errors.clear()
             self._messages = self._decode_errors = self._unbound = 0
             self._newest = 0.0
+
+
+class MessageRate:
+    """Messages per second over the last ``window`` frames, from a running message count.
+
+    The count belongs to one store; a new layout, a reload or a replay brings a new store whose count
+    starts again at 0. A count that went down (or a clock that went back) starts the window afresh, so
+    the rate is never computed across two stores: it is never negative.
+    """
+
+    def __init__(self, window: int = 40) -> None:
+        self._samples: deque[tuple[float, int]] = deque(maxlen=window)
+
+    def add(self, now: float, count: int) -> None:
+        """Note the message count at ``now`` (once a frame)."""
+        if self._samples and (count < self._samples[-1][1] or now < self._samples[-1][0]):
+            self._samples.clear()
+        self._samples.append((now, count))
+
+    def reset(self) -> None:
+        """Forget the samples (the counted store is replaced)."""
+        self._samples.clear()
+
+    def rate(self) -> float:
+        """Messages per second across the window; 0 until two samples span some time."""
+        if len(self._samples) < 2:
+            return 0.0
+        (t0, n0), (t1, n1) = self._samples[0], self._samples[-1]
+        return (n1 - n0) / (t1 - t0) if t1 > t0 else 0.0
+
+    def __len__(self) -> int:
+        return len(self._samples)

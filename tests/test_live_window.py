@@ -161,3 +161,53 @@ def test_joint_values_outside_the_limits_are_clamped_and_flagged(live, qtbot):
     assert "OUT OF LIMITS: J3" in win.details.live_value_of("joints")
     pub.loop_stop()
     pub.disconnect()
+
+
+def test_a_replay_opened_while_live_never_blinds_the_operator(live, qtbot, tmp_path):
+    """Live telemetry and the live alarm list run on beside a replay; the replay says REPLAY, its list is
+    read-only, and Back to live shows the plant as it is (nothing reloaded, nothing lost)."""
+    from test_recording import synthetic_recording
+
+    from viewer.model.layout_io import load_layout
+
+    win, broker, _ = live
+    qtbot.waitUntil(lambda: win.telemetry.store.message_count() > 20, timeout=15_000)
+    recording = tmp_path / "earlier.mcap"
+    synthetic_recording(recording, load_layout(win.layout_path).to_dict(), seconds=20)
+    win.open_recording(recording)
+    qtbot.waitUntil(lambda: win.replay is not None, timeout=30_000)
+    assert win.telemetry.running and win.replay_banner.isVisible()
+    assert win.replay_banner.text().startswith("REPLAY of earlier.mcap at ")
+    assert win.alarm_dock.isVisible() and win.replay_alarm_dock.isVisible()
+    # The recording's fault shows in the replayed list and on the view, not in the live list.
+    qtbot.mouseClick(win.timeline.next_alarm_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: win.replayed.displayed.get("ST20") == "fault", timeout=5_000)
+    assert [a.component for a in win.replay_alarm_panel.manager.listed()] == ["ST20"]
+    assert win.replay_alarm_panel.manager is not win.telemetry.alarms
+    # A fault in the plant now, during the replay: it reaches the live alarm list and the banner at once.
+    pub = paho.Client(CallbackAPIVersion.VERSION2)
+    pub.connect("127.0.0.1", broker.port)
+    pub.loop_start()
+    try:
+        pub.publish("demo/line1/CV02/state", json.dumps({"state": "fault"}), qos=1).wait_for_publish(5)
+        qtbot.waitUntil(lambda: any(a.component == "CV02" and a.needs_attention
+                                    for a in win.telemetry.alarms.listed()), timeout=10_000)
+        assert win.alarm_panel.manager is win.telemetry.alarms
+        assert win.alarm_panel.row_of("CV02") is not None
+        qtbot.waitUntil(lambda: "LIVE: " in win.replay_banner.text(), timeout=5_000)  # (the plant faults too)
+        assert win.replayed.displayed.get("CV02") != "fault"  # the view shows the recording, not the plant now
+        # Acknowledging in the replay's list does nothing: not to the replay, and nothing to anything live.
+        win.replay_alarm_panel.table.selectRow(0)
+        win.replay_alarm_panel.acknowledge_selected()
+        assert win.replay_alarm_panel.manager.listed()[0].awaits_acknowledgement
+        assert not win.replay_alarm_panel.ack_button.isVisibleTo(win.replay_alarm_panel)
+        live_alarm = next(a for a in win.telemetry.alarms.listed() if a.component == "CV02")
+        assert live_alarm.awaits_acknowledgement
+        # Back to live: no reload, the live alarm is still there and the view shows the fault.
+        qtbot.mouseClick(win.timeline.live_button, Qt.MouseButton.LeftButton)
+        assert win.replay is None and not win.replay_banner.isVisible() and not win.replay_alarm_dock.isVisible()
+        qtbot.waitUntil(lambda: win.telemetry.displayed.get("CV02") == "fault", timeout=5_000)
+        assert win.telemetry.alarms.by_id(live_alarm.id) is live_alarm
+    finally:
+        pub.loop_stop()
+        pub.disconnect()

@@ -39,8 +39,8 @@ def test_a_recording_replays_in_the_window_with_timeline_alarm_jumps_and_colours
     qtbot.mouseClick(win.timeline.next_alarm_button, Qt.MouseButton.LeftButton)
     first = next(m for m in replayer.markers if m.kind == "alarm")
     assert win.replay.position == pytest.approx(replayer.tick_at_or_after(first.time), abs=1e-6)
-    qtbot.waitUntil(lambda: win.telemetry.displayed.get("ST20") == "fault", timeout=5_000)
-    assert win.telemetry.alarms.listed() and win.alarm_panel.table.rowCount() >= 1
+    qtbot.waitUntil(lambda: win.replayed.displayed.get("ST20") == "fault", timeout=5_000)
+    assert win.replayed.alarms.listed() and win.replay_alarm_panel.table.rowCount() >= 1
     # Play at 100x: the position moves and the clock in the timeline follows it.
     win.timeline.speed.setCurrentIndex(win.timeline.speed.count() - 1)
     before = win.replay.position
@@ -50,7 +50,7 @@ def test_a_recording_replays_in_the_window_with_timeline_alarm_jumps_and_colours
     assert not win.replay.playing
     # Dragging the scrubber to the start shows the state there: nothing has happened yet.
     win.timeline.bar.seek_requested.emit(replayer.start)
-    assert win.telemetry.displayed.get("ST20") in (None, "unknown")
+    assert win.replayed.displayed.get("ST20") in (None, "unknown")
     win.close()
 
 

@@ -225,3 +225,31 @@ class ReplayControl(QObject):
         fmt = "%H:%M:%S"
         self.panel.time_label.setText(f"{time.strftime(fmt, time.localtime(self.position))} / "
                                       f"{time.strftime(fmt, time.localtime(self.replayer.end))}")
+
+
+REPLAY_BANNER_COLOUR = "#3f3f9f"  # indigo: no alarm, warning or state colour uses it (ISA-101), so it reads as "not live"
+
+
+class ReplayBanner(QLabel):
+    """The unmistakable strip above the 3D view while it shows a recording, not the plant: what is replayed,
+    the recording's clock, and that live alarms keep arriving (the alarm list below stays live)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setTextFormat(Qt.TextFormat.PlainText)  # file names are never markup
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setStyleSheet(f"background: {REPLAY_BANNER_COLOUR}; color: white; font-weight: bold; padding: 4px;")
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)  # never widens the window
+        self.hide()
+        self.name = ""
+        self.live_unacknowledged = 0
+
+    def show_replay(self, name: str) -> None:
+        self.name = name
+        self.show()
+
+    def update_text(self, t: float) -> None:
+        live = (f"LIVE: {self.live_unacknowledged} unacknowledged alarm{'s' if self.live_unacknowledged != 1 else ''}"
+                " in the alarm list" if self.live_unacknowledged else "live alarms keep arriving in the alarm list")
+        self.setText(f"REPLAY of {self.name} at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(t))}"
+                     f" — not the plant now — {live}")

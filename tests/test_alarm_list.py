@@ -198,3 +198,218 @@ def test_the_journal_is_keyed_by_the_layout_file_and_holds_no_broker_or_secret(t
     write_journal(path, alarms, layout_path=tmp_path / "plant.json", layout_name="Plant")
     header = json.loads(path.read_text().splitlines()[0])
     assert set(header) == {"format", "version", "layout_path", "layout_name", "saved_at", "logged"}
+
+
+# --------------------------------------------------------------------------- the controller and the window
+@pytest.mark.gui
+def test_the_status_rate_is_not_negative_after_the_pipeline_is_replaced(qtbot):
+    """The cause of '-20,580 msg/s' after a reload: the rate window mixed the old store's count with the new
+    store's, which starts again at 0."""
+    from viewer.model.layout import Layout
+    from viewer.telemetry.pipeline import TelemetryPipeline
+    from viewer.ui.app import create_application
+    from viewer.ui.telemetry_controller import TelemetryController
+
+    create_application()
+    controller = TelemetryController(object(), lambda: None)  # no component is ever drawn here: no scene needed
+    controller.layout = Layout(name="t")
+    for _ in range(5):
+        for _ in range(1_000):
+            controller.store.count_message(1.0)
+        controller.on_frame()
+    assert controller.telemetry_status()["rate"] > 0
+    controller.pipeline = TelemetryPipeline(controller.layout)  # what start() does on a reload
+    controller.store.count_message(1.0)
+    controller.on_frame()
+    assert controller.telemetry_status()["rate"] >= 0
+
+
+@pytest.fixture
+def alarm_window(qtbot, tmp_path, demo_layout_path):
+    """The window live on the demo plant through a real broker; the test publishes what the plant says."""
+    import paho.mqtt.client as paho
+    from mosquitto_broker import Mosquitto
+    from paho.mqtt.enums import CallbackAPIVersion
+    from PySide6.QtCore import QSettings
+
+    from viewer.ui.app import create_application
+    from viewer.ui.main_window import MainWindow
+
+    layout_path = tmp_path / "demo_alarms.json"
+    layout_path.write_text(demo_layout_path.read_text())
+    broker = Mosquitto(tmp_path).start()
+    create_application()
+    win = MainWindow(broker=f"127.0.0.1:{broker.port}")
+    win.settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win.alarm_journal_dir = tmp_path / "journal"
+    win.resize(1366, 768)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    win.activateWindow()  # window shortcuts need the active window (no window manager on Xvfb)
+    qtbot.waitUntil(win.isActiveWindow, timeout=5_000)
+    with qtbot.waitSignal(win.layout_loaded, timeout=30_000):
+        win.open_layout(layout_path)
+    qtbot.waitUntil(lambda: win.telemetry.connection_status().state.value == "connected", timeout=15_000)
+    pub = paho.Client(CallbackAPIVersion.VERSION2)
+    pub.connect("127.0.0.1", broker.port)
+    pub.loop_start()
+
+    def publish(topic: str, payload: object) -> None:
+        text = payload if isinstance(payload, str) else json.dumps(payload)
+        pub.publish(f"demo/line1/{topic}", text, qos=1).wait_for_publish(5)
+
+    yield win, publish
+    pub.loop_stop()
+    pub.disconnect()
+    win.close()
+    broker.stop()
+
+
+def listed(win):
+    return [(a.component, a.state) for a in win.telemetry.alarms.listed()]
+
+
+def cell(win, component, column):
+    panel = win.alarm_panel
+    row = panel.row_of(component)
+    return panel.table.item(row, column)
+
+
+@pytest.mark.gui
+def test_the_list_names_components_shows_units_values_and_counts_in_isa_order(alarm_window, qtbot):
+    from viewer.ui.alarm_panel import COL_AT_RAISE, COL_COMPONENT, COL_COUNT, COL_FIRST, COL_NOW, COL_STATE
+
+    win, publish = alarm_window
+    publish("ST30/temperature", "70.0")  # above 68: "Bath too hot", medium
+    qtbot.waitUntil(lambda: ("S-ST30-TEMP", AlarmState.UNACK_ACTIVE) in listed(win), timeout=10_000)
+    publish("ST30/temperature", "68.2")  # still above 68 - 0.5 (hysteresis): active, a new value now
+    qtbot.waitUntil(lambda: cell(win, "S-ST30-TEMP", COL_NOW).text() == "68.2 °C", timeout=10_000)
+    assert cell(win, "S-ST30-TEMP", COL_AT_RAISE).text() == "70 °C"
+    assert cell(win, "S-ST30-TEMP", COL_COMPONENT).text() == "ST30 bath temperature"
+    assert "id: S-ST30-TEMP" in cell(win, "S-ST30-TEMP", COL_COMPONENT).toolTip()
+    publish("CV02/state", {"state": "fault"})
+    qtbot.waitUntil(lambda: listed(win)[:1] == [("CV02", AlarmState.UNACK_ACTIVE)], timeout=10_000)
+    assert cell(win, "CV02", COL_COMPONENT).text() == "Transfer conveyor"
+    first = win.telemetry.alarms.listed()[0].first_raised_at
+    publish("CV02/state", {"state": "running"})  # clears, unacknowledged: below the active medium
+    qtbot.waitUntil(lambda: listed(win) == [("S-ST30-TEMP", AlarmState.UNACK_ACTIVE),
+                                            ("CV02", AlarmState.UNACK_RTN)], timeout=10_000)
+    state = cell(win, "CV02", COL_STATE)
+    assert state.text() == "Cleared, unacked"
+    table = win.alarm_panel.table
+    assert table.columnWidth(COL_STATE) >= table.fontMetrics().horizontalAdvance(state.text())  # not cut
+    publish("CV02/state", {"state": "fault"})  # back before anyone acknowledged: the same occurrence
+    qtbot.waitUntil(lambda: listed(win)[0] == ("CV02", AlarmState.UNACK_ACTIVE), timeout=10_000)
+    qtbot.waitUntil(lambda: cell(win, "CV02", COL_COUNT).text() == "×2", timeout=5_000)
+    alarm = win.telemetry.alarms.listed()[0]
+    assert alarm.first_raised_at == first < alarm.raised_at
+    from viewer.ui.alarm_panel import _clock
+
+    assert cell(win, "CV02", COL_FIRST).text() == _clock(first)
+    assert win.alarm_dock.windowTitle() == "Alarms (2 unacknowledged)"
+
+
+@pytest.mark.gui
+def test_a_new_alarm_out_of_view_is_announced_and_shown_and_ctrl_k_acknowledges(alarm_window, qtbot):
+    from PySide6.QtCore import Qt
+
+    from viewer.ui.alarm_panel import COL_COMPONENT
+
+    win, publish = alarm_window
+    panel = win.alarm_panel
+    played = []
+    panel.annunciator.play = played.append  # never a real sound in a test
+    machines = ["CV01", "ST10", "ST11", "CV02", "ST20", "ST30", "CV03", "ST40", "ST41", "ST60", "ST70", "CV04",
+                "ST80", "ST90"]
+    for machine in machines[:12]:
+        publish(f"{machine}/state", {"state": "fault"})
+    qtbot.waitUntil(lambda: panel.table.rowCount() == 12, timeout=15_000)
+    assert played == []  # sound is off by default
+    bar = panel.table.verticalScrollBar()
+    win.resizeDocks([win.alarm_dock], [260], Qt.Orientation.Vertical)
+    seen = []
+
+    def settled():  # the docks' new sizes laid out: the same scroll range and view height three polls running
+        seen.append((bar.maximum(), panel.table.viewport().height()))
+        return len(seen) >= 3 and seen[-1] == seen[-2] == seen[-3]
+
+    qtbot.waitUntil(settled, timeout=5_000)
+    assert bar.maximum() > 0  # a few of the 12 rows in view
+    if panel.unseen_count():  # those that arrived together and never fitted in view are said to be below
+        assert panel.unseen_button.text().startswith("▼")
+    for value in range(bar.maximum() + 1):  # the operator reads down to the oldest alarms at the bottom
+        bar.setValue(value)
+    qtbot.waitUntil(lambda: panel.unseen_count() == 0, timeout=5_000)
+    seen.clear()
+    qtbot.waitUntil(settled, timeout=5_000)  # the bar above the list gone: laid out again
+    bar.setValue(bar.maximum())
+    top = panel.table.item(panel.table.rowAt(0), COL_COMPONENT).text()
+    panel.sound_menu.aboutToShow.emit()
+    panel.sound_actions["high"].setChecked(True)  # the operator wants to hear high alarms
+    assert win.settings.value("alarms/sound_high") in (True, "true")
+    publish(f"{machines[12]}/state", {"state": "fault"})  # the newest high alarm sorts first: above the view
+    qtbot.waitUntil(lambda: panel.table.rowCount() == 13, timeout=10_000)
+    assert panel.table.item(panel.table.rowAt(0), COL_COMPONENT).text() == top  # what was read stays put
+    assert panel.unseen_count() == 1 and panel.unseen_button.text().startswith("▲ 1 new alarm out of view")
+    assert played == ["high"]
+    qtbot.mouseClick(panel.unseen_button, Qt.MouseButton.LeftButton)
+    assert panel.table.rowAt(0) == 0 and panel.unseen_count() == 0
+    assert panel.table.item(0, COL_COMPONENT).text() == "ST80 Vision inspection"
+    # Ctrl+K acknowledges the selected alarm from anywhere in the window (here the 3D view has the focus).
+    panel.table.selectRow(0)
+    win.view.setFocus()
+    qtbot.keyClick(win.view, Qt.Key.Key_K, Qt.KeyboardModifier.ControlModifier)
+    assert win.telemetry.alarms.alarms[("ST80", "state", 2)].state is AlarmState.ACK_ACTIVE
+    # Space acknowledges where the list has the focus.
+    row = panel.row_of("CV01")
+    panel.table.selectRow(row)
+    panel.table.setFocus()
+    qtbot.keyClick(panel.table, Qt.Key.Key_Space)
+    assert win.telemetry.alarms.alarms[("CV01", "state", 2)].state is AlarmState.ACK_ACTIVE
+    qtbot.waitUntil(lambda: win.alarm_dock.windowTitle() == "Alarms (11 unacknowledged)", timeout=5_000)
+    publish("ST30/temperature", "70.0")  # a medium alarm: its sound is off
+    qtbot.waitUntil(lambda: panel.table.rowCount() == 14, timeout=10_000)
+    assert played == ["high"]
+
+
+@pytest.mark.gui
+def test_reloading_keeps_the_alarm_list_and_history_and_counters_start_clean(alarm_window, qtbot):
+    win, publish = alarm_window
+    alarms = win.telemetry.alarms
+    publish("CV02/state", {"state": "fault"})
+    publish("ST20/state", {"state": "fault"})
+    publish("ST30/temperature", "70.0")  # medium
+    qtbot.waitUntil(lambda: len(listed(win)) == 3, timeout=10_000)
+    publish("CV02/state", {"state": "running"})  # cleared, never acknowledged: must survive the reload
+    qtbot.waitUntil(lambda: ("CV02", AlarmState.UNACK_RTN) in listed(win), timeout=10_000)
+    win.alarm_panel.table.selectRow(win.alarm_panel.row_of("ST20"))
+    win.alarm_panel.acknowledge_selected()  # as the Acknowledge button does
+    for i in range(3):  # traffic: the old store counts more messages than the new one will have at first
+        publish("CV01/state", {"state": "running", "count": i})
+    qtbot.waitUntil(lambda: win.telemetry.store.message_count() >= 7, timeout=10_000)
+    history = [(e.kind, e.component) for e in alarms.history]
+    assert win.alarm_dock.windowTitle() == "Alarms (2 unacknowledged)"
+
+    with qtbot.waitSignal(win.layout_loaded, timeout=30_000):
+        win.reload()
+    assert win.telemetry.alarms is not alarms  # a new pipeline ...
+    # ... with the same alarms, as they were: acknowledged stays acknowledged, the cleared one still waits.
+    assert listed(win) == [("S-ST30-TEMP", AlarmState.UNACK_ACTIVE), ("ST20", AlarmState.ACK_ACTIVE),
+                           ("CV02", AlarmState.UNACK_RTN)]
+    assert [(e.kind, e.component) for e in win.telemetry.alarms.history] == history
+    assert win.alarm_panel.table.rowCount() == 3 and win.alarm_panel.history.rowCount() == len(history)
+    assert win.alarm_dock.windowTitle() == "Alarms (2 unacknowledged)"  # the count of the list shown
+    frames = win.telemetry.frames
+    qtbot.waitUntil(lambda: win.telemetry.frames >= frames + 12, timeout=10_000)  # a status update at least
+    assert win.telemetry.telemetry_status()["rate"] >= 0 and not win.rate_label.text().startswith("-")
+    # Live data re-evaluates what was active: the bath cooled down while the viewer reloaded, ST20 runs again.
+    publish("ST30/temperature", "60.0")
+    publish("ST20/state", {"state": "running"})
+    # Both cleared and waiting: the high one (CV02) before the medium one.
+    qtbot.waitUntil(lambda: listed(win) == [("CV02", AlarmState.UNACK_RTN), ("S-ST30-TEMP", AlarmState.UNACK_RTN)],
+                    timeout=10_000)
+    assert win.alarm_dock.windowTitle() == "Alarms (2 unacknowledged)"
+    assert [e.kind for e in win.telemetry.alarms.history[len(history):]] == ["cleared", "cleared"]
+    journals = list(win.alarm_journal_dir.glob("*.jsonl"))
+    assert len(journals) == 1 and journals[0].name.startswith("Demo-plant-gearbox-housing-line-")

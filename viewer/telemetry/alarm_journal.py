@@ -73,7 +73,7 @@ def journal_path(folder: Path, layout_path: Path | str, layout_name: str = "") -
     """The journal file of a layout: readable name, and a hash of the resolved path that makes it unique."""
     resolved = str(Path(layout_path).resolve())
     digest = hashlib.sha256(resolved.encode()).hexdigest()[:16]
-    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", layout_name or Path(layout_path).stem).strip("-")[:40] or "layout"
+    slug = re.sub(r"[^A-Za-z0-9_]+", "-", layout_name or Path(layout_path).stem).strip("-")[:40] or "layout"
     return folder / f"{slug}-{digest}.jsonl"
 
 

@@ -112,3 +112,43 @@ def test_selected_component_is_drawn_in_selection_blue(demo_layout_path, tmp_pat
     # The highlighted pixel moved toward the selection colour: blue rose relative to red.
     assert after[2] - after[0] > before[2] - before[0] + 20
     assert np.linalg.norm(after - sel) < np.linalg.norm(before - sel)
+
+
+def test_a_badge_names_its_component_and_is_drawn_where_its_label_was(demo_layout_path):
+    """A fault badge reads "X FAULT  <name>", replaces that component's name label (the plain names give way,
+    never the abnormal one's) and is drawn, in the fault colour, near the component."""
+    import pyvista as pv
+
+    from viewer.geometry.mesh_library import MeshLibrary
+    from viewer.geometry.plant import build_plant_geometry
+    from viewer.model.layout_io import load_layout
+    from viewer.scene.plant_scene import PlantScene
+
+    layout = load_layout(demo_layout_path)
+    geometry = build_plant_geometry(layout, demo_layout_path.parent, MeshLibrary())
+    robot = next(c for c in layout.components if c.kind == "robot")
+    plotter = pv.Plotter(off_screen=True, window_size=[1366, 768])
+    try:
+        scene = PlantScene(plotter, DARK)
+        scene.show(layout, geometry, labels=True)
+        scene.view_iso()
+        assert robot.display_name in scene.label_texts()
+        before = np.asarray(plotter.screenshot(return_img=True))[:, :, :3]
+        scene.set_badges({robot.id: "fault"})
+        plotter.render()
+        after = np.asarray(plotter.screenshot(return_img=True))[:, :, :3]
+        assert scene.badge_texts() == {"fault": [f"X FAULT  {robot.display_name}"]}
+        assert robot.display_name not in scene.label_texts()  # the badge carries it
+        fault = _hex(DARK.fault)
+        is_fault = np.abs(after.astype(float) - fault).max(axis=2) <= 12
+        was_fault = np.abs(before.astype(float) - fault).max(axis=2) <= 12
+        ys, xs = np.nonzero(is_fault & ~was_fault)
+        assert len(xs) > 200  # a filled badge box, not a stray pixel
+        b = geometry.bounds[scene.component_index(robot.id)]
+        x, y = scene.project(((b[0] + b[1]) / 2, (b[2] + b[3]) / 2, b[5] + 0.35))
+        row = after.shape[0] - 1 - y
+        assert abs(np.median(xs) - x) < 120 and abs(np.median(ys) - row) < 40
+        scene.set_badges({})
+        assert robot.display_name in scene.label_texts() and not scene.badge_texts()
+    finally:
+        plotter.close()

@@ -49,6 +49,7 @@ class PlantScene:
         self._reach_radius: float | None = None
         self._vertex_ranges: dict[str, tuple[int, int]] = {}
         self.labels_visible = True
+        self._badged: dict[str, str] = {}  # component -> state of the badges shown (they carry the names)
         self._index: dict[str, int] = {}
         self._mesh: pv.PolyData | None = None  # holds the plant's point buffer (every plant actor shares it)
         self._lod_observer: int | None = None
@@ -87,6 +88,7 @@ class PlantScene:
         self.layout = layout
         self.geometry = geometry
         self._index = {cid: i for i, cid in enumerate(geometry.component_ids)}
+        self._badged = {c: st for c, st in self._badged.items() if c in self._index}
         self._add_floor(layout, geometry)
         if geometry.n_triangles:
             self._add_plant_meshes(geometry)
@@ -279,7 +281,7 @@ class PlantScene:
             return
         points, texts = [], []
         for i, comp in enumerate(self.layout.components):
-            if comp.kind not in LABELLED_KINDS:
+            if comp.kind not in LABELLED_KINDS or comp.id in self._badged:  # its badge carries its name
                 continue
             b = self.geometry.bounds[i]
             points.append(((b[0] + b[1]) / 2, (b[2] + b[3]) / 2, b[5] + 0.35))
@@ -296,12 +298,21 @@ class PlantScene:
     BADGES: ClassVar[dict[str, str]] = {"warning": "! WARNING", "fault": "X FAULT", "stale": "? NO DATA"}
 
     def set_badges(self, states: dict[str, str]) -> None:
-        """Text badges above components in an abnormal state, so colour is not the only cue."""
+        """Text badges on components in an abnormal state, so colour is not the only cue. A badge names its
+        component ("X FAULT  Robot 2") and takes the place of its name label: the name of what is abnormal
+        is never the label dropped to avoid clutter (badges are all placed, overlapping or not; the plain
+        name labels give way around them)."""
         for state in self.BADGES:
             name = f"badge-{state}"
             if name in self._actors:
                 self.plotter.remove_actor(self._actors.pop(name), render=False)
-        if self.geometry is None:
+        badged = {c: s for c, s in states.items() if s in self.BADGES and c in self._index}
+        if badged.keys() != self._badged.keys():
+            self._badged = badged
+            if self.labels_visible:
+                self.set_labels_visible(True)
+        self._badged = badged
+        if self.geometry is None or self.layout is None:
             return
         theme = self.theme
         looks = {"warning": (theme.warning, theme.badge_text_dark), "fault": (theme.fault, theme.badge_text_light),
@@ -310,20 +321,40 @@ class PlantScene:
             ids = [c for c, s in states.items() if s == state and c in self._index]
             if not ids:
                 continue
-            points = []
+            points, texts = [], []
             for cid in ids:
                 b = self.geometry.bounds[self._index[cid]]
-                points.append(((b[0] + b[1]) / 2, (b[2] + b[3]) / 2, b[5] + 0.9))
+                points.append(((b[0] + b[1]) / 2, (b[2] + b[3]) / 2, b[5] + 0.35))  # where its label was
+                texts.append(f"{text}  {self.layout.component(cid).display_name}")
             box, ink = looks[state]
-            self._actors[f"badge-{state}"] = self.plotter.add_point_labels(
-                np.asarray(points), [text] * len(points), font_size=12, bold=True, text_color=ink,
+            actor = self.plotter.add_point_labels(
+                np.asarray(points), texts, font_size=12, bold=True, text_color=ink,
                 shape_color=box, shape_opacity=0.95, shape="rect", margin=3, show_points=False,
                 always_visible=True, name=f"badge-{state}", render=False, reset_camera=False,
             )
+            actor.GetMapper().SetPlaceAllLabels(True)  # every abnormal component gets its badge
+            self._actors[f"badge-{state}"] = actor
 
     def badge_states(self) -> set[str]:
         """Which badge kinds are shown (tests)."""
         return {name.removeprefix("badge-") for name in self._actors if name.startswith("badge-")}
+
+    def badge_texts(self) -> dict[str, list[str]]:
+        """The texts of the badges shown, by state (tests)."""
+        texts = {}
+        for state in self.badge_states():
+            labels = self._actors[f"badge-{state}"].GetMapper().GetInputAlgorithm().GetInput() \
+                .GetPointData().GetAbstractArray("labels")
+            texts[state] = [labels.GetValue(i) for i in range(labels.GetNumberOfValues())]
+        return texts
+
+    def label_texts(self) -> list[str]:
+        """The plain name labels shown (tests)."""
+        if "labels" not in self._actors:
+            return []
+        labels = self._actors["labels"].GetMapper().GetInputAlgorithm().GetInput().GetPointData() \
+            .GetAbstractArray("labels")
+        return [labels.GetValue(i) for i in range(labels.GetNumberOfValues())]
 
     # ----------------------------------------------------------------- colours
     def component_index(self, component_id: str) -> int:

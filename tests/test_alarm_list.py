@@ -413,3 +413,38 @@ def test_reloading_keeps_the_alarm_list_and_history_and_counters_start_clean(ala
     assert [e.kind for e in win.telemetry.alarms.history[len(history):]] == ["cleared", "cleared"]
     journals = list(win.alarm_journal_dir.glob("*.jsonl"))
     assert len(journals) == 1 and journals[0].name.startswith("Demo-plant-gearbox-housing-line-")
+
+
+@pytest.mark.gui
+def test_ctrl_k_acknowledges_in_the_live_list_while_a_read_only_replay_list_is_shown(qtbot):
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QHBoxLayout, QWidget
+
+    from viewer.ui.alarm_panel import AlarmPanel
+    from viewer.ui.app import create_application
+
+    create_application()
+    window = QWidget()
+    qtbot.addWidget(window)
+    live, replayed = AlarmPanel(window), AlarmPanel(window)
+    replayed.set_read_only(True)
+    box = QHBoxLayout(window)
+    box.addWidget(live)
+    box.addWidget(replayed)
+    managers = []
+    for panel in (live, replayed):
+        manager = AlarmManager()
+        manager.apply(rule("CV02", True, 1.0))
+        panel.set_manager(manager)
+        panel.table.selectRow(0)
+        managers.append(manager)
+    window.show()
+    qtbot.waitExposed(window)
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5_000)
+    qtbot.keyClick(window, Qt.Key.Key_K, Qt.KeyboardModifier.ControlModifier)
+    assert managers[0].unacknowledged_count() == 0  # the live alarm, acknowledged
+    assert managers[1].unacknowledged_count() == 1  # the replayed one untouched
+    replayed.acknowledge_selected()
+    replayed.shelve_selected()
+    assert managers[1].alarms[("CV02", "state", 2)].state is AlarmState.UNACK_ACTIVE

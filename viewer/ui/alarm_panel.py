@@ -225,6 +225,9 @@ class AlarmPanel(QWidget):
         for button in (self.ack_button, self.ack_all_button, self.shelve_button, self.unshelve_button,
                        self.accept_button, self.sound_button):
             button.setVisible(not read_only)
+        # Ctrl+K is the live list's alone: the same key on two visible actions would make it do nothing.
+        self.ack_action.setShortcut(QKeySequence() if read_only else QKeySequence(ACK_SHORTCUT))
+        self.space_shortcut.setEnabled(not read_only)
         if read_only:
             self.annunciator.play = lambda _priority: None
 
@@ -396,7 +399,7 @@ class AlarmPanel(QWidget):
     def shelve_selected(self) -> None:
         """Shelve the selected alarm for an hour."""
         alarm = self.selected_alarm()
-        if alarm is not None and self.manager is not None:
+        if alarm is not None and self.manager is not None and not self.read_only:
             self.manager.shelve(alarm.id, time.time(), SHELVE_S)
             self.refresh()
             self.operator_acted.emit()
@@ -404,7 +407,7 @@ class AlarmPanel(QWidget):
     def unshelve_selected(self) -> None:
         """Bring the selected shelved alarm back."""
         alarm = self.selected_alarm()
-        if alarm is not None and self.manager is not None:
+        if alarm is not None and self.manager is not None and not self.read_only:
             self.manager.unshelve(alarm.id, time.time())
             self.refresh()
             self.operator_acted.emit()

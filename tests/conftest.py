@@ -47,6 +47,7 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
     # Keep the user's real settings and logs out of test runs.
     os.environ.setdefault("XDG_CONFIG_HOME", str(Path(config.rootpath) / ".pytest_cache" / "xdg-config"))
+    os.environ.setdefault("TWIN_VIEWER_ALARM_JOURNAL", str(Path(config.rootpath) / ".pytest_cache" / "alarm-journal"))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -166,7 +166,7 @@ def test_docks_and_theme_are_restored_and_the_light_theme_recolours_everything(q
     try:
         with qtbot.waitSignal(win.layout_loaded, timeout=30_000):
             win.open_layout(demo_layout_path)
-        components_dock = win.components.parentWidget()
+        components_dock = win.components_dock
         components_dock.hide()  # the operator closed a panel
         win.theme_actions["light"].trigger()
         assert app.palette().color(QPalette.ColorRole.Window).name() == light_window
@@ -190,7 +190,7 @@ def test_docks_and_theme_are_restored_and_the_light_theme_recolours_everything(q
         again.show()
         assert again.theme_actions["light"].isChecked()
         assert app.palette().color(QPalette.ColorRole.Window).name() == light_window
-        assert not again.components.parentWidget().isVisible() and again.alarm_dock.isVisible()
+        assert not again.components_dock.isVisible() and again.alarm_dock.isVisible()
         again.set_theme("dark")
         assert again.settings.value("theme") == "dark"
         background = again.view.renderer.GetBackground()

@@ -16,17 +16,21 @@ from PySide6.QtGui import QAction, QActionGroup, QDragEnterEvent, QDropEvent, QK
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
+    QFrame,
     QLabel,
     QMainWindow,
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QToolTip,
+    QVBoxLayout,
     QWidget,
 )
 
 from viewer.model.layout import Layout
 from viewer.scene.plant_scene import PlantScene
+from viewer.telemetry.alarm_journal import AlarmJournal, alarm_journal_dir
 from viewer.telemetry.mqtt_client import SettingsError
 from viewer.telemetry.recording import (
     RecordingError,
@@ -45,11 +49,18 @@ from viewer.ui.plant_view import PlantView
 from viewer.ui.telemetry_controller import TelemetryController, settings_for
 from viewer.ui.theme import apply_theme
 from viewer.ui.theme import current as current_theme
-from viewer.ui.timeline import ReplayControl, TimelinePanel
+from viewer.ui.timeline import ReplayBanner, ReplayControl, TimelinePanel
 
 APP_NAME = "twin-viewer"
 PLOT_INTERVAL_S = 0.25
 log = logging.getLogger(__name__)
+
+
+def initial_size(available: tuple[int, int]) -> tuple[int, int]:
+    """The first size with fresh settings: roomy on a large screen, never larger than the screen's free area
+    (a taskbar and the title bar taken off: 1366x768 gives 1366x708)."""
+    width, height = available
+    return min(1440, width), min(900, max(height - 60, 480))
 
 
 class MainWindow(QMainWindow):
@@ -67,8 +78,9 @@ class MainWindow(QMainWindow):
         self.broker = broker
         self.policy = policy if policy is not None else Policy()
         self.settings = None  # QSettings when run as the app (run_gui); tests set their own
+        self.alarm_journal_dir: Path | None = None  # None: the user's data folder when run as the app, else none
         self.setWindowTitle(APP_NAME)
-        self.resize(1440, 900)
+        self.resize(*initial_size(self.screen().availableGeometry().size().toTuple()))
         self.setDockNestingEnabled(True)
         self.layout_path: Path | None = None
         self.plant_layout: Layout | None = None
@@ -78,7 +90,14 @@ class MainWindow(QMainWindow):
         self._last_plot = 0.0
 
         self.view = PlantView(self)
-        self.setCentralWidget(self.view)
+        self.replay_banner = ReplayBanner(self)
+        centre = QWidget(self)
+        column = QVBoxLayout(centre)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.replay_banner)
+        column.addWidget(self.view, 1)
+        self.setCentralWidget(centre)
         self.scene = PlantScene(self.view)
         self.view.clicked.connect(self._on_view_clicked)
         self.view.hovered.connect(self._on_view_hovered)
@@ -91,8 +110,10 @@ class MainWindow(QMainWindow):
         self.details.relearn_button.clicked.connect(self._on_relearn)
         self.details.freeze_button.toggled.connect(self._on_freeze)
         self.details.retrain_button.clicked.connect(self._on_retrain)
-        self._add_dock("Components", self.components, Qt.DockWidgetArea.LeftDockWidgetArea, "componentsDock")
-        self._add_dock("Details", self.details, Qt.DockWidgetArea.RightDockWidgetArea, "detailsDock")
+        self.components_dock = self._add_dock("Components", self.components, Qt.DockWidgetArea.LeftDockWidgetArea,
+                                              "componentsDock")
+        self.details_dock = self._add_dock("Details", self.details, Qt.DockWidgetArea.RightDockWidgetArea,
+                                           "detailsDock", scroll=True)
         self.alarm_panel = AlarmPanel(self)
         self.alarm_panel.component_requested.connect(self._on_component_activated)
         self.alarm_panel.accept_requested.connect(self.accept_as_new_normal)
@@ -105,13 +126,23 @@ class MainWindow(QMainWindow):
                                             "timelineDock")
         self.splitDockWidget(self.timeline_dock, self.alarm_dock, Qt.Orientation.Vertical)  # full width, on top
         self.timeline_dock.hide()
+        # A replay's own alarm list, beside the live one (which stays in view: a replay never blinds the
+        # operator). Read-only: what was acknowledged then is replayed; nothing here reaches the live alarms.
+        self.replay_alarm_panel = AlarmPanel(self)
+        self.replay_alarm_panel.set_read_only(True)
+        self.replay_alarm_panel.component_requested.connect(self._on_component_activated)
+        self.replay_alarm_dock = self._add_dock("Replayed alarms", self.replay_alarm_panel,
+                                                Qt.DockWidgetArea.BottomDockWidgetArea, "replayAlarmsDock")
+        self.splitDockWidget(self.alarm_dock, self.replay_alarm_dock, Qt.Orientation.Horizontal)
+        self.replay_alarm_dock.hide()
         self.replay: ReplayControl | None = None
         self._pending_recording: Path | None = None
         self._indexer: _Indexer | None = None
         self.setAcceptDrops(True)
         self.editor_panel = EditorPanel(self)
         self.editor_dock = self._add_dock("Layout editor", self.editor_panel, Qt.DockWidgetArea.RightDockWidgetArea,
-                                          "editorDock")
+                                          "editorDock", scroll=True)
+        self.tabifyDockWidget(self.details_dock, self.editor_dock)  # one column on the right: tabs, never taller
         self.editor_dock.hide()
         self.editor = LayoutEditor(self, self.editor_panel)
         self.editor.message.connect(self.status)
@@ -123,9 +154,16 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.alarm_dock], [170], Qt.Orientation.Vertical)  # the 3D view keeps most of the height
 
         self.telemetry = TelemetryController(self.scene, self.view.update, self)
+        self.alarm_panel.context_source = lambda: self.telemetry.pipeline  # names, units, values now
+        self.alarm_panel.operator_acted.connect(self._on_alarms_changed)  # the dock title's count follows
         self.telemetry.alarms_changed.connect(self._on_alarms_changed)
         self.telemetry.status_changed.connect(self._on_telemetry_status)
-        self.telemetry.values_changed.connect(self._on_values_changed)
+        self.telemetry.values_changed.connect(lambda c: self.replay is None and self._on_values_changed(c))
+        # A recording, while replayed: it has the 3D view; the live controller above runs on (alarms, status).
+        self.replayed = TelemetryController(self.scene, self.view.update, self)
+        self.replay_alarm_panel.context_source = lambda: self.replayed.pipeline
+        self.replayed.alarms_changed.connect(self._on_replay_alarms_changed)
+        self.replayed.values_changed.connect(lambda c: self.replay is not None and self._on_values_changed(c))
 
         self._compared.connect(self._on_compared)
         self.loader = LayoutLoader(self)
@@ -141,10 +179,21 @@ class MainWindow(QMainWindow):
         self.status("Ready. Open a layout file (Ctrl+O).")
 
     # ----------------------------------------------------------------- construction
-    def _add_dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, name: str) -> QDockWidget:
+    def _add_dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, name: str,
+                  scroll: bool = False) -> QDockWidget:
+        """A dock; ``scroll`` puts a tall panel in a scroll area, so its height never forces the window taller
+        than the screen (a dock's minimum size is its widget's)."""
         dock = QDockWidget(title, self)
         dock.setObjectName(name)
-        dock.setWidget(widget)
+        if scroll:
+            area_widget = QScrollArea(dock)
+            area_widget.setWidgetResizable(True)
+            area_widget.setFrameShape(QFrame.Shape.NoFrame)
+            area_widget.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+            area_widget.setWidget(widget)
+            dock.setWidget(area_widget)
+        else:
+            dock.setWidget(widget)
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                          | QDockWidget.DockWidgetFeature.DockWidgetFloatable
                          | QDockWidget.DockWidgetFeature.DockWidgetClosable)
@@ -491,7 +540,7 @@ class MainWindow(QMainWindow):
         self.labels_action.setChecked(self.scene.labels_visible)
         self.components.set_layout(loaded.layout)
         self.details.show_component(None, loaded.layout)
-        self.setWindowTitle(f"{loaded.layout.name} — {APP_NAME}")
+        self._update_title()
         geometry = loaded.geometry
         self.scene_label.setText(f"{len(geometry.component_ids):,} components · {geometry.n_triangles:,} triangles")
         total = time.perf_counter() - getattr(self, "_load_started", time.perf_counter())
@@ -504,12 +553,10 @@ class MainWindow(QMainWindow):
             self.telemetry.stop_recording()
             note = f"{note} — recording saved to {saved} (the layout changed)"
             self.status(f"Opened {loaded.path.name} in {total:.1f} s{note}")
+        self._start_telemetry(loaded)  # the plant live, replay or not: a replay never blinds the operator
         if self._pending_recording is not None:
             recording, self._pending_recording = self._pending_recording, None
-            self.telemetry.stop()
             self._start_indexing(recording, None)
-        else:
-            self._start_telemetry(loaded)
         self._update_enabled()
         self._remember(loaded.path)
         self.view.update()
@@ -523,19 +570,30 @@ class MainWindow(QMainWindow):
             if settings is None:
                 self.connection_label.setText("Telemetry off (no broker in the layout)")
                 return
-            self.telemetry.start(loaded.layout, settings)
+            self.telemetry.start(loaded.layout, settings, journal=self._alarm_journal(loaded))
         except SettingsError as exc:
             self.connection_label.setText("Telemetry off")
             self.show_error("Cannot connect to the plant's broker.", [str(exc)])
             return
-        self.alarm_panel.set_manager(self.telemetry.alarms)
+        self._on_alarms_changed()  # the list and the dock title's count together
+        journal = self.telemetry.journal
+        if journal is not None and journal.problems:  # a damaged journal: said, skipped, the app goes on
+            self.status(f"Alarm journal: {len(journal.problems)} problem(s) skipped, e.g. {journal.problems[0]}")
         self.connection_label.setText(f"Connecting to {settings.describe()}…")
         self._update_enabled()
+
+    def _alarm_journal(self, loaded: LoadedPlant) -> AlarmJournal | None:
+        """The layout's alarm journal (its alarm list survives a reload), where journals are kept."""
+        folder = self.alarm_journal_dir or (alarm_journal_dir() if self.settings is not None else None)
+        return AlarmJournal(folder, loaded.path, loaded.layout.name) if folder is not None else None
 
     def _on_alarms_changed(self) -> None:
         self.alarm_panel.set_manager(self.telemetry.alarms)
         waiting = self.telemetry.alarms.unacknowledged_count()
         self.alarm_dock.setWindowTitle(f"Alarms ({waiting} unacknowledged)" if waiting else "Alarms")
+        if self.replay is not None and waiting != self.replay_banner.live_unacknowledged:
+            self.replay_banner.live_unacknowledged = waiting  # the banner says so too: live alarms are news
+            self.replay_banner.update_text(self.replay.position)
 
     def _on_telemetry_status(self, status: dict) -> None:
         state = status["state"]
@@ -577,7 +635,7 @@ class MainWindow(QMainWindow):
             self._show_live_details()
             if now - self._last_plot >= PLOT_INTERVAL_S:  # a plot a few times a second is plenty
                 self._last_plot = now
-                self._refresh_plot(self.telemetry.now())  # recording time in a replay
+                self._refresh_plot(self.shown.now())  # recording time in a replay
 
     def _show_live_details(self) -> None:
         """Live values and the anomaly explanation of the selection in the details panel."""
@@ -586,10 +644,11 @@ class MainWindow(QMainWindow):
             self.details.show_live([], [])
             return
         children = [c.id for c in self.plant_layout.components if c.parent == component] if self.plant_layout else []
-        entries = [self.telemetry.anomaly.components.get(c) for c in (component, *children)]
+        entries = [self.shown.anomaly.components.get(c) for c in (component, *children)]
         episode = any(e is not None and e.result.episode_start is not None for e in entries)
-        self.details.show_live(self.telemetry.live_values(component), self.telemetry.anomaly_rows(component),
+        self.details.show_live(self.shown.live_values(component), self.shown.anomaly_rows(component),
                                episode=episode)
+        self.details.anomaly_buttons.setEnabled(self.replay is None)  # they act on the plant now, not a replay
 
     def accept_as_new_normal(self, component: str) -> bool:
         """The operator's "Accept as new normal" for a component's anomaly episode, and its sensors'."""
@@ -631,12 +690,12 @@ class MainWindow(QMainWindow):
         series = {}
         bands = {}
         if self.selected is not None:
-            for (component, signal), points in self.telemetry.history.items():
+            for (component, signal), points in self.shown.history.items():
                 if component == self.selected and len(points) >= 2:
-                    unit = self.telemetry.units.get((component, signal), "")  # filled as values arrive
+                    unit = self.shown.units.get((component, signal), "")  # filled as values arrive
                     label = f"{signal} [{unit}]" if unit else signal
                     series[label] = list(points)
-                    band = self.telemetry.anomaly.normal_band(component, signal)
+                    band = self.shown.anomaly.normal_band(component, signal)
                     if band is not None:
                         bands[label] = band
         self.details.show_history(series, now, bands)
@@ -666,10 +725,17 @@ class MainWindow(QMainWindow):
 
     # ----------------------------------------------------------------- selection
     def _on_edit_history(self) -> None:
-        if self.plant_layout is not None:
-            mark = " *" if self.editor.dirty else ""
-            self.setWindowTitle(f"{self.plant_layout.name}{mark} — {APP_NAME}")
+        self._update_title()
         self._update_enabled()
+
+    def _update_title(self) -> None:
+        """The plant's name, * for unsaved edits, and the file it is (or will be saved) in."""
+        if self.plant_layout is None:
+            self.setWindowTitle(APP_NAME)
+            return
+        mark = " *" if self.editor.dirty else ""
+        where = f" ({self.layout_path.name})" if self.layout_path is not None else ""
+        self.setWindowTitle(f"{self.plant_layout.name}{mark}{where} — {APP_NAME}")
 
     def toggle_edit_mode(self) -> None:
         """Enter or leave edit mode (edits are kept when leaving; Save writes them)."""
@@ -681,11 +747,14 @@ class MainWindow(QMainWindow):
         self.view.drag_probe = self.editor.drag_probe if on else None
         self.editor_dock.setVisible(on)
         if on:
+            self.editor_dock.raise_()  # the editor's tab in front of the details' (they share the right column)
+            self.editor.show_flow()
             self.editor.show_selection(self.selected)
             self.status("Edit mode: drag equipment on the floor (Shift: no snapping); KPIs follow every edit")
         else:
             self.scene.set_bottleneck(None)
             self.scene.set_problem_outlines([])
+            self.scene.set_flow_arrows([])
             self.editor_panel.connect_button.setChecked(False)
             self.view.update()
             self.status("Edit mode off" + (" (unsaved changes: Ctrl+S saves them)" if self.editor.dirty else ""))
@@ -697,8 +766,10 @@ class MainWindow(QMainWindow):
         self._geometry = geometry
         selected = self.selected if self.selected in geometry.component_ids else None  # type: ignore[attr-defined]
         self.scene.show(layout, geometry, labels=self.scene.labels_visible, keep_camera=True)  # type: ignore[arg-type]
-        self.telemetry.displayed.clear()  # recolour from the live states on the next frame
+        self.shown.displayed.clear()  # recolour from the live states on the next frame
         self.components.set_layout(layout)
+        self.scene_label.setText(f"{len(geometry.component_ids):,} components · "  # type: ignore[attr-defined]
+                                 f"{geometry.n_triangles:,} triangles")  # type: ignore[attr-defined]
         self.selected = None
         self.select_component(selected)
 
@@ -717,6 +788,8 @@ class MainWindow(QMainWindow):
         saved = self.editor.save(Path(path))
         if saved:
             self.layout_path = Path(path)
+            self._update_title()
+            self._remember(self.layout_path)
         return saved
 
     def _unsaved_changes_resolved(self) -> bool:
@@ -775,13 +848,13 @@ class MainWindow(QMainWindow):
         if comp is None:
             return ""
         lines = [comp.display_name]
-        state = self.telemetry.displayed.get(component_id)
+        state = self.shown.displayed.get(component_id)
         if state:
             lines[0] += f" — {state}"
-        for signal, value, unit, age, _state in self.telemetry.live_values(component_id)[:8]:
+        for signal, value, unit, age, _state in self.shown.live_values(component_id)[:8]:
             shown = f"{value:.4g}" if isinstance(value, float) else str(value)[:40]
             lines.append(f"{signal}: {shown} {unit}  ({age:.0f} s ago)".replace("  (", " (").strip())
-        summary = self.telemetry.pipeline.anomaly_summary(component_id)
+        summary = self.shown.pipeline.anomaly_summary(component_id)
         if summary:
             lines.append(summary)
         return "\n".join(lines)
@@ -899,8 +972,6 @@ class MainWindow(QMainWindow):
 
     def _start_indexing(self, path: Path, note: str | None) -> None:
         assert self.plant_layout is not None
-        self.telemetry.stop()
-        self.connection_label.setText("Replay")
         self._end_replay()
         indexer = _Indexer(Replayer(path, self.plant_layout), self)
         indexer.progress.connect(lambda f: self._on_load_progress(f, f"Reading {path.name}…"))
@@ -919,11 +990,15 @@ class MainWindow(QMainWindow):
         self._indexer = None
         self._end_progress()
         replayer = indexer.replayer
-        self.telemetry.attach_replay(self.plant_layout, replayer.pipeline)  # type: ignore[arg-type]
-        self.alarm_panel.set_manager(self.telemetry.alarms)
+        self.telemetry.release_scene()  # live runs on beside the replay: its alarms, status and recording
+        self.replayed.attach_replay(self.plant_layout, replayer.pipeline)  # type: ignore[arg-type]
         self.replay = ReplayControl(replayer, self.timeline, self._show_replayed, self)
         self.replay.position_changed.connect(self._on_replay_moved)
         self.timeline_dock.show()
+        self.replay_alarm_dock.show()
+        self.replay_banner.show_replay(replayer.path.name)
+        self._on_alarms_changed()
+        self._on_replay_alarms_changed()
         self.replay.seek(replayer.start)
         self._remember(replayer.path)
         info = replayer.info
@@ -939,19 +1014,28 @@ class MainWindow(QMainWindow):
             skipped = len(replayer.damage)
             what = f"{skipped} stretch{'es' if skipped != 1 else ''} skipped" if skipped else "cut off"
             self.status(f"Replaying {replayer.path.name} (damaged: {what}): {replayer.played:,} messages")
-        self.rate_label.setText("")
-        self.errors_label.setText("")
-        self.age_label.setText("")
 
     def _show_replayed(self, result: object, t: float, seeked: bool) -> None:
-        self.telemetry.show_replayed(result, t, seeked)  # type: ignore[arg-type]
+        self.replayed.show_replayed(result, t, seeked)  # type: ignore[arg-type]
         if seeked:
             self._last_plot = 0.0  # after a jump the plot is redrawn at once, even when paused
         if seeked or getattr(result, "alarms_moved", False):
-            self._on_alarms_changed()
+            self._on_replay_alarms_changed()
+
+    def _on_replay_alarms_changed(self) -> None:
+        manager = self.replayed.alarms if self.replay is not None else None
+        self.replay_alarm_panel.set_manager(manager)
+        waiting = manager.unacknowledged_count() if manager is not None else 0
+        self.replay_alarm_dock.setWindowTitle(f"Replayed alarms ({waiting} unacknowledged then)" if waiting
+                                              else "Replayed alarms")
+
+    @property
+    def shown(self) -> TelemetryController:
+        """What the 3D view and the details show: the replay while one is open, else the plant live."""
+        return self.replayed if self.replay is not None else self.telemetry
 
     def _on_replay_moved(self, t: float) -> None:
-        self.connection_label.setText(f"Replay {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(t))}")
+        self.replay_banner.update_text(t)
         if self.selected is not None:
             self._show_live_details()
             now = time.time()
@@ -960,9 +1044,13 @@ class MainWindow(QMainWindow):
                 self._refresh_plot(t)
 
     def leave_replay(self) -> None:
-        """Stop replaying and go back to the plant's live telemetry."""
+        """Close the replay: the 3D view shows the plant live again (it never stopped; where it is off, the
+        layout is opened again to connect)."""
         self._end_replay()
-        if self.plant_layout is not None and self.layout_path is not None:
+        if self.telemetry.running:
+            self.status("Back to live")
+            self._show_live_details()
+        elif self.plant_layout is not None and self.layout_path is not None:
             self.open_layout(self.layout_path)
 
     def _end_replay(self) -> None:
@@ -970,8 +1058,13 @@ class MainWindow(QMainWindow):
             self.replay.stop()
             self.replay.deleteLater()
             self.replay = None
-            self.telemetry.detach_replay()
+            self.replayed.detach_replay()
+            self.telemetry.take_scene()
+            self._on_replay_alarms_changed()
+            self.view.update()
         self.timeline_dock.hide()
+        self.replay_alarm_dock.hide()
+        self.replay_banner.hide()
 
     def _cancel_background(self) -> None:
         self.loader.cancel()
@@ -1026,7 +1119,7 @@ class MainWindow(QMainWindow):
         if self.plant_layout is not None:  # the title line's colours
             comp = self.plant_layout.component(self.selected) if self.selected else None
             self.details.show_component(comp, self.plant_layout, self._reach_of(comp))
-        self.telemetry.displayed.clear()  # recolour from the live states on the next frame
+        self.shown.displayed.clear()  # recolour from the live states on the next frame
         if remember:  # the user's choice (a restored one is not news in the status bar)
             if self.settings is not None:
                 self.settings.setValue("theme", theme.name)

@@ -28,6 +28,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from viewer.model.layout import Layout
 from viewer.scene.plant_scene import PlantScene
+from viewer.telemetry.alarm_journal import AlarmJournal
 from viewer.telemetry.mqtt_client import (  # noqa: F401 - settings_for: the window imports it from here
     ConnectionStatus,
     MqttSettings,
@@ -44,7 +45,7 @@ from viewer.telemetry.pipeline import (  # noqa: F401 - names the UI and tests u
 )
 from viewer.telemetry.recording import RecorderStats
 from viewer.telemetry.session import SessionRecording
-from viewer.telemetry.store import Sample
+from viewer.telemetry.store import MessageRate, Sample
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,8 @@ class TelemetryController(QObject):
         self.displayed: dict[str, str] = {}
         self._blink_on = True
         self._last_blink = 0.0
-        self._rate_window: deque[tuple[float, int]] = deque(maxlen=40)
+        self._rate_window = MessageRate(40)  # never across two stores: no negative rate after a reload
+        self.journal: AlarmJournal | None = None  # the live layout's alarm journal, if it keeps one
         self.frames = 0
         self.timer = QTimer(self)
         self.timer.setInterval(FRAME_MS)
@@ -89,6 +91,9 @@ class TelemetryController(QObject):
         self._robots: set[str] = set()
         self.session: SessionRecording | None = None
         self.replay_time: float | None = None
+        # False while a replay has the 3D view: this pipeline keeps running (alarms, status, recording), but
+        # the colours, badges and robot poses on the scene are the replay's.
+        self.paints_scene = True
 
     # The pipeline's parts, under the names the window and the tests use.
     @property
@@ -116,11 +121,16 @@ class TelemetryController(QObject):
         return self.pipeline.anomaly
 
     # ----------------------------------------------------------------- life cycle
-    def start(self, layout: Layout, settings: MqttSettings) -> None:
-        """Subscribe to the layout's bindings on the broker. :class:`SettingsError` for unusable settings."""
+    def start(self, layout: Layout, settings: MqttSettings, journal: AlarmJournal | None = None) -> None:
+        """Subscribe to the layout's bindings on the broker. :class:`SettingsError` for unusable settings.
+        ``journal``: the layout's alarm journal, restored now and kept up to date while live."""
         self.stop()
         self.layout = layout
         self.pipeline = TelemetryPipeline(layout)
+        self._rate_window.reset()
+        self.journal = journal
+        if journal is not None:
+            journal.restore(self.pipeline.alarms)
         self.displayed.clear()
         self._robots = set(self.scene.robot_ids())
         self._joint_samples.clear()
@@ -150,6 +160,9 @@ class TelemetryController(QObject):
     def stop(self) -> None:
         """Disconnect and stop updating; the scene keeps its normal colours."""
         self.stop_recording()
+        if self.journal is not None:  # the live alarms as they are now, for the next time this layout opens
+            self.journal.save(self.pipeline.alarms)
+            self.journal = None
         self.timer.stop()
         self._joint_samples.clear()
         if self.client is not None:
@@ -159,7 +172,25 @@ class TelemetryController(QObject):
             if component in getattr(self.scene, "_index", {}):
                 self.scene.set_component_color(component, None)
         self.displayed.clear()
+        if self.paints_scene:  # the badges on the scene are a replay's while it has the view
+            self.scene.set_badges({})
+
+    def release_scene(self) -> None:
+        """Hand the 3D view to a replay: this pipeline runs on, its colours and badges leave the scene."""
+        self.paints_scene = False
+        for component in list(self.displayed):
+            if component in getattr(self.scene, "_index", {}):
+                self.scene.set_component_color(component, None)
+        self.displayed.clear()
+        self._joint_samples.clear()
+        self._shown_pose.clear()
         self.scene.set_badges({})
+
+    def take_scene(self) -> None:
+        """Paint the 3D view again from this pipeline (the next frame recolours everything)."""
+        self.paints_scene = True
+        self.displayed.clear()
+        self._shown_pose.clear()
 
     def attach_replay(self, layout: Layout, pipeline: TelemetryPipeline) -> None:
         """Show a replay's pipeline instead of live data (the replay's timer drives :meth:`show_replayed`)."""
@@ -208,27 +239,31 @@ class TelemetryController(QObject):
         self.frames += 1
         if self.layout is None:
             return
-        self.show_step(self.pipeline.step(now), now)
+        step = self.pipeline.step(now)
+        if self.journal is not None:
+            step.alarms_moved |= self.journal.poll(self.pipeline, now)
+        self.show_step(step, now)
         if self.session is not None:
             self.session.poll(now)
-        self._rate_window.append((now, self.store.message_count()))
+        self._rate_window.add(now, self.store.message_count())
         if self.frames % 10 == 0:
             self.status_changed.emit(self.telemetry_status(now))
 
     def show_step(self, step: StepResult, now: float) -> None:
         """Bring the scene, the alarm list and the details up to date with one pipeline step."""
         dirty = False
-        for component, sample in step.joint_samples:
-            if component in self._robots:
-                self._add_joint_sample(component, sample)
-        if self._joint_samples:
-            dirty |= self._animate_robots(now)
-        blink_toggled = now - self._last_blink >= BLINK_S or now < self._last_blink
-        if blink_toggled:
-            self._blink_on = not self._blink_on
-            self._last_blink = now
-        if self._apply_states(blink_toggled or step.alarms_moved):
-            dirty = True
+        if self.paints_scene:
+            for component, sample in step.joint_samples:
+                if component in self._robots:
+                    self._add_joint_sample(component, sample)
+            if self._joint_samples:
+                dirty |= self._animate_robots(now)
+            blink_toggled = now - self._last_blink >= BLINK_S or now < self._last_blink
+            if blink_toggled:
+                self._blink_on = not self._blink_on
+                self._last_blink = now
+            if self._apply_states(blink_toggled or step.alarms_moved):
+                dirty = True
         if step.alarms_moved:
             self.alarms_changed.emit()
         if step.changed_values:
@@ -327,10 +362,7 @@ class TelemetryController(QObject):
         """Connection state, messages/s, decode errors, age of the newest message."""
         now = now or time.time()
         stats = self.store.stats()
-        rate = 0.0
-        if len(self._rate_window) >= 2:
-            (t0, n0), (t1, n1) = self._rate_window[0], self._rate_window[-1]
-            rate = (n1 - n0) / (t1 - t0) if t1 > t0 else 0.0
+        rate = self._rate_window.rate()
         status = self.client.status() if self.client else None
         return {
             "state": status.state.value if status else "off",

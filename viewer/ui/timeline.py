@@ -227,7 +227,7 @@ class ReplayControl(QObject):
                                       f"{time.strftime(fmt, time.localtime(self.replayer.end))}")
 
 
-REPLAY_BANNER_COLOUR = "#3f3f9f"  # indigo: no alarm, warning or state colour uses it (ISA-101), so it reads as "not live"
+REPLAY_BANNER_COLOUR = "#3f3f9f"  # indigo: no alarm, warning or state colour uses it (ISA-101): "not live"
 
 
 class ReplayBanner(QLabel):

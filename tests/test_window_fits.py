@@ -1,0 +1,78 @@
+"""The window fits a control-room screen in every mode: docks scroll or tab, they never force it taller.
+
+1366x768 is the smallest screen the viewer is for; a taskbar and the title bar take about 60 px of it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+pytestmark = pytest.mark.gui
+
+SMALL_SCREEN = (1366, 768 - 60)
+
+
+def test_the_first_size_fits_the_screen():
+    from viewer.ui.main_window import initial_size
+
+    assert initial_size((1366, 768)) == (1366, 708)
+    assert initial_size((1920, 1080)) == (1440, 900)  # roomy, not the whole screen
+    assert initial_size((1024, 600)) == (1024, 540)
+
+
+def fits(win) -> bool:
+    hint, minimum = win.minimumSizeHint(), win.minimumSize()
+    return (max(hint.width(), minimum.width()) <= SMALL_SCREEN[0]
+            and max(hint.height(), minimum.height()) <= SMALL_SCREEN[1])
+
+
+def test_every_mode_fits_1366x768(qtbot, tmp_path, demo_layout_path):
+    from test_recording import synthetic_recording
+
+    from viewer.model.layout_io import load_layout
+    from viewer.ui.app import create_application
+    from viewer.ui.main_window import MainWindow
+
+    folder = tmp_path / "plant"
+    shutil.copytree(demo_layout_path.parent, folder)
+    path = folder / demo_layout_path.name
+    doc = json.loads(path.read_text())
+    doc.pop("mqtt", None)
+    doc["bindings"] = []
+    path.write_text(json.dumps(doc))
+    create_application()
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    with qtbot.waitSignal(win.layout_loaded, timeout=30_000):
+        win.open_layout(path)
+    win.resize(*SMALL_SCREEN)
+
+    def check(mode: str) -> None:
+        qtbot.wait(50)  # the layout settles on the event loop
+        assert fits(win), f"{mode}: minimum {win.minimumSizeHint().toTuple()} is larger than {SMALL_SCREEN}"
+        assert win.height() <= SMALL_SCREEN[1], f"{mode}: the window grew to {win.size().toTuple()}"
+
+    check("plant open")
+    win.select_component("ST10")
+    check("a station selected")
+    win.edit_action.trigger()
+    win.select_component("R1")
+    check("edit mode, a robot selected")
+    assert win.editor_dock.isVisible() and win.details_dock in win.tabifiedDockWidgets(win.editor_dock)
+    win.edit_action.trigger()
+    recording = tmp_path / "session.mcap"
+    synthetic_recording(recording, load_layout(path).to_dict(), seconds=10)
+    win.open_recording(recording)
+    qtbot.waitUntil(lambda: win.replay is not None, timeout=30_000)
+    win.select_component("ST20")
+    check("replay")
+    win.leave_replay()
+    win.set_operator_mode(True)
+    win.showNormal()
+    win.resize(*SMALL_SCREEN)
+    check("operator mode")

@@ -54,7 +54,7 @@ def widget_point(win, world):
     return QPoint(round(x / dpr), round(win.view.height() - 1 - y / dpr))
 
 
-def test_dragging_a_station_moves_it_snapped_undo_restores_and_save_writes_it(editing, qtbot):
+def test_dragging_a_station_moves_it_snapped_undo_restores_and_save_writes_it(editing, qtbot, monkeypatch):
     win, path = editing
     start = tuple(win.plant_layout.component("ST20").position)
     press = widget_point(win, (start[0], start[1], 0.6))
@@ -69,7 +69,7 @@ def test_dragging_a_station_moves_it_snapped_undo_restores_and_save_writes_it(ed
     assert moved[0] % 0.5 == pytest.approx(0) and moved[1] % 0.5 == pytest.approx(0)  # snapped to the grid
     assert win.editor.document.undo_text.startswith("Move ST20")
     assert win.undo_action.text().startswith("&Undo Move ST20")
-    assert win.windowTitle().endswith("* — twin-viewer")
+    assert win.windowTitle().endswith(f" * ({path.name}) — twin-viewer")
     # Shortcuts need an active window, which a bare Xvfb has not: trigger the actions, check their keys.
     assert win.undo_action.shortcut().matches(QKeySequence(QKeySequence.StandardKey.Undo)) \
         == QKeySequence.SequenceMatch.ExactMatch
@@ -83,6 +83,11 @@ def test_dragging_a_station_moves_it_snapped_undo_restores_and_save_writes_it(ed
     st20 = next(c for c in saved["components"] if c["id"] == "ST20")
     assert tuple(st20["position"]) == moved
     assert not win.editor.dirty and "*" not in win.windowTitle()
+    # Save As: the title names the new file (the user's choice in the dialog stands in for a click).
+    other = path.with_name("plant_b.json")
+    monkeypatch.setattr("viewer.ui.main_window.QFileDialog.getSaveFileName", lambda *a, **k: (str(other), ""))
+    assert win.save_layout_as() and other.is_file()
+    assert win.layout_path == other and win.windowTitle().endswith("(plant_b.json) — twin-viewer")
 
 
 def test_an_edit_reruns_the_kpis_off_the_gui_thread_and_an_overlap_is_listed(editing, qtbot):
@@ -164,6 +169,9 @@ def test_add_a_station_and_connect_it_into_the_flow(editing, qtbot):
     assert new is not None and new in win.editor.document.layout.ids()
     qtbot.waitUntil(lambda: win.selected == new, timeout=30_000)  # drawn, then selected
     assert any(p.code == "not-connected" and p.components == (new,) for p in win.editor.problems)
+    # It stands on free floor: no overlap, nothing off the floor (the view's centre is on the line).
+    assert not [p for p in win.editor.problems if new in p.components and p.severity == "error"]
+    assert win.scene_label.text().startswith(f"{len(win.plant_layout.components):,} components")
     # Connect mode: the next click on a component makes the selection feed it.
     win.editor_panel.connect_button.setChecked(True)
     x, y = win.scene.project(win.scene.geometry.component_center(win.scene.component_index("SHIP")))
@@ -242,3 +250,23 @@ def test_add_a_station_with_a_built_in_mesh_or_a_file_from_the_layout_folder(edi
     win.select_component(added)
     win.editor_panel.rotation.setValue(45.0)  # free angles as well as 90° steps
     assert win.editor.document.layout.component(added).rotation[2] == 45.0
+
+
+def test_flow_arrows_in_edit_mode_an_agv_link_apart_and_the_panel_says_what_changed(editing, qtbot):
+    import dataclasses
+
+    from viewer.model.document import ReplaceLink
+
+    win, _path = editing
+    assert win.scene.flow_arrow_kinds() == {"direct"}  # the demo's links are all direct
+    before = win.editor.report
+    layout = win.editor.document.layout
+    old = next(f for f in layout.flow if (f.source, f.target) == ("ST20", "ST30"))
+    assert win.editor.push(ReplaceLink(old, dataclasses.replace(old, transport="agv")))
+    assert win.scene.flow_arrow_kinds() == {"direct", "agv"}  # drawn at once, apart
+    qtbot.waitUntil(lambda: full_report(win) not in (None, before), timeout=60_000)
+    names = {c.id: c.display_name for c in layout.components}
+    assert f"{names['ST20']} → {names['ST30']} now goes by AGV" in win.editor_panel.explain.text()
+    assert win.editor_panel.explain.isVisible()
+    win.edit_action.trigger()  # leaving edit mode: no arrows in the operator's view
+    assert win.scene.flow_arrow_kinds() == set()

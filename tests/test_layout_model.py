@@ -1323,3 +1323,17 @@ def test_an_obj_whose_vertex_lines_lost_their_numbers_is_refused(tmp_path: Path)
     (tmp_path / "far.obj").write_text("v 0 0 0\nv 1e9 0 0\nv 0 1 0\nf 1 2 3\n")
     with pytest.raises(MeshError, match=r"far.obj: a vertex lies 1e\+09 units from the origin"):
         MeshLibrary().load(tmp_path / "far.obj")
+
+
+def test_free_spot_is_the_nearest_clear_place_on_the_floor():
+    from viewer.model.checks import free_spot
+
+    taken = {"A": (-1.0, 1.0, -1.0, 1.0)}  # a 2 m square at the origin
+    extent = (-0.5, 0.5, -0.5, 0.5)  # a 1 m square around its position
+    # Half a metre clear of A: the centre must be 1.0 m (0.5 + 0.5) beyond A's edge, 2.0 m from the origin.
+    assert free_spot(taken, extent, (0.0, 0.0), clearance=0.5, step=0.5) == (-2.0, 0.0)
+    assert free_spot(taken, extent, (5.0, 5.0), clearance=0.5) == (5.0, 5.0)  # already free: stays
+    # The floor keeps it in: x in [-1.5, 3] leaves only the right-hand side of A.
+    floor = {"origin": [-1.5, -1.0], "size": [4.5, 2.0]}
+    assert free_spot(taken, extent, (0.0, 0.0), floor, clearance=0.5) == (2.0, 0.0)
+    assert free_spot(taken, (-3.0, 3.0, -3.0, 3.0), (0.0, 0.0), floor) is None  # larger than the floor

@@ -78,12 +78,15 @@ def test_robots_move_a_fault_turns_red_the_operator_acknowledges_and_stale_data_
     dim_rgb = np.array([int(theme.blink_dim[i:i + 2], 16) for i in (1, 3, 5)])
     assert (np.abs(shown - fault_rgb).max(axis=1) <= 1).all() or (np.abs(shown - dim_rgb).max(axis=1) <= 1).all()
     assert "fault" in win.scene.badge_states()
+    # The badge names its component and takes the place of its name label (never the label dropped).
+    conveyor = win.plant_layout.component("CV02").display_name
+    assert f"X FAULT  {conveyor}" in win.scene.badge_texts()["fault"]
     alarms = [a for a in win.telemetry.alarms.listed() if a.component == "CV02"]
     assert len(alarms) == 1 and alarms[0].needs_attention and alarms[0].message == "Machine fault"
 
     # The operator acknowledges it in the alarm panel.
     panel = win.alarm_panel
-    row = next(r for r in range(panel.table.rowCount()) if panel.table.item(r, 1).text() == "CV02")
+    row = panel.row_of("CV02")
     panel.table.selectRow(row)
     qtbot.mouseClick(panel.ack_button, Qt.MouseButton.LeftButton)
     assert not alarms[0].needs_attention and alarms[0].state.value == "acknowledged"

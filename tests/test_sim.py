@@ -651,3 +651,29 @@ def test_replications_stop_early_once_the_throughput_interval_is_tight():
                  Node("OUT", "sink"))
     loose = run(noisy, hours=0.5, replications=6, seed=3, workers=1, tight=0.0001)  # never that tight
     assert loose.replications == 6 and not loose.stopped_early
+
+
+def test_explain_change_names_links_that_moved_to_agv_and_a_fleet_at_its_limit(demo_layout_path):
+    import copy
+    import dataclasses
+
+    from viewer.model.layout_io import load_layout
+    from viewer.sim.compare import explain_change
+
+    saved = load_layout(demo_layout_path)
+    edited = copy.deepcopy(saved)
+    i = next(k for k, f in enumerate(edited.flow) if (f.source, f.target) == ("ST20", "ST30"))
+    edited.flow[i] = dataclasses.replace(edited.flow[i], transport="agv")
+    del edited.flow[next(k for k, f in enumerate(edited.flow) if (f.source, f.target) == ("R3", "SHIP"))]
+    names = {c.id: c.display_name for c in saved.components}
+
+    class Report:  # only the fields explain_change reads
+        def __init__(self, bottleneck, agv):
+            self.bottleneck, self.agv_utilisation = bottleneck, agv
+
+    lines = explain_change(saved, edited, Report("ST30", None), Report("ST20", 0.97))
+    assert lines == [f"{names['ST20']} → {names['ST30']} now goes by AGV (its ends are far apart or it says so)",
+                     f"link {names['R3']} → {names['SHIP']} removed",
+                     "the bottleneck moved from ST30 to ST20",
+                     "the AGV fleet is now the limit: busy 97% of the time"]
+    assert explain_change(saved, copy.deepcopy(saved), Report("ST30", None), Report("ST30", None)) == []

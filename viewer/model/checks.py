@@ -257,3 +257,33 @@ def _robot_safety(layout: Layout, reaches: Mapping[str, float] | None = None) ->
                                          f"{path.display_name} runs {gap:.2f} m from {comp.display_name}'s base, "
                                          f"inside its {reach:.2f} m reach")
     return list(out.values())
+
+
+def free_spot(footprints: Mapping[str, Footprint], extent: Footprint, near: tuple[float, float],
+              floor: Mapping[str, Any] | None = None, *, clearance: float = 0.5, step: float = 0.5,
+              max_radius: float = 60.0) -> tuple[float, float] | None:
+    """A free position near ``near`` (on a ``step`` grid, searched outward in square rings, the nearest of
+    each ring first) where equipment of
+    ``extent`` (its footprint relative to its position: xmin, xmax, ymin, ymax) stands ``clearance`` clear of
+    every footprint given and inside the floor; None when there is no such place within ``max_radius``."""
+    boxes = list(footprints.values())
+    origin = tuple((floor or {}).get("origin") or (0.0, 0.0))[:2]
+    size = (floor or {}).get("size")
+    cx, cy = round(near[0] / step) * step, round(near[1] / step) * step
+
+    def fits(x: float, y: float) -> bool:
+        box = (x + extent[0], x + extent[1], y + extent[2], y + extent[3])
+        if size is not None and (box[0] < origin[0] or box[1] > origin[0] + size[0]
+                                 or box[2] < origin[1] or box[3] > origin[1] + size[1]):
+            return False
+        return all(box[0] >= b[1] + clearance or box[1] <= b[0] - clearance
+                   or box[2] >= b[3] + clearance or box[3] <= b[2] - clearance for b in boxes)
+
+    for ring in range(int(max_radius / step) + 1):  # every point of a ring is as far (in steps) as the ring
+        candidates = [(i, j) for i in range(-ring, ring + 1) for j in range(-ring, ring + 1)
+                      if max(abs(i), abs(j)) == ring]
+        candidates.sort(key=lambda ij: ij[0] ** 2 + ij[1] ** 2)  # the nearest of the ring first
+        for i, j in candidates:
+            if fits(cx + i * step, cy + j * step):
+                return cx + i * step, cy + j * step
+    return None

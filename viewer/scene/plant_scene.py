@@ -547,6 +547,54 @@ class PlantScene:
             pv.Box(bounds=tuple(b)).outline(), color="#b9a6d6", line_width=2.0, lighting=False, pickable=False,
             name="bottleneck", reset_camera=False, render=False)
 
+    # ----------------------------------------------------------------- material flow (edit mode)
+    FLOW_Z_M: ClassVar[float] = 0.3  # low over the floor, under labels and badges
+    FLOW_COLOURS: ClassVar[dict[str, str]] = {"direct": "#9aa7b4", "agv": "#5fb3b3"}  # calm: information
+
+    def set_flow_arrows(self, links: list[tuple[str, str, bool]]) -> None:
+        """Arrows for the material flow, (source, target, by AGV) each: straight grey arrows from edge to edge
+        for direct links, arcs in teal for links an AGV carries. An empty list removes them."""
+        for kind in self.FLOW_COLOURS:
+            if f"flow-{kind}" in self._actors:
+                self.plotter.remove_actor(self._actors.pop(f"flow-{kind}"), render=False)
+        if self.geometry is None:
+            return
+        lines: dict[str, list[np.ndarray]] = {"direct": [], "agv": []}
+        for source, target, by_agv in links:
+            if source in self._index and target in self._index:
+                polyline = self._flow_polyline(source, target, by_agv)
+                if polyline is not None:
+                    lines["agv" if by_agv else "direct"].extend(_with_arrowhead(polyline))
+        for kind, pieces in lines.items():
+            if pieces:
+                mesh = pv.merge([pv.lines_from_points(p) for p in pieces])
+                self._actors[f"flow-{kind}"] = self.plotter.add_mesh(
+                    mesh, color=self.FLOW_COLOURS[kind], line_width=3.0 if kind == "agv" else 2.0, lighting=False,
+                    pickable=False, name=f"flow-{kind}", reset_camera=False, render=False)
+
+    def flow_arrow_kinds(self) -> set[str]:
+        """Which kinds of flow arrows are drawn (tests)."""
+        return {name.removeprefix("flow-") for name in self._actors if name.startswith("flow-")}
+
+    def _flow_polyline(self, source: str, target: str, by_agv: bool) -> np.ndarray | None:
+        """From the edge of the source's footprint to the edge of the target's (arrowheads stay visible)."""
+        a = np.array(self.geometry.bounds[self._index[source]], dtype=float)  # type: ignore[union-attr]
+        b = np.array(self.geometry.bounds[self._index[target]], dtype=float)  # type: ignore[union-attr]
+        ca, cb = np.array([(a[0] + a[1]) / 2, (a[2] + a[3]) / 2]), np.array([(b[0] + b[1]) / 2, (b[2] + b[3]) / 2])
+        d = cb - ca
+        length = float(np.hypot(*d))
+        if length < 1e-6:
+            return None
+        t0, t1 = _leave_box(ca, d, a), 1.0 - _leave_box(cb, -d, b)
+        if t1 - t0 < 0.05 / length:  # touching footprints: the arrow from centre to centre
+            t0, t1 = 0.0, 1.0
+        t = np.linspace(t0, t1, 24 if by_agv else 2)
+        xy = ca + np.outer(t, d)
+        z = np.full(len(t), self.FLOW_Z_M)
+        if by_agv:  # an arc: an AGV's trip, not a conveyor
+            z += min(0.15 * length, 1.5) * np.sin(np.pi * (t - t0) / (t1 - t0))
+        return np.column_stack([xy, z])
+
     # ----------------------------------------------------------------- camera
     def _family(self, component_id: str) -> set[str]:
         """A component with its ancestors and descendants (a sensor on a machine does not hide the machine)."""
@@ -697,3 +745,27 @@ def clear_view_direction(center: np.ndarray, offset: np.ndarray, boxes: np.ndarr
             best, fewest = direction, hits
     return best
 
+
+def _leave_box(start: np.ndarray, direction: np.ndarray, box: np.ndarray) -> float:
+    """The fraction of ``direction`` after which a ray from ``start`` (inside ``box``: xmin, xmax, ymin, ymax)
+    leaves the box."""
+    t = 1.0
+    for axis, (lo, hi) in enumerate(((box[0], box[1]), (box[2], box[3]))):
+        if direction[axis] > 1e-12:
+            t = min(t, (hi - start[axis]) / direction[axis])
+        elif direction[axis] < -1e-12:
+            t = min(t, (lo - start[axis]) / direction[axis])
+    return max(t, 0.0)
+
+
+def _with_arrowhead(polyline: np.ndarray, size: float = 0.35) -> list[np.ndarray]:
+    """The line and two barbs at its end, in the floor's plane."""
+    tip = polyline[-1]
+    back = polyline[-2] - tip
+    back[2] = 0.0
+    norm = float(np.hypot(back[0], back[1]))
+    if norm < 1e-9:
+        return [polyline]
+    back /= norm
+    side = np.array([-back[1], back[0], 0.0])
+    return [polyline, np.array([tip + size * (back + 0.5 * side), tip, tip + size * (back - 0.5 * side)])]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from viewer.sim.model import agv_links
 from viewer.sim.runner import SimReport
 
 
@@ -53,3 +55,37 @@ def compare(a: SimReport, b: SimReport) -> Comparison:
 
 def _pair(a: object, b: object, field: str) -> tuple[float, float]:
     return (getattr(a, field) if a is not None else 0.0, getattr(b, field) if b is not None else 0.0)
+
+
+def explain_change(saved: Any, edited: Any, base: SimReport | None, report: SimReport) -> list[str]:
+    """What changed between the saved layout and the edited one, in the words a planner needs next to the new
+    throughput: links now (or no longer) carried by AGV, links and equipment added or removed, where the
+    bottleneck went, and a fleet that has become the limit."""
+    lines = []
+    names = {c.id: c.display_name for c in [*saved.components, *edited.components]}
+
+    def link_text(link: tuple[str, str]) -> str:
+        return f"{names.get(link[0], link[0])} → {names.get(link[1], link[1])}"
+
+    links_before = {(f.source, f.target) for f in saved.flow}
+    links_now = {(f.source, f.target) for f in edited.flow}
+    agv_before, agv_now = agv_links(saved), agv_links(edited)
+    for link in sorted((agv_now - agv_before) & links_before):
+        lines.append(f"{link_text(link)} now goes by AGV (its ends are far apart or it says so)")
+    for link in sorted((agv_before - agv_now) & links_now):
+        lines.append(f"{link_text(link)} no longer goes by AGV")
+    for link in sorted(links_now - links_before):
+        lines.append(f"new link {link_text(link)}" + (" (by AGV)" if link in agv_now else ""))
+    for link in sorted(links_before - links_now):
+        lines.append(f"link {link_text(link)} removed")
+    ids_before, ids_now = set(saved.ids()), set(edited.ids())
+    if ids_now - ids_before:
+        lines.append("added: " + ", ".join(sorted(names[i] for i in ids_now - ids_before)))
+    if ids_before - ids_now:
+        lines.append("removed: " + ", ".join(sorted(names[i] for i in ids_before - ids_now)))
+    if base is not None and base.bottleneck != report.bottleneck and report.bottleneck:
+        lines.append(f"the bottleneck moved from {base.bottleneck or '—'} to {report.bottleneck}")
+    busy, was = report.agv_utilisation, base.agv_utilisation if base is not None else None
+    if busy is not None and busy > 0.9 and (was is None or was <= 0.9):
+        lines.append(f"the AGV fleet is now the limit: busy {busy:.0%} of the time")
+    return lines

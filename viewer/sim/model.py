@@ -299,6 +299,23 @@ def model_from_layout(layout: Any, hours_hint: float | None = None) -> SimModel:
     return model
 
 
+def goes_by_agv(link: Any, a: Any, b: Any, has_agv_paths: bool) -> bool:
+    """Whether a flow link from component ``a`` to ``b`` goes by AGV: it says so, or it says nothing, its ends
+    are more than ``AGV_AUTO_M`` apart, neither is a conveyor and the layout has AGV paths."""
+    far = math.dist(a.position[:2], b.position[:2]) > AGV_AUTO_M and "conveyor" not in (a.kind, b.kind)
+    return link.transport == "agv" or (link.transport is None and far and has_agv_paths)
+
+
+def agv_links(layout: Any) -> set[tuple[str, str]]:
+    """The (source, target) of every flow link that goes by AGV (see :func:`goes_by_agv`)."""
+    from viewer.sim.agv import PathNetwork
+
+    by_id = {c.id: c for c in layout.components}
+    has_paths = PathNetwork.from_layout(layout) is not None
+    return {(f.source, f.target) for f in layout.flow if f.source in by_id and f.target in by_id
+            and goes_by_agv(f, by_id[f.source], by_id[f.target], has_paths)}
+
+
 def _link_with_transport(model: SimModel, layout: Any, by_id: dict[str, Any], problems: list) -> None:
     """Add the flow links; a link that goes by AGV gets a transport node in between and the fleet its
     travel times (see the README: a link goes by AGV when it says so, or when its ends are more than
@@ -310,9 +327,7 @@ def _link_with_transport(model: SimModel, layout: Any, by_id: dict[str, Any], pr
     transports: list[int] = []
     for link in layout.flow:
         a, b = by_id[link.source], by_id[link.target]
-        far = math.dist(a.position[:2], b.position[:2]) > AGV_AUTO_M and "conveyor" not in (a.kind, b.kind)
-        by_agv = link.transport == "agv" or (link.transport is None and far and network is not None)
-        if not by_agv:
+        if not goes_by_agv(link, a, b, network is not None):
             model.link(link.source, link.target, link.share)
             continue
         if network is None:

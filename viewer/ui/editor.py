@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 
 from viewer.geometry.plant import build_plant_geometry
 from viewer.geometry.reach import robot_reaches
-from viewer.model.checks import LayoutProblem, check_layout, footprints_from_geometry
+from viewer.model.checks import EQUIPMENT, LayoutProblem, check_layout, footprints_from_geometry, free_spot
 from viewer.model.document import (
     AddComponent,
     ConnectComponents,
@@ -50,11 +50,12 @@ from viewer.model.document import (
     SetSectionValue,
     duplicate_of,
 )
-from viewer.model.layout import Component
+from viewer.model.layout import Component, Layout
+from viewer.sim.compare import explain_change
 from viewer.sim.jobs import EDITOR_HOURS as KPI_HOURS
 from viewer.sim.jobs import EDITOR_REPLICATIONS as KPI_REPLICATIONS
 from viewer.sim.jobs import SimRequest, SimulationJobRunner
-from viewer.sim.model import SimModelError, model_from_layout
+from viewer.sim.model import SimModelError, agv_links, model_from_layout
 from viewer.sim.runner import SimReport
 from viewer.ui.theme import current as current_theme
 
@@ -134,12 +135,14 @@ class EditorPanel(QWidget):
         self.throughput.setStyleSheet("font-size: 15px; font-weight: bold")
         self.delta = QLabel(self)
         self.delta.setWordWrap(True)
+        self.explain = QLabel(self)  # what changed against the saved layout, in words
+        self.explain.setWordWrap(True)
         self.oee = QLabel(self)
         self.bottleneck = QLabel(self)
         self.sim_status = QLabel("", self)
         self.cancel_button = QPushButton("Cancel", self)
         self.cancel_button.hide()
-        for label in (self.throughput, self.delta, self.oee, self.bottleneck):
+        for label in (self.throughput, self.delta, self.explain, self.oee, self.bottleneck):
             label.setTextFormat(Qt.TextFormat.PlainText)
             box.addWidget(label)
         row = QHBoxLayout()
@@ -275,6 +278,7 @@ class LayoutEditor(QObject):
         for signal in (events.component_added, events.component_removed, events.component_changed,
                        events.flow_changed):
             signal.connect(lambda *_args: self._edited())
+        events.flow_changed.connect(lambda *_args: self.show_flow())  # a new link shows at once
         events.dirty_changed.connect(lambda *_args: self.changed.emit())
         events.history_changed.connect(lambda *_args: self.changed.emit())
         self._baseline_pending = True
@@ -362,14 +366,41 @@ class LayoutEditor(QObject):
         while f"{prefix}{n:02d}-new" in ids:
             n += 1
         new_id = f"{prefix}{n:02d}-new"
-        position = (round(hit[0] / SNAP_M) * SNAP_M, round(hit[1] / SNAP_M) * SNAP_M, 0.0)
-        component = Component(id=new_id, kind=kind, name=f"New {kind} {n}", position=position, mesh=mesh,
+        component = Component(id=new_id, kind=kind, name=f"New {kind} {n}", position=(0.0, 0.0, 0.0), mesh=mesh,
                               sections=copy.deepcopy(NEW_COMPONENTS[kind]))
+        spot = self._free_floor_near(component, hit)
+        if spot is None:
+            self.message.emit(f"No free floor near the view's centre for a new {kind}: it is placed there, "
+                              "overlapping (drag it clear)")
+        x, y = spot or hit
+        component.position = (round(x / SNAP_M) * SNAP_M, round(y / SNAP_M) * SNAP_M, 0.0)
         command = AddComponent(component)
         if not self.push(command):
             return None
         self._redraw(select=new_id)
         return new_id
+
+    def show_flow(self) -> None:
+        """The material flow as arrows in the 3D view, those an AGV carries apart (edit mode)."""
+        if self.document is None:
+            return
+        layout = self.document.layout
+        by_agv = agv_links(layout)
+        self.window.scene.set_flow_arrows([(f.source, f.target, (f.source, f.target) in by_agv)
+                                           for f in layout.flow])
+
+    def _free_floor_near(self, component: Component, near: tuple[float, float]) -> tuple[float, float] | None:
+        """Where the new component stands clear of the equipment (half a metre around it) and on the floor,
+        nearest the view's centre: its footprint from its own mesh, built alone at the origin."""
+        alone = Layout(name="new", components=[component])
+        try:
+            geometry = build_plant_geometry(alone, self.document.base_dir, self.window.loader.library, strict=False)
+        except Exception:  # its drawing fails later, with the reason; here only its size is wanted
+            return None
+        extent = footprints_from_geometry(geometry)[component.id]
+        equipment = {c.id for c in self.document.layout.components if c.kind in EQUIPMENT}
+        taken = {cid: fp for cid, fp in self._footprints.items() if cid in equipment}
+        return free_spot(taken, extent, near, self.document.layout.floor, clearance=SNAP_M, step=SNAP_M)
 
     def connect_to(self, target: str) -> bool:
         """The selected component now feeds ``target`` (the Connect mode's second click)."""
@@ -658,6 +689,7 @@ class LayoutEditor(QObject):
             self.message.emit(f"Cannot draw the edited plant: {geometry}")
             return
         self.window.show_edited_plant(self.document.layout, geometry)
+        self.show_flow()
         if getattr(self, "_select_after", None):
             self.window.select_component(self._select_after)
             self._select_after = None
@@ -687,7 +719,10 @@ class LayoutEditor(QObject):
         try:
             model = model_from_layout(self.document.layout)
         except SimModelError as exc:
-            self.panel.sim_status.setText("Cannot simulate: " + "; ".join(f"{w}: {m}" for w, m in exc.problems[:3]))
+            self.panel.sim_status.setText("Cannot simulate: " + "; ".join(f"{w}: {m}" for w, m in exc.problems[:3])
+                                          + (" — the KPIs shown are the last layout that could be simulated"
+                                             if self.report is not None else ""))
+            self._set_stale_look(True)  # never bold figures beside "Cannot simulate"
             self.panel.cancel_button.hide()
             return
         self._generation = self.runner.submit(SimRequest(model, KPI_HOURS, KPI_REPLICATIONS, seed=1))
@@ -735,7 +770,8 @@ class LayoutEditor(QObject):
     def _set_stale_look(self, stale: bool) -> None:
         """KPIs of an earlier edit are drawn in the muted text colour (ISA-101: not news, not an alarm)."""
         style = f"color: {current_theme().text_muted}" if stale else ""
-        for label in (self.panel.throughput, self.panel.delta, self.panel.oee, self.panel.bottleneck):
+        for label in (self.panel.throughput, self.panel.delta, self.panel.explain, self.panel.oee,
+                      self.panel.bottleneck):
             label.setStyleSheet(style)
         self.showing_superseded = stale
 
@@ -754,6 +790,10 @@ class LayoutEditor(QObject):
             overlap = tp.low <= b.high and b.low <= tp.high
             verdict = "within noise (the intervals overlap)" if overlap else "a real change (no overlap)"
             self.panel.delta.setText(f"{diff:+,.1f} parts/h against the saved layout: {verdict}")
+        why = explain_change(self.saved_layout, self.document.layout, base, r) \
+            if self.document is not None and base is not None and base is not r else []
+        self.panel.explain.setText("\n".join(f"• {line}" for line in why))
+        self.panel.explain.setVisible(bool(why))
         self.panel.oee.setText(f"Line OEE {r.line_oee.mean:.0%}")
         self.panel.bottleneck.setText(f"Bottleneck {r.bottleneck or '—'}")
         early = " (stopped early: throughput known to ±2 %)" if r.stopped_early else ""

@@ -271,3 +271,27 @@ def test_a_wrong_log_level_is_a_usage_error():
     assert result.returncode == 2
     assert "choose one of DEBUG, INFO, WARNING, ERROR" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_kiosk_before_or_after_a_subcommand_means_the_same() -> None:
+    from viewer.cli import _sub_parser, _subcommand_first
+
+    assert _subcommand_first(["--kiosk", "demo"]) == ["demo", "--kiosk"]
+    assert _subcommand_first(["--broker", "h:1883", "--kiosk", "replay", "s.mcap"]) == \
+        ["replay", "s.mcap", "--broker", "h:1883", "--kiosk"]
+    assert _subcommand_first(["--kiosk", "plant.json"]) == ["--kiosk", "plant.json"]  # a file stays a file
+    assert _sub_parser().parse_args(["demo", "--kiosk"]).kiosk
+    assert _sub_parser().parse_args(["replay", "s.mcap", "--kiosk"]).kiosk
+
+
+@pytest.mark.gui
+def test_the_demo_runs_in_kiosk_mode(tmp_path: Path) -> None:
+    """``twin-viewer --kiosk demo``: the demo plant on screen in operator mode (it was taken for a file)."""
+    import os
+
+    probe = tmp_path / "shown"
+    env = dict(os.environ, TWIN_VIEWER_STARTUP_PROBE=str(probe), XDG_CONFIG_HOME=str(tmp_path / "config"))
+    result = subprocess.run([sys.executable, "-m", "viewer", "--kiosk", "demo"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert probe.is_file()  # the plant was drawn: the layout opened, not "demo" as a file

@@ -76,3 +76,32 @@ def test_every_mode_fits_1366x768(qtbot, tmp_path, demo_layout_path):
     win.showNormal()
     win.resize(*SMALL_SCREEN)
     check("operator mode")
+
+
+def test_operator_mode_keeps_the_alarm_list_and_leaving_it_restores_the_window(qtbot):
+    from PySide6.QtWidgets import QDockWidget
+
+    from viewer.runtime import Policy
+    from viewer.ui.app import create_application
+    from viewer.ui.main_window import MainWindow
+
+    create_application()
+    win = MainWindow(policy=Policy(mode="planner"))
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    win.resize(1200, 650)
+    win.move(40, 30)
+    qtbot.wait(100)
+    before = win.size().toTuple()
+    assert win.edit_menu.menuAction().isVisible()
+    assert win.set_operator_mode(True)
+    qtbot.waitUntil(win.isFullScreen, timeout=5_000)
+    assert not win.edit_menu.menuAction().isVisible()  # not an empty menu
+    assert not win.alarm_dock.features() & QDockWidget.DockWidgetFeature.DockWidgetClosable
+    assert not win.alarm_dock.toggleViewAction().isEnabled()
+    assert win.set_operator_mode(False)
+    qtbot.waitUntil(lambda: not win.isFullScreen(), timeout=5_000)
+    qtbot.waitUntil(lambda: win.size().toTuple() == before, timeout=5_000)  # not left at full-screen size
+    assert win.screen().availableGeometry().contains(win.frameGeometry())
+    assert win.alarm_dock.features() & QDockWidget.DockWidgetFeature.DockWidgetClosable

@@ -72,6 +72,20 @@ def _take_log_level(argv: list[str]) -> tuple[str | None, list[str]]:
     return level, rest
 
 
+def _subcommand_first(argv: list[str]) -> list[str]:
+    """``twin-viewer --kiosk demo`` as ``twin-viewer demo --kiosk``: the window's options written before a
+    subcommand go after it (the subcommand says whether it takes them), instead of the subcommand's name
+    being taken for a file to open."""
+    i, moved = 0, []
+    while i < len(argv) and (argv[i] in ("--kiosk", "--broker") or argv[i].startswith("--broker=")):
+        width = 2 if argv[i] == "--broker" else 1
+        moved += argv[i:i + width]
+        i += width
+    if moved and i < len(argv) and argv[i] in SUBCOMMANDS:
+        return [argv[i], *argv[i + 1:], *moved]
+    return argv
+
+
 def _size(text: str) -> tuple[int, int]:
     try:
         w, h = (int(v) for v in text.lower().split("x"))
@@ -124,6 +138,7 @@ def _sub_parser() -> argparse.ArgumentParser:
     demo = subs.add_parser("demo", help="the demo plant, live: embedded broker + virtual plant + viewer")
     demo.add_argument("--layout", type=Path, default=None, help="layout (default: the demo plant)")
     demo.add_argument("--seed", type=int, default=1, help="seed of the virtual plant")
+    demo.add_argument("--kiosk", action="store_true", help="operator mode: full screen, no editing")
 
     subs.add_parser("simulate-plant", help="publish virtual-plant telemetry (see simulate-plant --help)",
                     add_help=False)
@@ -178,6 +193,9 @@ def _sub_parser() -> argparse.ArgumentParser:
     replay.add_argument("recording", type=Path)
     replay.add_argument("--layout", type=Path, help="layout to show it on (default: the one in the recording)")
     replay.add_argument("--headless", action="store_true", help="no window: play it through and print a summary")
+    replay.add_argument("--kiosk", action="store_true", help="operator mode: full screen, no editing")
+    replay.add_argument("--broker", metavar="HOST:PORT", help="the live plant beside the replay: this broker "
+                        "instead of the layout's")
 
     recover = subs.add_parser("recover", help="rewrite a cut-off recording with everything readable and an index")
     recover.add_argument("broken", type=Path)
@@ -481,7 +499,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         from viewer.ui.app import run_gui
 
-        return run_gui(args.layout, recording=args.recording)
+        return run_gui(args.layout, broker=args.broker, recording=args.recording, kiosk=args.kiosk)
     replayer = Replayer(args.recording, layout)
     t0 = time.perf_counter()
     try:
@@ -735,7 +753,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     try:
         from viewer.ui.app import run_gui
 
-        return run_gui(layout, broker=f"127.0.0.1:{broker.port}")
+        return run_gui(layout, broker=f"127.0.0.1:{broker.port}", kiosk=args.kiosk)
     finally:
         plant.terminate()
         try:
@@ -771,6 +789,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from viewer.analytics.nab import main_nab
 
         return main_nab(argv[1:])
+    argv = _subcommand_first(argv)
     is_sub = bool(argv) and argv[0] in SUBCOMMANDS
     args = (_sub_parser() if is_sub else _gui_parser()).parse_args(argv)
     if is_sub:

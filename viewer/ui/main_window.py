@@ -277,7 +277,7 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Open Recent")
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
-        edit_menu = menus.addMenu("&Edit")
+        edit_menu = self.edit_menu = menus.addMenu("&Edit")
         edit_menu.addActions([self.undo_action, self.redo_action])
         edit_menu.addSeparator()
         edit_menu.addAction(self.edit_action)
@@ -333,13 +333,26 @@ class MainWindow(QMainWindow):
         for action in (self.edit_action, self.save_action, self.save_as_action, self.undo_action,
                        self.redo_action, self.editor_dock.toggleViewAction(), self.compare_file_action):
             action.setVisible(not operator)
+        self.edit_menu.menuAction().setVisible(not operator)  # nothing in it is for the operator
+        # The alarm list is the operator's first tool: in operator mode it cannot be closed or floated away.
+        movable = QDockWidget.DockWidgetFeature.DockWidgetMovable
+        self.alarm_dock.setFeatures(movable if operator else movable
+                                    | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+                                    | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        self.alarm_dock.toggleViewAction().setEnabled(not operator)
         if operator:
             self.editor_dock.hide()
+            if self.alarm_dock.isFloating():
+                self.alarm_dock.setFloating(False)
+            self.alarm_dock.show()
         self.policy_label.setText(self.policy.describe())
 
     def show_full_screen(self) -> None:
-        """Full screen on the policy's monitor (operator mode)."""
+        """Full screen on the policy's monitor (operator mode); leaving it brings back the window as it was."""
         from PySide6.QtGui import QGuiApplication
+
+        if not self.isFullScreen():
+            self._normal_geometry = self.saveGeometry()
 
         screens = QGuiApplication.screens()
         if 0 <= self.policy.monitor < len(screens):
@@ -374,9 +387,26 @@ class MainWindow(QMainWindow):
             self.show_full_screen()
         elif not on and self.isFullScreen():
             self.showNormal()
+            self._restore_normal_geometry()
         self._update_enabled()
         self.status(self.policy.describe())
         return True
+
+    def _restore_normal_geometry(self) -> None:
+        """The size and place the window had before full screen, kept on the screen it is on (leaving full
+        screen otherwise leaves it at 0,0 with the full-screen size, the 3D view clipped)."""
+        saved = getattr(self, "_normal_geometry", None)
+        if saved is not None:
+            self.restoreGeometry(saved)
+        screen = self.screen().availableGeometry()
+        width, height = min(self.width(), screen.width()), min(self.height(), screen.height())
+        if saved is None or (width, height) != (self.width(), self.height()):
+            width, height = initial_size(screen.size().toTuple())
+            self.resize(width, height)
+        frame = self.frameGeometry()
+        if not screen.contains(frame):
+            self.move(screen.x() + max((screen.width() - frame.width()) // 2, 0),
+                      screen.y() + max((screen.height() - frame.height()) // 2, 0))
 
     def refresh_recent(self) -> None:
         """File > Open Recent from the settings (layouts and recordings)."""

@@ -87,6 +87,7 @@ class ChunkIndex:
     chunk_start_offset: int
     chunk_length: int
     compression: str
+    message_index_offsets: dict[int, int] = field(default_factory=dict)  # channel id -> its message index
 
 
 @dataclass(slots=True)
@@ -311,9 +312,12 @@ def read_summary(buf: bytes | mmap.mmap) -> Summary | None:
             elif op == OP_CHUNK_INDEX:
                 start_ns, end_ns, offset, clen = struct.unpack_from("<QQQQ", buf, content)
                 (n,) = _U32.unpack_from(buf, content + 32)
+                if content + 36 + n > end or n % 10:
+                    return None
+                index_offsets = dict(struct.iter_unpack("<HQ", buf[content + 36:content + 36 + n]))
                 p = content + 36 + n + 8  # past the message index offsets map and its length
                 compression, _ = _string(buf, p, end)
-                out.chunk_indexes.append(ChunkIndex(start_ns, end_ns, offset, clen, compression))
+                out.chunk_indexes.append(ChunkIndex(start_ns, end_ns, offset, clen, compression, index_offsets))
             elif op == OP_ATTACHMENT_INDEX:
                 offset, alen = struct.unpack_from("<QQ", buf, content)
                 name, _ = _string(buf, content + 8 * 5, end)
@@ -341,6 +345,34 @@ def read_indexed(buf: bytes | mmap.mmap, offset: int, length: int, op: int) -> A
         raise MalformedError("the record's length differs from its index")
     parse = parse_attachment if op == OP_ATTACHMENT else parse_metadata
     return parse(buf, offset + 9, offset + length)
+
+
+def read_message_index(buf: bytes | mmap.mmap, offset: int, channel_id: int) -> list[tuple[int, int]]:
+    """(log_time, offset in the chunk's records) of one channel's messages in one chunk, from the message index
+    record at ``offset`` (MalformedError when there is none, or it is another channel's)."""
+    if offset + 9 + 2 + 4 > len(buf) or buf[offset] != OP_MESSAGE_INDEX:
+        raise MalformedError("the chunk index points at no message index")
+    (length,) = _U64.unpack_from(buf, offset + 1)
+    (channel,) = _U16.unpack_from(buf, offset + 9)
+    (n,) = _U32.unpack_from(buf, offset + 11)
+    if channel != channel_id or 2 + 4 + n != length or offset + 9 + length > len(buf) or n % 16:
+        raise MalformedError("a message index that does not fit its record")
+    start = offset + 15
+    return list(struct.iter_unpack("<QQ", buf[start:start + n]))
+
+
+def read_chunk_message(buf: bytes | mmap.mmap, index: ChunkIndex, offset: int, zstd: object | None = None) -> Message:
+    """The message at ``offset`` in the records of the chunk ``index`` names, CRC-checked with its chunk."""
+    pos, end = index.chunk_start_offset, index.chunk_start_offset + index.chunk_length
+    if end > len(buf) or buf[pos] != OP_CHUNK or _U64.unpack_from(buf, pos + 1)[0] != end - pos - 9:
+        raise MalformedError("the index points at no chunk")
+    body = chunk_records(buf, parse_chunk_head(buf, pos + 9, end), zstd)
+    if offset + 9 > len(body) or body[offset] != OP_MESSAGE:
+        raise MalformedError("the message index points at no message")
+    (length,) = _U64.unpack_from(body, offset + 1)
+    if offset + 9 + length > len(body):
+        raise MalformedError("a message runs past the end of its chunk")
+    return parse_message(body, offset + 9, offset + 9 + length)
 
 
 def data_section_intact(buf: bytes | mmap.mmap, summary: Summary | None) -> bool | None:

@@ -7,6 +7,10 @@ File layout (MCAP, so other robotics tools open it too):
   bindings, ``sparkplug-b`` for Sparkplug B and ``text`` for numbers and plain text;
 - the channel ``/twin-viewer/events`` (JSON): alarm life-cycle events, connection gaps, layout changes,
   operator marks and, when the disk could not keep up, how many messages were dropped and when;
+- the channel ``/twin-viewer/keyframe`` (message encoding and schema ``twin-keyframe/1``, see
+  :mod:`viewer.telemetry.state_codec`): every ``KEYFRAME_EVERY_S`` of recording time, the pipeline's state as a
+  replay of this file reaches it (``log_time`` = the tick; see :class:`viewer.telemetry.replay.KeyframeWriter`),
+  and at the end an attachment ``timeline.json`` with the timeline's markers, so a replay opens at once;
 - a metadata record ``twin-viewer`` (viewer version, broker address, layout name, path and SHA-256, start
   time) and the layout itself as an attachment ``layout.json`` (layouts never hold secrets; recordings do
   not either: no passwords, no certificates).
@@ -44,6 +48,9 @@ EVENTS_TOPIC = "/twin-viewer/events"
 METADATA_NAME = "twin-viewer"
 LAYOUT_ATTACHMENT = "layout.json"
 ANOMALY_ATTACHMENT = "anomaly-state.json"  # what the scorers had learned when recording began
+KEYFRAME_TOPIC = "/twin-viewer/keyframe"
+KEYFRAME_ENCODING = "twin-keyframe/1"  # = state_codec.FORMAT/VERSION (a test keeps them equal)
+TIMELINE_ATTACHMENT = "timeline.json"  # the markers, written when the recording is finished
 # MCAP channel ids are 16 bits: past this many topics, messages go on one overflow channel whose payload is
 # ``u16 topic length, topic (UTF-8), payload`` (message encoding ENVELOPE_ENCODING); the readers here unwrap it.
 MAX_TOPIC_CHANNELS = 65_533  # + the events channel + the overflow channel = 65,535
@@ -71,6 +78,8 @@ class RecorderStats:
     dropped: int = 0
     bytes: int = 0
     wrapped: int = 0  # messages of topics past the 65,534th, written on the overflow channel
+    keyframes: int = 0  # keyframes written (the messages above do not count them)
+    keyframe_bytes: int = 0
     error: str | None = None  # why the writer stopped early (the file is finished with what it had)
 
 
@@ -81,8 +90,10 @@ class Recorder:
                  layout_path: Path | str | None = None, broker: str = "",
                  encodings: Callable[[str], str] | None = None, queue_limit: int = QUEUE_LIMIT,
                  chunk_bytes: int = CHUNK_BYTES, compression: str = "zstd",
-                 attachments: dict[str, bytes] | None = None) -> None:
+                 attachments: dict[str, bytes] | None = None, keyframes: Any = None) -> None:
         self.path = Path(path)
+        # sees every message written (writer thread) and returns keyframes to write (replay.KeyframeWriter)
+        self._keyframes = keyframes
         self._attachments = attachments or {}
         self._layout_doc = layout_doc
         self._layout_path = str(layout_path) if layout_path else ""
@@ -182,11 +193,48 @@ class Recorder:
 
     def _add(self, topic: str, payload: bytes, ns: int) -> None:
         cid = self._channel(topic)
+        data = payload
         if cid < 0:
-            payload = wrap_envelope(topic, payload)
+            data = wrap_envelope(topic, payload)
             cid = self._channel(OVERFLOW_TOPIC)
             self.stats.wrapped += 1
-        self._writer.add_message(cid, ns, payload, ns)
+        self._writer.add_message(cid, ns, data, ns)
+        if self._keyframes is not None:
+            self._keep_keyframes(lambda: self._keyframes.written(topic, payload, ns))
+
+    def _keep_keyframes(self, work: Callable[[], list[tuple[bytes, int]]]) -> None:
+        """Write the keyframes the observer returns; one that fails is switched off (the recording goes on)."""
+        try:
+            keyframes = work()
+        except Exception:  # keyframes make seeking fast; they must never cost the recording itself
+            log.exception("%s: keyframes switched off", self.path)
+            self._keyframes = None
+            return
+        for data, ns in keyframes:
+            cid = self._channels.get(KEYFRAME_TOPIC)
+            if cid is None:
+                schema = self._writer.register_schema(KEYFRAME_ENCODING, KEYFRAME_ENCODING, b"")
+                cid = self._channels[KEYFRAME_TOPIC] = self._writer.register_channel(
+                    KEYFRAME_TOPIC, KEYFRAME_ENCODING, schema, {"source": "twin-viewer"})
+            self._writer.add_message(cid, ns, data, ns)
+            self.stats.keyframes += 1
+            self.stats.keyframe_bytes += len(data)
+
+    def _finish_keyframes(self) -> None:
+        """The last keyframes and the timeline attachment, before the summary."""
+        if self._keyframes is None:
+            return
+        timeline: list[bytes] = []
+
+        def last() -> list[tuple[bytes, int]]:
+            keyframes, data = self._keyframes.finish()
+            timeline.append(data)
+            return keyframes
+
+        self._keep_keyframes(last)
+        if timeline and timeline[0]:
+            ns = int(time.time() * NS)
+            self._writer.add_attachment(ns, ns, TIMELINE_ATTACHMENT, "application/json", timeline[0])
 
     def _run(self) -> None:
         writer = self._writer
@@ -210,8 +258,7 @@ class Recorder:
                     reported_drops = self._dropped
                     record = {"kind": "dropped", "time": self._drop_last, "count": count,
                               "since": self._drop_first, "until": self._drop_last}
-                    ns = int(self._drop_last * NS)
-                    writer.add_message(self._channel(EVENTS_TOPIC), ns, json.dumps(record).encode(), ns)
+                    self._add(EVENTS_TOPIC, json.dumps(record).encode(), int(self._drop_last * NS))
                     self.stats.dropped = self._dropped
                 now = time.monotonic()
                 if now - last_flush >= FLUSH_EVERY_S:
@@ -219,6 +266,7 @@ class Recorder:
                     last_flush = now
                 if self._stop.is_set() and self._queue.empty():
                     break
+            self._finish_keyframes()
             writer.finish()
         except OSError as exc:  # a full disk: keep what is written, say why
             self.error = self.stats.error = f"recording stopped: {exc.strerror or exc}"
@@ -289,6 +337,7 @@ class RecordingInfo:
     damage: list[Any] = field(default_factory=list)  # mcap_file.Damage: the stretches skipped
     orphans: int = 0  # messages whose channel record was lost
     notes: list[str] = field(default_factory=list)  # worth saying, not damage (a wrong clock, a bad summary)
+    timeline: bytes | None = None  # the TIMELINE_ATTACHMENT, when the recorder finished the file
 
 
 def describe_damage(damage: list[Any], orphans: int) -> str:
@@ -396,6 +445,8 @@ def _take_record(info: RecordingInfo, record: Any) -> None:
             info.layout_doc = json.loads(record.data)
         except (ValueError, RecursionError):
             info.problem = "the embedded layout is not valid JSON"
+    elif isinstance(record, mcap_file.Attachment) and record.name == TIMELINE_ATTACHMENT:
+        info.timeline = bytes(record.data)
     elif isinstance(record, mcap_file.Attachment) and record.name == ANOMALY_ATTACHMENT:
         with contextlib.suppress(ValueError, RecursionError):
             info.anomaly_state = json.loads(record.data)
@@ -453,7 +504,7 @@ def quick_info(path: Path | str, read_through: bool = True) -> RecordingInfo:
             if name == METADATA_NAME:
                 _take_record(info, mcap_file.read_indexed(buf, offset, length, mcap_file.OP_METADATA))
         for offset, length, name in summary.attachments:
-            if name in (LAYOUT_ATTACHMENT, ANOMALY_ATTACHMENT):
+            if name in (LAYOUT_ATTACHMENT, ANOMALY_ATTACHMENT, TIMELINE_ATTACHMENT):
                 _take_record(info, mcap_file.read_indexed(buf, offset, length, mcap_file.OP_ATTACHMENT))
         # the span from the chunk indexes (what the chunks hold), not the statistics record
         _set_span(info, min(c.message_start_time for c in summary.chunk_indexes),

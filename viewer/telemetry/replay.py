@@ -17,21 +17,26 @@ it). The plot history is not part of a keyframe: after a seek it starts at the k
 from __future__ import annotations
 
 import bisect
+import hashlib
+import heapq
 import json
 import logging
 import math
-import pickle
-from collections.abc import Callable, Iterator
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from viewer.model.layout import Layout
+from viewer.telemetry import mcap_file, state_codec
 from viewer.telemetry.pipeline import FRAME_S, StepResult, TelemetryPipeline
 from viewer.telemetry.recording import (
     EVENTS_TOPIC,
+    KEYFRAME_TOPIC,
+    NS,
     RecordedMessage,
-    RecordingError,
     RecordingInfo,
     data_section_problem,
     quick_info,
@@ -42,11 +47,15 @@ log = logging.getLogger(__name__)
 
 EPS_S = 1e-6  # times within this of a tick are at the tick (float epoch seconds carry ~0.2 µs)
 
-KEYFRAME_EVERY_S = 2.0
+KEYFRAME_EVERY_S = 2.0  # in memory, for a file without recorded keyframes
+RECORDED_KEYFRAME_EVERY_S = 4.0  # in the file: a seek plays at most this much (~8,000 messages at 2,000/s)
+REORDER_S = 1.0  # the recorder's replay waits this long for a message stamped earlier than one already written
+TIMELINE_FORMAT, TIMELINE_VERSION = "twin-timeline", 1
+MAX_MARKERS = 200_000  # a timeline longer than this is cut (a day of a plant that alarms every second)
+KEYFRAME_CACHE = 8  # recorded keyframes kept (encoded, a few KB each) for seeks near each other
 KEYFRAME_BUDGET_BYTES = 256 * 1024 * 1024  # past this, every other keyframe goes (seeks play a little longer)
 QUIET_STEP_S = 120.0  # after this long without a message, playback jumps to the next one (no tick between
 #                       changes anything: scores move on new values, stale and shelving are checked by time)
-_STATE_PARTS = ("store", "engine", "alarms", "anomaly", "anomaly_alarms", "anomaly_state", "units")
 
 
 @dataclass
@@ -62,7 +71,15 @@ class Marker:
 @dataclass
 class _Keyframe:
     time: float  # the pipeline has stepped at this tick and not beyond
-    state: bytes  # the pipeline's state, pickled in memory (see _copy_state)
+    state: bytes  # the pipeline's state, encoded by state_codec (compressed, never pickle)
+    last_routed: float = 0.0  # the time of the last message routed before it (quiet stretches jump from it)
+
+
+@dataclass
+class _FileKeyframe:
+    time: float  # its tick (log_time), read from the message index without its body
+    chunk: Any  # mcap_file.ChunkIndex of the chunk holding it
+    offset: int  # in the chunk's records
 
 
 @dataclass
@@ -83,73 +100,159 @@ class Replayer:
     _alarm_log: list[Any] = field(default_factory=list)  # every alarm event of the recording, in order
     damage: list[Any] = field(default_factory=list)  # mcap_file.Damage: what could not be read, and was skipped
     played: int = 0  # messages the index pass routed (events included): what the replay really holds
+    problems: list[str] = field(default_factory=list)  # keyframes refused (why), shown to whoever asks
+    keep_alarm_log: bool = True
     _last_routed: float = 0.0
+    _file_keyframes: list[_FileKeyframe] = field(default_factory=list)
+    _keyframe_cache: OrderedDict[float, bytes] = field(default_factory=OrderedDict)  # LRU of read keyframes
+    _initial: _Keyframe | None = None  # the state at the first message (fresh pipeline, learned scorers)
+    _indexed_until: float = 0.0
+    _needs_index: bool = True
+    _opened: bool = False
+    _layout_sha256: str = ""
 
     # --- opening --------------------------------------------------------------------------------------
-    def index(self, progress: Callable[[float], None] | None = None,
-              cancelled: Callable[[], bool] | None = None) -> RecordingInfo:
-        """Read the recording once: its info, the timeline markers and the keyframes."""
+    def open(self) -> RecordingInfo:
+        """Open for playing at once: the summary, the recorded keyframes' times (not their bodies) and the
+        timeline; the first frame is shown. Without recorded keyframes (or timeline) ``needs_index`` is True:
+        run :meth:`index_steps` (a background thread may), playing and seeking meanwhile within
+        ``indexed_until``."""
         self.info = quick_info(self.path)  # the summary; a file without one is read through, past any damage
-        self.pipeline = TelemetryPipeline(self.layout)
-        if self.info.anomaly_state:  # the scorers start from what they had learned when recording began
-            self.pipeline.anomaly.load_state(self.info.anomaly_state)
+        self._layout_sha256 = layout_sha256(self.layout)
+        self.pipeline = self._fresh_pipeline()
         self._keyframes = []
         self._alarm_log = []
         self.markers = []
-        start = self.start
-        self.position = start
-        first_state = self._copy_state()
-        if first_state is None:
-            raise RecordingError(f"{self.path.name}: the pipeline's state cannot be copied for seeking")
-        self._keyframes.append(_Keyframe(start, first_state))
-        next_key = start + self.keyframe_every
-        span = max(self.end - start, 1e-9)
-        ticks = 0
+        self.problems = []
+        self.damage = list(self.info.damage)
+        self._keyframe_cache.clear()
+        self.position = self.start
+        self._initial = _Keyframe(self.start, state_codec.encode_pipeline(self.pipeline), self.start)
+        self._keyframes.append(self._initial)
+        self._file_keyframes = self._find_file_keyframes()
+        recorded_layout = self.info.metadata.get("layout_sha256")
+        if self._file_keyframes and recorded_layout and recorded_layout != layout_sha256(self.layout):
+            self.problems.append("the recorded keyframes are of another layout: the recording is indexed")
+            self._file_keyframes = []
+        timeline = self._read_timeline()
+        self.played = max(self.info.messages - len(self._file_keyframes), 0)
+        if self._file_keyframes and timeline is not None:
+            self.markers = timeline + self._damage_markers()
+            self.markers.sort(key=lambda m: m.time)
+            self._indexed_until = self.end
+            self._needs_index = False
+        else:
+            self._indexed_until = self.end if self._file_keyframes else self.start
+            self._needs_index = True
+        self._opened = True
+        self.seek(self.start)
+        return self.info
 
-        keyframe_bytes = len(self._keyframes[0].state)
+    @property
+    def needs_index(self) -> bool:
+        """Whether :meth:`index_steps` still has work: no recorded keyframes (an older file, an import, another
+        writer) or no recorded timeline (a recording cut off before its end)."""
+        return self._needs_index
+
+    @property
+    def indexed_until(self) -> float:
+        """Recording time up to which a seek is quick (a keyframe is at most ``keyframe_every`` before it)."""
+        return self._indexed_until
+
+    def _fresh_pipeline(self) -> TelemetryPipeline:
+        pipeline = TelemetryPipeline(self.layout)
+        if self.info is not None and self.info.anomaly_state:  # the scorers start from what they had learned
+            pipeline.anomaly.load_state(self.info.anomaly_state)
+        return pipeline
+
+    def index(self, progress: Callable[[float], None] | None = None,
+              cancelled: Callable[[], bool] | None = None) -> RecordingInfo:
+        """Open and index to the end (the window's path so far: with recorded keyframes it returns at once)."""
+        self.open()
+        for fraction in self.index_steps(cancelled=cancelled):
+            if progress is not None:
+                progress(min(fraction, 0.999))
+        if progress is not None:
+            progress(1.0)
+        self.seek(self.start)
+        return self.info  # type: ignore[return-value]
+
+    def index_steps(self, cancelled: Callable[[], bool] | None = None,
+                    ticks_per_step: int = 300) -> Iterator[float]:
+        """The index pass, a slice at a time (each ``next`` plays ``ticks_per_step`` ticks on a pipeline of its
+        own, so a worker thread may drive it while this replayer plays): yields the fraction done. It keeps
+        keyframes (encoded, within KEYFRAME_BUDGET_BYTES) where the file has none, and the timeline's markers.
+        ``cancelled()`` true raises InterruptedError; what is indexed so far stays usable."""
+        if not self._opened:
+            self.open()
+        if not self._needs_index:
+            return
+        keep_keyframes = not self._file_keyframes
+        scout = Replayer(self.path, self.layout, self.tick, self.keyframe_every, info=self.info)
+        scout.pipeline = self._fresh_pipeline()
+        scout.position = self.start
+        scout._alarm_log = self._alarm_log if keep_keyframes else []
+        start, span = self.start, max(self.end - self.start, 1e-9)
+        next_key = start + self.keyframe_every
+        keyframe_bytes = sum(len(k.state) for k in self._keyframes)
+        damage: list[Any] = []
+        scout._pending = _without_keyframes(read_messages(self.path, damage=damage))
+        scout._next = next(scout._pending, None)
+        scout._last_routed = start
+        ticks = 0
 
         def at_tick(t: float) -> None:
             nonlocal next_key, ticks, keyframe_bytes
-            if t >= next_key:
-                state = self._copy_state()
-                if state is not None:
-                    self._keyframes.append(_Keyframe(t, state))
+            ticks += 1
+            if keep_keyframes and t >= next_key:
+                try:
+                    state = state_codec.encode_pipeline(scout.pipeline)
+                except state_codec.StateCodecError as exc:
+                    log.warning("%s: no keyframe at this point (%s)", self.path.name, exc)
+                else:
+                    self._keyframes = [*self._keyframes, _Keyframe(t, state, scout._last_routed)]  # one swap
                     keyframe_bytes += len(state)
                     if keyframe_bytes > KEYFRAME_BUDGET_BYTES:  # bounded: thin out, space the next ones wider
                         self._keyframes = self._keyframes[::2]
                         keyframe_bytes = sum(len(k.state) for k in self._keyframes)
                         self.keyframe_every *= 2
                 next_key = t + self.keyframe_every
-            ticks += 1
-            if ticks % 300 == 0:
-                if progress is not None:
-                    progress(min((t - start) / span, 0.999))
-                if cancelled is not None and cancelled():
-                    raise InterruptedError("cancelled")
+            if keep_keyframes:
+                self._indexed_until = t
 
-        damage: list[Any] = []
-        self._pending = read_messages(self.path, damage=damage)
-        self._next = next(self._pending, None)
-        self.played = 0
-        self._last_routed = start
-        self._play(self.end, at_tick, markers=True, merged=None)
-        self._pending = None
+        while scout.position < self.end - EPS_S:
+            if cancelled is not None and cancelled():
+                raise InterruptedError("cancelled")
+            scout._play(min(scout.position + ticks_per_step * self.tick, self.end), at_tick, markers=True,
+                        merged=None)
+            self.markers = sorted(scout.markers, key=lambda m: m.time)  # one swap: a reader sees old or new
+            yield (scout.position - start) / span
+        self._finish_index(scout, damage)
+
+    def _finish_index(self, scout: Replayer, damage: list[Any]) -> None:
+        assert self.info is not None
+        self.played = scout.played
         known = {d.offset for d in self.info.damage}
         self.damage = list(self.info.damage) + [d for d in damage if d.offset not in known]
         unprotected = data_section_problem(self.path) if self.info.complete and not self.damage else None
         if unprotected:  # every chunk was whole, but a record without its own CRC is not
             self.info.complete = False
             self.info.problem = unprotected
-        for d in self.damage:  # the timeline shows what is missing, where the file still says when
-            if d.start_ns is not None and d.end_ns is not None and start <= d.start_ns / 1e9 <= self.end:
+        markers = scout.markers + self._damage_markers()
+        markers.sort(key=lambda m: m.time)
+        self.markers = markers
+        self._indexed_until = self.end
+        self._needs_index = False
+
+    def _damage_markers(self) -> list[Marker]:
+        """The timeline shows what is missing, where the file still says when."""
+        out = []
+        for d in self.damage:
+            if d.start_ns is not None and d.end_ns is not None and self.start <= d.start_ns / 1e9 <= self.end:
                 lost = f"{d.messages:,} messages" if d.messages is not None else "messages"
-                self.markers.append(Marker(d.start_ns / 1e9, "damaged", f"damaged file: {lost} lost ({d.what})",
-                                           d.end_ns / 1e9))
-        self.markers.sort(key=lambda m: m.time)
-        if progress is not None:
-            progress(1.0)
-        self.seek(start)
-        return self.info
+                out.append(Marker(d.start_ns / 1e9, "damaged", f"damaged file: {lost} lost ({d.what})",
+                                  d.end_ns / 1e9))
+        return out
 
     @property
     def start(self) -> float:
@@ -183,7 +286,7 @@ class Replayer:
         """Play forward to recording time ``t``; what changed, merged over the ticks passed."""
         merged = StepResult()
         if self._pending is None:
-            self._pending = read_messages(self.path, start=self.position + EPS_S)
+            self._pending = _without_keyframes(read_messages(self.path, start=self.position + EPS_S))
             self._next = next(self._pending, None)
         self._play(t, None, markers=False, merged=merged)
         return merged
@@ -218,7 +321,7 @@ class Replayer:
                 _merge(merged, step)
             if markers and step.alarms_moved:
                 self._alarm_markers(tick)
-            if markers:  # the index pass keeps the whole alarm log once; keyframes only its length
+            if markers and self.keep_alarm_log:  # the index pass keeps the whole alarm log once
                 alarms = pipeline.alarms
                 new = alarms.logged - len(self._alarm_log)
                 if new > 0:
@@ -249,17 +352,116 @@ class Replayer:
     def seek(self, t: float) -> StepResult:
         """Show the state at recording time ``t``: restore the keyframe before it and play up to it."""
         t = min(max(t, self.start), self.end)
-        i = bisect.bisect_right([k.time for k in self._keyframes], t) - 1
-        key = self._keyframes[max(i, 0)]
-        self._restore_state(key.state)
-        self.position = key.time
-        self._last_routed = key.time
+        self._restore_before(t)
         self._pending = None
         self._next = None
         result = self.advance_to(t)
         result.changed_values |= {component for component, _ in self.pipeline.store.latest_all()}
         result.alarms_moved = True
         return result
+
+    def _restore_before(self, t: float) -> None:
+        """The newest usable keyframe at or before ``t``: recorded ones first (a refused one is reported and
+        dropped, the one before is tried), then those the index pass kept, at worst the first message."""
+        memory = self._keyframes
+        key = memory[max(bisect.bisect_right([k.time for k in memory], t + EPS_S) - 1, 0)]
+        recorded = self._file_keyframes
+        i = bisect.bisect_right([k.time for k in recorded], t + EPS_S) - 1
+        while i >= 0 and recorded[i].time > key.time + EPS_S:
+            try:
+                self._restore_recorded(recorded[i])
+                return
+            except (state_codec.StateCodecError, mcap_file.MalformedError) as exc:
+                problem = f"keyframe at {recorded[i].time:.3f} refused: {exc}"
+                log.warning("%s: %s", self.path.name, problem)
+                self.problems.append(problem)
+                self._file_keyframes = recorded = [k for k in recorded if k is not recorded[i]]
+                i -= 1
+        try:
+            _header, state = state_codec.decode(key.state)
+            state_codec.restore(self.pipeline, state)
+        except state_codec.StateCodecError as exc:  # our own bytes: only a bug gets here; play from the start
+            log.error("%s: in-memory keyframe refused (%s)", self.path.name, exc)
+            key = self._initial  # type: ignore[assignment]
+            state_codec.restore(self.pipeline, state_codec.decode(key.state)[1])
+        alarms = self.pipeline.alarms  # type: ignore[union-attr]
+        if self.keep_alarm_log and len(self._alarm_log) >= alarms.logged:  # the index pass's whole log
+            alarms.history = self._alarm_log[max(0, alarms.logged - alarms.max_history):alarms.logged]
+        self.position = key.time
+        self._last_routed = key.last_routed
+
+    def _restore_recorded(self, key: _FileKeyframe) -> None:
+        data = self._keyframe_cache.get(key.time)
+        if data is None:
+            buf = mcap_file.open_mapped(self.path)
+            try:
+                data = mcap_file.read_chunk_message(buf, key.chunk, key.offset).data
+            finally:
+                if hasattr(buf, "close"):
+                    buf.close()
+            self._keyframe_cache[key.time] = data
+            while len(self._keyframe_cache) > KEYFRAME_CACHE:
+                self._keyframe_cache.popitem(last=False)
+        else:
+            self._keyframe_cache.move_to_end(key.time)
+        header, state = state_codec.decode(data)
+        n, origin, frame_s, last_routed = (header.get(k) for k in ("tick", "origin_ns", "frame_s", "last_routed"))
+        if type(n) is not int or n < 0 or type(origin) is not int or not isinstance(last_routed, int | float):
+            raise state_codec.StateCodecError("a keyframe header without its tick, origin and last message")
+        if header.get("layout_sha256") not in (None, self._layout_sha256):
+            raise state_codec.StateCodecError("a keyframe of another layout")
+        if frame_s != self.tick or origin / NS != self.start:
+            raise state_codec.StateCodecError(f"a keyframe on another tick grid ({frame_s} s from {origin} ns)")
+        tick = self.start + n * self.tick
+        if abs(tick - key.time) > 1e-3:
+            raise state_codec.StateCodecError(f"a keyframe stamped {key.time:.3f} for tick {tick:.3f}")
+        state_codec.restore(self.pipeline, state)  # checks everything before it changes anything
+        self.position = tick
+        self._last_routed = float(last_routed)
+
+    def _find_file_keyframes(self) -> list[_FileKeyframe]:
+        """The recorded keyframes' times and places, from the summary's message indexes (no chunk is read)."""
+        buf = mcap_file.open_mapped(self.path)
+        try:
+            summary = mcap_file.read_summary(buf)
+            if summary is None:
+                return []
+            cids = [c.id for c in summary.channels.values() if c.topic == KEYFRAME_TOPIC]
+            if not cids:
+                return []
+            out = []
+            for chunk in summary.chunk_indexes:
+                offset = chunk.message_index_offsets.get(cids[0])
+                if offset is None:
+                    continue
+                try:
+                    entries = mcap_file.read_message_index(buf, offset, cids[0])
+                except mcap_file.MalformedError as exc:
+                    self.problems.append(f"a keyframe index is damaged ({exc})")
+                    continue
+                out += [_FileKeyframe(log_time / NS, chunk, at) for log_time, at in entries]
+            out.sort(key=lambda k: k.time)
+            return [k for k in out if self.start <= k.time <= self.end]
+        finally:
+            if hasattr(buf, "close"):
+                buf.close()
+
+    def _read_timeline(self) -> list[Marker] | None:
+        """The markers the recorder wrote when it finished the file, or None (none, or unreadable)."""
+        data = self.info.timeline if self.info is not None else None
+        if not data:
+            return None
+        try:
+            document = json.loads(data)
+            if document.get("format") != TIMELINE_FORMAT or document.get("version") != TIMELINE_VERSION:
+                raise ValueError(f"timeline {document.get('format')!r} version {document.get('version')!r}")
+            markers = []
+            for t, kind, text, end in document["markers"][:MAX_MARKERS]:
+                markers.append(Marker(float(t), str(kind), str(text), None if end is None else float(end)))
+            return markers
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+            self.problems.append(f"the recorded timeline is refused ({exc}); it is rebuilt")
+            return None
 
     def next_marker(self, after: float, kinds: tuple[str, ...] = ("alarm",)) -> Marker | None:
         """The first marker of these kinds after ``after`` (jump to next alarm)."""
@@ -336,37 +538,128 @@ class Replayer:
         start = float(start) if isinstance(start, int | float) and start <= end else end
         self.markers.append(Marker(start, "gap", f"connection lost: {event.get('reason', '')}", end))
 
-    def _copy_state(self) -> bytes | None:
-        """The pipeline's state, or None when it cannot be copied (the keyframe is skipped; seeks play from the
-        one before). Pickle is a fast deep copy of our own in-memory objects (3-4x quicker than copy.deepcopy);
-        these bytes never touch a file, nothing read from a file is ever unpickled, and what they hold is
-        bounded: stored values are flat (viewer.telemetry.values), histories and logs have limits."""
-        p = self.pipeline
-        state = {name: getattr(p, name) for name in _STATE_PARTS}
-        state["sparkplug"] = p.router.sparkplug  # type: ignore[union-attr]
-        history, p.alarms.history = p.alarms.history, []  # rebuilt from the alarm log on restore
-        try:
-            return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
-        except (RecursionError, pickle.PicklingError, TypeError) as exc:
-            log.warning("%s: no keyframe at this point (%s)", self.path.name, type(exc).__name__)
-            return None
-        finally:
-            p.alarms.history = history
-
-    def _restore_state(self, state: bytes) -> None:
-        p = self.pipeline
-        assert p is not None
-        fresh = pickle.loads(state)
-        for name in _STATE_PARTS:
-            setattr(p, name, fresh[name])
-        p.router.store = p.store
-        p.router.sparkplug = fresh["sparkplug"]
-        alarms = p.alarms
-        alarms.history = self._alarm_log[max(0, alarms.logged - alarms.max_history):alarms.logged]
-        p.history.clear()
-
 
 def _merge(into: StepResult, step: StepResult) -> None:
     into.changed_values |= step.changed_values
     into.alarms_moved |= step.alarms_moved
     into.joint_samples += step.joint_samples
+
+
+def layout_sha256(layout: Layout) -> str:
+    """The layout's fingerprint as the recorder writes it (metadata ``layout_sha256``)."""
+    return hashlib.sha256(json.dumps(layout.to_dict(), indent=1).encode()).hexdigest()
+
+
+def _without_keyframes(messages: Iterable[RecordedMessage]) -> Iterator[RecordedMessage]:
+    """The recording as the pipeline saw it: keyframes are about the replay, not part of what it replays."""
+    return (m for m in messages if m.topic != KEYFRAME_TOPIC)
+
+
+class _Feed:
+    """The messages released to the recorder's replay so far: an iterator that may run dry and fill again."""
+
+    def __init__(self) -> None:
+        self.items: deque[RecordedMessage] = deque()
+
+    def __iter__(self) -> _Feed:
+        return self
+
+    def __next__(self) -> RecordedMessage:
+        if not self.items:
+            raise StopIteration
+        return self.items.popleft()
+
+
+class _FollowingReplayer(Replayer):
+    """A replayer fed as a file is written: no end yet."""
+
+    @property
+    def end(self) -> float:  # type: ignore[override]
+        return 1e12
+
+
+class KeyframeWriter:
+    """Keyframes written into a recording as it is recorded (the :class:`Recorder`'s ``keyframes``).
+
+    Semantics: a recorded keyframe is the state a replay *of this file from its first message* reaches at a
+    tick (``FRAME_S`` steps from the first message): the pipeline has stepped at that tick and not beyond, every
+    message stamped before the tick (+1 µs) routed. The live pipeline steps at wall-clock frames, so its state
+    is near that one but not the same; this writer therefore runs the replay itself, on the recorder's writer
+    thread, fed every message as it is written (in time order, after a ``REORDER_S`` wait for a message stamped
+    earlier than one already written: what :func:`read_messages` gives the replay). A seek that restores one
+    then reaches exactly what a replay from the start reaches. Cost: the replay's (~1 % of a core at
+    2,000 msg/s) plus one encode per keyframe on the writer thread, never on the thread that draws.
+
+    It also keeps the timeline (alarms raised, gaps, drops, marks) and writes it when the file is finished.
+    """
+
+    def __init__(self, layout: Layout, anomaly_state: dict[str, Any] | None = None,
+                 every_s: float = RECORDED_KEYFRAME_EVERY_S, tick: float = FRAME_S) -> None:
+        self.every_s = every_s
+        self._replay = _FollowingReplayer(Path(""), layout, tick, keep_alarm_log=False)
+        self._layout_sha256 = layout_sha256(layout)
+        self._replay.info = RecordingInfo(Path(""), anomaly_state=anomaly_state)
+        self._feed = _Feed()
+        self._waiting: list[tuple[int, int, RecordedMessage]] = []  # heap: (ns, arrival, message)
+        self._arrivals = 0
+        self._newest_ns = 0
+        self._origin_ns: int | None = None
+        self._next_key = 0.0
+        self._out: list[tuple[bytes, int]] = []
+        self.encode_s: list[float] = []  # seconds per keyframe encode (the benchmark reads them)
+
+    def written(self, topic: str, payload: bytes, ns: int) -> list[tuple[bytes, int]]:
+        """One message as written; returns the keyframes (bytes, log_time ns) to write now."""
+        if topic == KEYFRAME_TOPIC:
+            return []
+        self._arrivals += 1
+        heapq.heappush(self._waiting, (ns, self._arrivals, RecordedMessage(topic, payload, ns / NS)))
+        self._newest_ns = max(self._newest_ns, ns)
+        horizon = self._newest_ns - int(REORDER_S * NS)
+        while self._waiting and self._waiting[0][0] < horizon:
+            self._release(heapq.heappop(self._waiting))
+        out, self._out = self._out, []
+        return out
+
+    def finish(self) -> tuple[list[tuple[bytes, int]], bytes]:
+        """The file is finishing: the last keyframes, and the timeline attachment's bytes."""
+        while self._waiting:
+            self._release(heapq.heappop(self._waiting))
+        r = self._replay
+        markers = [[m.time, m.kind, m.text, m.end] for m in sorted(r.markers, key=lambda m: m.time)[:MAX_MARKERS]]
+        timeline = json.dumps({"format": TIMELINE_FORMAT, "version": TIMELINE_VERSION, "markers": markers}).encode()
+        out, self._out = self._out, []
+        return out, timeline
+
+    def _release(self, item: tuple[int, int, RecordedMessage]) -> None:
+        ns, _, message = item
+        r = self._replay
+        if self._origin_ns is None:  # the first message: where the replay's ticks count from
+            self._origin_ns = ns
+            r.info.start = r.info.end = ns / NS  # type: ignore[union-attr]
+            r.pipeline = r._fresh_pipeline()
+            r.position = r._last_routed = r.start
+            r._pending = self._feed
+            self._next_key = r.start + self.every_s
+        self._feed.items.append(message)
+        if r._next is None:
+            r._next = next(self._feed, None)
+        before = r.tick_at_or_after(message.time) - r.tick  # the ticks this message is not part of
+        if before > r.position + EPS_S:
+            r._play(before, self._at_tick, markers=True, merged=None)
+
+    def _at_tick(self, t: float) -> None:
+        if t < self._next_key - EPS_S:
+            return
+        r = self._replay
+        began = time.perf_counter()
+        header = {"tick": round((t - r.start) / r.tick), "origin_ns": self._origin_ns, "frame_s": r.tick,
+                  "last_routed": r._last_routed, "played": r.played, "layout_sha256": self._layout_sha256}
+        try:
+            data = state_codec.encode_pipeline(r.pipeline, header)
+        except state_codec.StateCodecError as exc:
+            log.warning("no keyframe at %.3f (%s)", t, exc)
+        else:
+            self._out.append((data, int(t * NS)))
+        self.encode_s.append(time.perf_counter() - began)
+        self._next_key = t + self.every_s

@@ -19,6 +19,7 @@ from viewer.model.layout import Layout
 from viewer.telemetry.bindings import topic_matches
 from viewer.telemetry.pipeline import FRAME_S, TelemetryPipeline
 from viewer.telemetry.recording import ANOMALY_ATTACHMENT, Recorder, RecorderStats, encoding_for
+from viewer.telemetry.replay import KeyframeWriter
 
 
 class SessionRecording:
@@ -37,8 +38,11 @@ class SessionRecording:
             return "text"
 
         learned = json.dumps(pipeline.anomaly.state_dict()).encode()  # replay scores from the same start
+        # keyframes: a replay of the file as it is written, on the writer thread (see replay.KeyframeWriter)
+        keyframes = KeyframeWriter(pipeline.layout, json.loads(learned))
         self.recorder = Recorder(out, layout_doc=pipeline.layout.to_dict(), layout_path=layout_path,
-                                 broker=broker, encodings=encoding, attachments={ANOMALY_ATTACHMENT: learned})
+                                 broker=broker, encodings=encoding, attachments={ANOMALY_ATTACHMENT: learned},
+                                 keyframes=keyframes)
         self._gaps = gaps or (lambda: [])
         self._broker_dropped = broker_dropped or (lambda: None)
         self._broker_dropped_written = 0

@@ -108,6 +108,15 @@ def test_robots_move_a_fault_turns_red_the_operator_acknowledges_and_stale_data_
     assert win.details.live_value_of("current").endswith(" A")
     qtbot.waitUntil(lambda: any(label.startswith("current") for label in win.details.plotted), timeout=5_000)
     assert win.details.plot.isVisible()
+    # The trend's range: 10 min by default, 1 h and 8 h from the same store; the larger view shows the same.
+    assert win.details.trend_span_s == 600.0
+    win.details.trend_range.setCurrentIndex(win.details.trend_range.findText("8 h"))
+    assert win.details.trend_span_s == 8 * 3600.0
+    assert any(label.startswith("current [A]") for label in win.details.plotted)
+    assert "current [A]" in win.details.legend.text()  # above the plot, not over its lines
+    win.details.larger_button.click()
+    assert win.details.larger.isVisible() and "ST10" in win.details.larger.windowTitle()
+    win.details.larger.close()
     # Hovering shows the same facts in a tooltip.
     win.view_top()
     qtbot.wait(100)

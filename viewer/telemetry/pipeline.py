@@ -27,6 +27,7 @@ from viewer.telemetry.bindings import BindingTable
 from viewer.telemetry.router import TelemetryRouter
 from viewer.telemetry.states import SEVERITY, StateEngine
 from viewer.telemetry.store import LatestValueStore, Sample
+from viewer.telemetry.trends import TrendStore
 
 FRAME_S = 0.033  # the frame cadence, live and in replay
 JOINTS_SIGNAL = "joints"
@@ -56,7 +57,8 @@ class TelemetryPipeline:
         self.engine = StateEngine(self.table.bindings, stale_after=stale)
         self.bindings: dict[int, Any] = {b.index: b for b in self.table.bindings}
         self.parents = {c.id: c.parent for c in layout.components if c.parent}
-        self.history: dict[tuple[str, str], deque[tuple[float, float]]] = {}
+        self.history: dict[tuple[str, str], deque[tuple[float, float]]] = {}  # recent raw samples (retrain)
+        self.trends = TrendStore()  # 10 min / 1 h / 8 h for the plots, bounded
         self.units: dict[tuple[str, str], str] = {}  # (component, signal) -> unit, filled as values arrive
         self.anomaly = AnomalyMonitor(per_component={c.id: c.section("anomaly") for c in layout.components
                                                      if c.section("anomaly")})
@@ -89,6 +91,7 @@ class TelemetryPipeline:
                 if hist is None:
                     hist = self.history[(component, signal)] = deque(maxlen=HISTORY_SAMPLES)
                 hist.append((sample.received, float(value)))
+                self.trends.add((component, signal), sample.received, float(value))
             if signal == JOINTS_SIGNAL:
                 out.joint_samples.append((component, sample))
             self.anomaly.observe(component, signal, value, sample.received)

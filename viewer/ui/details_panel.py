@@ -9,6 +9,8 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
     QFrame,
     QHBoxLayout,
     QHeaderView,
@@ -22,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from viewer.model.layout import Component, Layout
+from viewer.telemetry.trends import RANGES_S
 from viewer.ui.theme import current as current_theme
 
 
@@ -161,8 +164,30 @@ class DetailsPanel(QWidget):
         self.live.header().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.live.setMaximumHeight(170)
         self.live.hide()
+        # The trend: its range, a larger view on demand, and a legend above the plot (never over the lines).
+        self.trend_bar = QWidget(self)
+        bar = QHBoxLayout(self.trend_bar)
+        bar.setContentsMargins(0, 0, 0, 0)
+        self.trend_range = QComboBox(self.trend_bar)
+        for name, span in RANGES_S.items():
+            self.trend_range.addItem(name, span)
+        self.trend_range.setToolTip("How far back the trend goes (kept while the viewer runs: 10 min at 1 s, "
+                                    "1 h at 10 s, 8 h at 1 min; the band is each bucket's minimum to maximum)")
+        self.larger_button = QPushButton("Larger…", self.trend_bar)
+        self.larger_button.setToolTip("The same trend in a window of its own")
+        self.larger_button.clicked.connect(self.show_larger_trend)
+        bar.addWidget(QLabel("Trend", self.trend_bar))
+        bar.addWidget(self.trend_range)
+        bar.addStretch(1)
+        bar.addWidget(self.larger_button)
+        self.legend = QLabel(self)
+        self.legend.setTextFormat(Qt.TextFormat.RichText)  # names are escaped (see _legend_html)
+        self.legend.setWordWrap(True)
         self.plot = self._make_plot()
-        self.plot.hide()
+        for widget in (self.trend_bar, self.legend, self.plot):
+            widget.hide()
+        self.larger: QDialog | None = None
+        self._last_trend: tuple[Any, ...] | None = None  # what the larger window draws when it opens
         # The anomaly explanation: wrapped text, never cut off (a tree cell would elide it).
         self.anomaly_text = QLabel(self)
         self.anomaly_text.setObjectName("anomalyText")
@@ -200,6 +225,8 @@ class DetailsPanel(QWidget):
         layout.addWidget(self.tree, 2)
         layout.addWidget(self.live, 1)
         layout.addWidget(self.anomaly_scroll, 2)
+        layout.addWidget(self.trend_bar)
+        layout.addWidget(self.legend)
         layout.addWidget(self.plot, 1)
         layout.addWidget(self.anomaly_buttons)
         self.component_id: str | None = None
@@ -282,8 +309,7 @@ class DetailsPanel(QWidget):
         plot.setMinimumHeight(120)
         plot.setMaximumHeight(180)
         plot.showGrid(x=True, y=True, alpha=0.15)
-        plot.setLabel("bottom", "seconds ago")
-        plot.addLegend(offset=(5, 5), labelTextSize="8pt")
+        plot.setLabel("bottom", "minutes ago")
         plot.setMouseEnabled(x=False, y=False)
         plot.hideButtons()
         return plot
@@ -300,35 +326,40 @@ class DetailsPanel(QWidget):
             axis.setPen(theme.plot_foreground)
             axis.setTextPen(theme.plot_foreground)
 
-    def show_history(self, series: dict[str, list[tuple[float, float]]], now: float,
-                     bands: dict[str, tuple[float, float]] | None = None) -> None:
-        """A small plot of the recent history of up to three numeric signals: {label: [(time, value)]}.
+    @property
+    def trend_span_s(self) -> float:
+        """The trend range chosen (seconds)."""
+        return float(self.trend_range.currentData())
 
-        ``bands`` gives the learned normal band of a series (same label), drawn as a faint strip behind its line
-        so an operator sees at a glance how far outside normal a signal has moved.
-        """
-        import numpy as np
-        import pyqtgraph as pg
-
-        self.plot.setVisible(bool(series))
-        self.plot.clear()
-        # Calm, distinguishable line greys/blues (ISA-101: no alarm colours for normal data).
-        pens = current_theme().plot_pens
-        for (label, points), pen in zip(list(series.items())[:3], pens, strict=False):
-            if not points:
-                continue
-            data = np.asarray(points, dtype=float)
-            band = (bands or {}).get(label)
-            if band is not None and all(np.isfinite(band)):
-                colour = QColor(pen)
-                colour.setAlpha(40)
-                region = pg.LinearRegionItem(values=band, orientation="horizontal", movable=False,
-                                             brush=pg.mkBrush(colour), pen=pg.mkPen(None))
-                region.setZValue(-10)
-                self.plot.addItem(region)
-            self.plot.plot(data[:, 0] - now, data[:, 1], pen=pg.mkPen(pen, width=1.5), name=label)
-        self.plotted = list(series)[:3]
+    def show_history(self, series: dict[str, Any], now: float, bands: dict[str, tuple[float, float]] | None = None,
+                     unit: str = "") -> None:
+        """The trend of up to three numeric signals, {label: Trend} (viewer.telemetry.trends): the mean as a
+        line, the bucket's minimum-to-maximum as a faint band, the learned normal band of a series (same
+        label) as a strip behind it, so an operator sees at a glance how far outside normal a signal is.
+        ``unit``: the left axis's unit when the series share one."""
+        shown = {label: trend for label, trend in list(series.items())[:3] if trend is not None and len(trend.time)}
+        for widget in (self.trend_bar, self.legend, self.plot):
+            widget.setVisible(bool(shown))
+        self._last_trend = (shown, now, bands, unit)
+        self.legend.setText(_legend_html(list(shown)))
+        draw_trends(self.plot, shown, now, bands, unit)
+        if self.larger is not None and self.larger.isVisible():
+            draw_trends(self.larger.plot, shown, now, bands, unit)  # type: ignore[attr-defined]
+            self.larger.legend.setText(_legend_html(list(shown)))  # type: ignore[attr-defined]
+        self.plotted = list(shown)
         self.banded = [label for label in self.plotted if label in (bands or {})]
+
+    def show_larger_trend(self) -> None:
+        """The trend in a window of its own (non-modal: the operator keeps working beside it)."""
+        if self.larger is None:
+            self.larger = TrendWindow(self)
+        self.larger.setWindowTitle(f"Trend — {self.title.text()}")
+        self.larger.show()
+        self.larger.raise_()
+        if self._last_trend is not None:
+            shown, now, bands, unit = self._last_trend
+            draw_trends(self.larger.plot, shown, now, bands, unit)
+            self.larger.legend.setText(_legend_html(list(shown)))
 
     def live_value_of(self, signal: str) -> str | None:
         """The shown live value of a signal (tests read it)."""
@@ -345,3 +376,52 @@ class DetailsPanel(QWidget):
             if item.text(0) == key:
                 return item.text(1)
         return None
+
+
+class TrendWindow(QDialog):
+    """A larger trend, beside the window; the details panel keeps it up to date while it is open."""
+
+    def __init__(self, parent: DetailsPanel) -> None:
+        super().__init__(parent)
+        self.setModal(False)
+        self.resize(900, 480)
+        box = QVBoxLayout(self)
+        self.legend = QLabel(self)
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
+        self.plot = parent._make_plot()
+        self.plot.setMaximumHeight(16_777_215)
+        box.addWidget(self.legend)
+        box.addWidget(self.plot, 1)
+
+
+def _legend_html(labels: list[str]) -> str:
+    pens = current_theme().plot_pens
+    return " &nbsp; ".join(f'<span style="color:{pen}">&#9473;&#9473;</span> {html.escape(label)}'
+                           for label, pen in zip(labels, pens, strict=False))
+
+
+def draw_trends(plot: Any, series: dict[str, Any], now: float, bands: dict[str, tuple[float, float]] | None,
+                unit: str = "") -> None:
+    """Draw trends into a pyqtgraph plot (see DetailsPanel.show_history); x in minutes before ``now``."""
+    import numpy as np
+    import pyqtgraph as pg
+
+    plot.clear()
+    pens = current_theme().plot_pens  # calm greys/blues (ISA-101: no alarm colours for normal data)
+    for (label, trend), pen in zip(series.items(), pens, strict=False):
+        x = (trend.time - now) / 60.0
+        band = (bands or {}).get(label)
+        colour = QColor(pen)
+        if band is not None and all(np.isfinite(band)):
+            colour.setAlpha(40)
+            region = pg.LinearRegionItem(values=band, orientation="horizontal", movable=False,
+                                         brush=pg.mkBrush(colour), pen=pg.mkPen(None))
+            region.setZValue(-10)
+            plot.addItem(region)
+        if len(x) > 1 and (trend.high > trend.low).any():
+            colour.setAlpha(60)
+            low = pg.PlotCurveItem(x, trend.low, pen=pg.mkPen(None))
+            high = pg.PlotCurveItem(x, trend.high, pen=pg.mkPen(None))
+            plot.addItem(pg.FillBetweenItem(low, high, brush=pg.mkBrush(colour)))
+        plot.plot(x, trend.mean, pen=pg.mkPen(pen, width=1.5))
+    plot.setLabel("left", unit)

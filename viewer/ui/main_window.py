@@ -110,6 +110,7 @@ class MainWindow(QMainWindow):
         self.details.relearn_button.clicked.connect(self._on_relearn)
         self.details.freeze_button.toggled.connect(self._on_freeze)
         self.details.retrain_button.clicked.connect(self._on_retrain)
+        self.details.trend_range.currentIndexChanged.connect(lambda _i: self._refresh_plot(self.shown.now()))
         self.components_dock = self._add_dock("Components", self.components, Qt.DockWidgetArea.LeftDockWidgetArea,
                                               "componentsDock")
         self.details_dock = self._add_dock("Details", self.details, Qt.DockWidgetArea.RightDockWidgetArea,
@@ -717,18 +718,24 @@ class MainWindow(QMainWindow):
             self.status(f"{self.selected}: not enough recent history to learn from yet")
 
     def _refresh_plot(self, now: float) -> None:
-        series = {}
-        bands = {}
+        """The selection's trends over the range chosen in the details panel (up to three signals)."""
+        series, bands, units = {}, {}, set()
+        shown = self.shown
+        span = self.details.trend_span_s
         if self.selected is not None:
-            for (component, signal), points in self.shown.history.items():
-                if component == self.selected and len(points) >= 2:
-                    unit = self.shown.units.get((component, signal), "")  # filled as values arrive
-                    label = f"{signal} [{unit}]" if unit else signal
-                    series[label] = list(points)
-                    band = self.shown.anomaly.normal_band(component, signal)
-                    if band is not None:
-                        bands[label] = band
-        self.details.show_history(series, now, bands)
+            for key in shown.pipeline.trends.keys_of(self.selected):
+                trend = shown.pipeline.trends.over(key, span, now)
+                if trend is None or len(trend.time) < 2:
+                    continue
+                unit = shown.units.get(key, "")  # filled as values arrive
+                label = f"{key[1]} [{unit}]" if unit else key[1]
+                series[label] = trend
+                units.add(unit)
+                band = shown.anomaly.normal_band(*key)
+                if band is not None:
+                    bands[label] = band
+        common = units.pop() if len(units) == 1 else ""
+        self.details.show_history(series, now, bands, unit=common)
 
     def _on_load_failed(self, path: str, summary: str, details: list[str]) -> None:
         self._end_progress()

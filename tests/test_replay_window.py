@@ -75,9 +75,12 @@ def test_the_record_button_records_the_live_session(qtbot, tmp_path, demo_layout
         assert win.record_action.isEnabled()
         win.record_action.trigger()
         assert "Recording to" in win.status_label.text()
+        assert win.recording_label.isVisible() and win.recording_label.text().startswith("● REC 00:00:0")
+        assert win.recording_label.text().endswith(" MB")
         qtbot.wait(1500)
         win.record_action.trigger()
         assert "Saved recording" in win.status_label.text()
+        assert not win.recording_label.isVisible()
         files = list((tmp_path / "recordings").glob("*.mcap"))
         assert len(files) == 1
         info = quick_info(files[0])
@@ -122,6 +125,15 @@ def test_a_damaged_recording_replays_what_it_holds_and_says_what_was_skipped(qtb
     spans = [m for m in win.replay.replayer.markers if m.kind == "damaged"]
     assert len(spans) == 1 and spans[0].time == pytest.approx(target.message_start_time / 1e9)
     assert spans[0] in win.timeline.bar.markers  # drawn on the scrubber, red
+    # One click recovers a whole copy beside it and replays that (no terminal needed).
+    recover_button = next(b for b in win.recovery_box.buttons() if b.text() == "Recover a whole copy")
+    damaged_replay = win.replay
+    recover_button.click()
+    qtbot.waitUntil(lambda: win.replay is not None and win.replay is not damaged_replay, timeout=30_000)
+    fixed = tmp_path / "damaged-recovered.mcap"
+    assert fixed.is_file() and win.replay.replayer.path == fixed
+    assert not win.replay.replayer.damage  # the copy is whole: what was lost is named in it, not missing
+    assert damaged.read_bytes() == bytes(data)  # the damaged file stays as it was
     shots = os.environ.get("TWIN_VIEWER_SCREENSHOTS")
     if shots:  # for review: python -m pytest ... with TWIN_VIEWER_SCREENSHOTS=DIR
         for width, height in ((1366, 768), (1920, 1080)):

@@ -105,3 +105,52 @@ def test_operator_mode_keeps_the_alarm_list_and_leaving_it_restores_the_window(q
     qtbot.waitUntil(lambda: win.size().toTuple() == before, timeout=5_000)  # not left at full-screen size
     assert win.screen().availableGeometry().contains(win.frameGeometry())
     assert win.alarm_dock.features() & QDockWidget.DockWidgetFeature.DockWidgetClosable
+
+
+def extent(win) -> float:
+    """How far the plant's box reaches in the view (1.0: to its edge), as PlantScene._fit measures it."""
+    renderer = win.scene.plotter.renderer
+    b = win.scene.geometry.plant_bounds()
+    most = 0.0
+    for x in b[:2]:
+        for y in b[2:4]:
+            for z in b[4:]:
+                renderer.SetWorldPoint(x, y, z, 1.0)
+                renderer.WorldToView()
+                vx, vy, _ = renderer.GetViewPoint()
+                most = max(most, abs(vx), abs(vy))
+    return most
+
+
+def test_a_fitted_view_stays_fitted_when_docks_change_and_labels_stay_as_chosen(qtbot, demo_layout_path):
+    from viewer.ui.app import create_application
+    from viewer.ui.main_window import MainWindow
+
+    create_application()
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.resize(1366, 708)
+    win.show()
+    qtbot.waitExposed(win)
+    with qtbot.waitSignal(win.layout_loaded, timeout=30_000):
+        win.open_layout(demo_layout_path)
+    win.telemetry.stop()
+    assert win.scene.fitted
+    assert extent(win) == pytest.approx(0.92, abs=0.02)  # _fit's margin: the plant just fills the view
+    win.timeline_dock.show()  # the view gets shorter: fitted again, the plant still just fills it
+    qtbot.wait(400)
+    assert extent(win) == pytest.approx(0.92, abs=0.02)
+    win.view.camera_moved.emit()  # the operator zoomed in: the view is theirs now
+    assert not win.scene.fitted
+    win.view._zoom(1.5)
+    zoomed = extent(win)
+    win.timeline_dock.hide()
+    qtbot.wait(400)
+    assert extent(win) != pytest.approx(0.92, abs=0.02) and zoomed > 1.0
+    # Labels off, then the same plant opened again: they stay off.
+    win.labels_action.trigger()
+    assert not win.scene.labels_visible
+    with qtbot.waitSignal(win.layout_loaded, timeout=30_000):
+        win.reload()
+    assert not win.scene.labels_visible and not win.labels_action.isChecked()
+    win.telemetry.stop()

@@ -49,6 +49,7 @@ class PlantScene:
         self._reach_radius: float | None = None
         self._vertex_ranges: dict[str, tuple[int, int]] = {}
         self.labels_visible = True
+        self.fitted = False  # the camera frames the whole plant as placed (refit when the view changes size)
         self._badged: dict[str, str] = {}  # component -> state of the badges shown (they carry the names)
         self._index: dict[str, int] = {}
         self._mesh: pv.PolyData | None = None  # holds the plant's point buffer (every plant actor shares it)
@@ -659,20 +660,24 @@ class PlantScene:
     def view_iso(self) -> None:
         """Isometric overview from the front-left, z up."""
         self._look(np.array([-0.35, -1.0, 0.85]), (0, 0, 1), self._bounds_of(None))
+        self.fitted = True
 
     def view_top(self) -> None:
         """Plan view from above, +y up on screen."""
         self._look(np.array([0.0, 0.0, 1.0]), (0, 1, 0), self._bounds_of(None))
+        self.fitted = True
 
     def fit_all(self) -> None:
         """Keep the direction; fit the whole plant."""
         self._fit(self._bounds_of(None))
+        self.fitted = True
 
     def focus(self, component_id: str | None = None) -> None:
         """Centre and zoom on a component (the selection by default), keeping the direction."""
         target = component_id or self.selected
         if target is None:
             return
+        self.fitted = False
         b = self._bounds_of(target)
         pad = max(b[1] - b[0], b[3] - b[2], b[5] - b[4], 1.0) * 0.8
         padded = b + np.array([-pad, pad, -pad, pad, -pad * 0.2, pad * 0.2])

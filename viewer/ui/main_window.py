@@ -11,7 +11,7 @@ import logging
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QSize, Qt, Signal
+from PySide6.QtCore import QObject, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -36,6 +36,7 @@ from viewer.telemetry.recording import (
     RecordingError,
     default_recordings_dir,
     describe_damage,
+    file_size,
     layout_matches,
     quick_info,
 )
@@ -69,6 +70,7 @@ class MainWindow(QMainWindow):
     layout_loaded = Signal(str)  # path
     _compared = Signal(object)  # (generation, (name_a, name_b, reports, plans) or an error text): compare worker
     load_failed = Signal(str)  # path
+    _recovered = Signal(object)  # (recovered path or None, what it holds or why not): recover worker
     selection_changed = Signal(object)  # str | None
 
     def __init__(self, parent: QWidget | None = None, *, broker: str | None = None, policy: object = None) -> None:
@@ -100,6 +102,13 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(centre)
         self.scene = PlantScene(self.view)
         self.view.clicked.connect(self._on_view_clicked)
+        # A whole-plant view stays whole when docks open, close or change size (until the user moves it).
+        self._refit = QTimer(self)
+        self._refit.setSingleShot(True)
+        self._refit.setInterval(100)
+        self._refit.timeout.connect(self._refit_view)
+        self.view.resized.connect(self._refit.start)
+        self.view.camera_moved.connect(lambda: setattr(self.scene, "fitted", False))
         self.view.hovered.connect(self._on_view_hovered)
 
         self.components = ComponentPanel(self)
@@ -167,6 +176,7 @@ class MainWindow(QMainWindow):
         self.replayed.values_changed.connect(lambda c: self.replay is not None and self._on_values_changed(c))
 
         self._compared.connect(self._on_compared)
+        self._recovered.connect(self._on_recovered)
         self.loader = LayoutLoader(self)
         self.loader.progress.connect(self._on_load_progress)
         self.loader.finished.connect(self._on_load_finished)
@@ -217,10 +227,14 @@ class MainWindow(QMainWindow):
         self.rate_label = QLabel(self)
         self.errors_label = QLabel(self)
         self.age_label = QLabel(self)
+        self.recording_label = QLabel(self)  # "● REC 00:12:34 · 45.2 MB" while recording
+        self.recording_label.setStyleSheet("font-weight: bold")  # noticed, but no alarm colour (ISA-101)
+        self.recording_label.hide()
         bar.addWidget(self.status_label, 1)
         bar.addPermanentWidget(self.progress_bar)
         bar.addPermanentWidget(self.cancel_button)
-        for label in (self.connection_label, self.rate_label, self.errors_label, self.age_label):
+        for label in (self.recording_label, self.connection_label, self.rate_label, self.errors_label,
+                      self.age_label):
             bar.addPermanentWidget(label)
         bar.addPermanentWidget(self.scene_label)
         self.progress_bar.hide()
@@ -553,7 +567,9 @@ class MainWindow(QMainWindow):
     def _on_load_finished(self, loaded: LoadedPlant) -> None:
         self._end_progress()
         try:
-            self.scene.show(loaded.layout, loaded.geometry)
+            choice = getattr(self, "_labels_choice", None)
+            labels = choice[1] if choice is not None and choice[0] == loaded.path else None  # None: by plant size
+            self.scene.show(loaded.layout, loaded.geometry, labels=labels)
         except Exception as exc:
             log.exception("cannot draw %s", loaded.path)
             if self.plant_layout is not None:
@@ -658,7 +674,22 @@ class MainWindow(QMainWindow):
         self.errors_label.setToolTip("\n".join(f"{t}: {e.count} ({e.last_reason})"
                                                for t, e in list(status["errors_by_topic"].items())[:20]))
         age = status["age"]
-        self.age_label.setText("no data yet" if age is None else f"newest {age:.1f} s ago")
+        # a clock a little ahead of ours gives a tiny negative age: "0.0 s ago", never "-0.0"
+        self.age_label.setText("no data yet" if age is None else f"newest {max(age, 0.0):.1f} s ago")
+        self._show_recording()
+
+    def _show_recording(self) -> None:
+        """The recording indicator: elapsed time and file size, while a recording runs."""
+        session = self.telemetry.session
+        if session is None:
+            self.recording_label.hide()
+            return
+        elapsed = int(time.time() - getattr(self, "_recording_started", time.time()))
+        size = file_size(session.recorder.path) / 1e6
+        self.recording_label.setText(f"● REC {elapsed // 3600:02d}:{elapsed // 60 % 60:02d}:{elapsed % 60:02d}"
+                                     f" · {size:,.1f} MB")
+        self.recording_label.setToolTip(f"Recording to {session.recorder.path}")
+        self.recording_label.show()
 
     def _on_values_changed(self, components: set) -> None:
         if self.selected is not None and self.selected in components:
@@ -923,6 +954,11 @@ class MainWindow(QMainWindow):
         self.scene.fit_all()
         self.view.update()
 
+    def _refit_view(self) -> None:
+        if self.scene.fitted and self.scene.geometry is not None:
+            self.scene.fit_all()
+            self.view.update()
+
     def focus_selection(self) -> None:
         """Zoom to the selected component."""
         if self.selected is None:
@@ -932,7 +968,8 @@ class MainWindow(QMainWindow):
         self.view.update()
 
     def toggle_labels(self) -> None:
-        """Show or hide name labels."""
+        """Show or hide name labels (the choice holds when the same plant is opened again)."""
+        self._labels_choice = (self.layout_path, self.labels_action.isChecked())
         self.scene.set_labels_visible(self.labels_action.isChecked())
         self.view.update()
 
@@ -944,6 +981,7 @@ class MainWindow(QMainWindow):
             stats = self.telemetry.stop_recording()
             self.record_action.setChecked(False)
             self.record_action.setText("Record")
+            self._show_recording()
             if stats is not None:
                 error = f" ({session.recorder.error})" if session.recorder.error else ""
                 dropped = f", {stats.dropped:,} dropped" if stats.dropped else ""
@@ -964,8 +1002,10 @@ class MainWindow(QMainWindow):
             self.record_action.setChecked(False)
             self.show_error("Cannot start recording.", [str(exc)])
             return
+        self._recording_started = time.time()
         self.record_action.setChecked(True)
         self.record_action.setText("Stop recording")
+        self._show_recording()
         self.status(f"Recording to {out}")
 
     def open_recording_dialog(self) -> None:
@@ -1045,12 +1085,53 @@ class MainWindow(QMainWindow):
         if replayer.damage or (info is not None and not info.complete):
             # never present a damaged file as whole: what was skipped is said, and marked on the timeline
             problem = describe_damage(replayer.damage, info.orphans) if replayer.damage else info.problem
-            self.show_error(f"{replayer.path.name} is damaged: replaying what could be read.",
-                            [f"{problem}.", f"twin-viewer recover {replayer.path.name} --out FIXED.mcap writes "
-                             "a whole file with everything readable."])
+            self.last_error = (f"{replayer.path.name} is damaged: replaying what could be read.", [f"{problem}."])
+            self._offer_recovery(replayer.path, f"{problem}.")
             skipped = len(replayer.damage)
             what = f"{skipped} stretch{'es' if skipped != 1 else ''} skipped" if skipped else "cut off"
             self.status(f"Replaying {replayer.path.name} (damaged: {what}): {replayer.played:,} messages")
+
+    def _offer_recovery(self, path: Path, problem: str) -> None:
+        """Say what is damaged and offer, in one click, a whole copy with everything readable (beside it)."""
+        box = QMessageBox(QMessageBox.Icon.Warning, APP_NAME, f"{path.name} is damaged: replaying what could be read.",
+                          QMessageBox.StandardButton.Close, self)
+        box.setInformativeText(f"{problem}\nRecover writes a whole copy with everything readable beside it "
+                               "and replays that (the damaged file stays as it is).")
+        recover_button = box.addButton("Recover a whole copy", QMessageBox.ButtonRole.AcceptRole)
+        recover_button.clicked.connect(lambda: self.recover_recording(path))
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.recovery_box = box
+        box.open()
+
+    def recover_recording(self, path: Path) -> None:
+        """Write ``path``'s readable content to PATH-recovered.mcap in the background, then replay it."""
+        import threading
+
+        from viewer.telemetry.recording import recover
+
+        fixed = path.with_name(f"{path.stem}-recovered.mcap")
+        n = 2
+        while fixed.exists():
+            fixed = path.with_name(f"{path.stem}-recovered-{n}.mcap")
+            n += 1
+        self.status(f"Recovering {path.name} into {fixed.name}…")
+
+        def work() -> None:
+            try:
+                info = recover(path, fixed)
+                self._recovered.emit((fixed, f"{info.messages:,} messages"))
+            except (OSError, RecordingError) as exc:
+                self._recovered.emit((None, str(exc)))
+
+        threading.Thread(target=work, name="recover", daemon=True).start()
+
+    def _on_recovered(self, payload: object) -> None:
+        fixed, text = payload  # type: ignore[misc]
+        if fixed is None:
+            self.show_error("The recording could not be recovered.", [text])
+            return
+        self.status(f"Recovered {text} into {fixed}")
+        self.open_recording(fixed)
 
     def _show_replayed(self, result: object, t: float, seeked: bool) -> None:
         self.replayed.show_replayed(result, t, seeked)  # type: ignore[arg-type]

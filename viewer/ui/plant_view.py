@@ -37,6 +37,8 @@ class PlantView(QtInteractor):
     frame_drawn = Signal(float)  # time.time() when a frame finished drawing (latency measurements)
     drag_moved = Signal(float, float, bool)  # edit mode: display coordinates, Shift held (no snapping)
     drag_finished = Signal()
+    camera_moved = Signal()  # the user turned, panned or zoomed the view (a fitted view is no longer kept fitted)
+    resized = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent, auto_update=False, multi_samples=0)
@@ -115,7 +117,16 @@ class PlantView(QtInteractor):
 
     def _zoom(self, factor: float) -> None:
         self.camera.Zoom(factor)
+        self.camera_moved.emit()
         self.update()
+
+    def wheelEvent(self, event: object) -> None:  # noqa: N802 - Qt override
+        self.camera_moved.emit()
+        super().wheelEvent(event)  # type: ignore[arg-type]
+
+    def resizeEvent(self, event: object) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)  # type: ignore[arg-type]
+        self.resized.emit()
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
         """Restart the hover timer (no buttons held) and pass the move on to VTK (or drag, in edit mode)."""
@@ -128,6 +139,7 @@ class PlantView(QtInteractor):
             self._hover_timer.start()
         else:
             self._hover_timer.stop()
+            self.camera_moved.emit()  # a drag with a button held turns or pans the camera
         super().mouseMoveEvent(event)
 
     def leaveEvent(self, event: object) -> None:  # noqa: N802 - Qt override

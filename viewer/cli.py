@@ -600,20 +600,13 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     import dataclasses
     import json
 
-    from viewer.model.errors import LayoutError
-    from viewer.model.layout_io import load_layout
-    from viewer.sim.compare import compare
-    from viewer.sim.model import SimModelError, model_from_layout
-    from viewer.sim.runner import run
+    from viewer.sim.compare import CompareError, compare, simulate_pair
 
-    reports = []
-    for path in (args.first, args.second):
-        try:
-            model = model_from_layout(load_layout(path))
-        except (LayoutError, SimModelError) as exc:
-            print(f"{path}: {exc}", file=sys.stderr)
-            return EXIT_PROBLEMS
-        reports.append(run(model, args.hours, args.replications, args.seed, workers=1))
+    try:
+        _layouts, reports = simulate_pair(args.first, args.second, args.hours, args.replications, args.seed)
+    except CompareError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_PROBLEMS
     c = compare(*reports)
     if args.json:
         print(json.dumps(_finite_or_none(dataclasses.asdict(c)), allow_nan=False))

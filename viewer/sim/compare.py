@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from viewer.sim.model import agv_links
-from viewer.sim.runner import SimReport
+from viewer.sim.model import SimModelError, agv_links, model_from_layout
+from viewer.sim.runner import SimReport, run
 
 
 @dataclass
@@ -32,6 +33,28 @@ class Comparison:
     lead_time_s: tuple[float, float]
     bottleneck: tuple[str | None, str | None]
     stations: list[StationDelta]
+
+
+class CompareError(ValueError):
+    """A layout of a comparison cannot be read or simulated: which file, and why."""
+
+
+def simulate_pair(first: Path, second: Path, hours: float, replications: int,
+                  seed: int = 1) -> tuple[list[Any], list[SimReport]]:
+    """Load and simulate two layout files with the same seeds (common random numbers: the difference is the
+    layouts', not the dice's). One implementation for ``twin-viewer compare`` and the window's Compare."""
+    from viewer.model.errors import LayoutError
+    from viewer.model.layout_io import load_layout
+
+    layouts, reports = [], []
+    for path in (first, second):
+        try:
+            layout = load_layout(path)
+            reports.append(run(model_from_layout(layout), hours, replications, seed, workers=1))
+        except (LayoutError, SimModelError) as exc:
+            raise CompareError(f"{path}: {exc}") from exc
+        layouts.append(layout)
+    return layouts, reports
 
 
 def compare(a: SimReport, b: SimReport) -> Comparison:

@@ -504,18 +504,14 @@ class MainWindow(QMainWindow):
         def work() -> None:
             from viewer.geometry.plant import build_plant_geometry
             from viewer.model.checks import footprints_from_geometry
-            from viewer.model.layout_io import load_layout
-            from viewer.sim.model import model_from_layout
-            from viewer.sim.runner import run
+            from viewer.sim.compare import simulate_pair
 
             try:
-                reports, plans = [], []
-                for path in (first, second):
-                    layout = load_layout(path)
-                    geometry = build_plant_geometry(layout, path.parent, self.loader.library, strict=False)
-                    plans.append((layout, footprints_from_geometry(geometry)))
-                    reports.append(run(model_from_layout(layout), EDITOR_HOURS, EDITOR_REPLICATIONS, 1, workers=1))
-                self._compared.emit((generation, (first.name, second.name, reports, tuple(plans))))
+                layouts, reports = simulate_pair(first, second, EDITOR_HOURS, EDITOR_REPLICATIONS, seed=1)
+                plans = tuple((layout, footprints_from_geometry(build_plant_geometry(
+                    layout, path.parent, self.loader.library, strict=False))) for layout, path in zip(
+                    layouts, (first, second), strict=True))
+                self._compared.emit((generation, (first.name, second.name, reports, plans)))
             except Exception as exc:  # a bad file: said in the status bar, nothing else changes
                 self._compared.emit((generation, f"Cannot compare: {exc}"))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import itertools
 import json
 import math
 import random
@@ -125,7 +126,7 @@ def test_deep_and_huge_payloads_are_refused():
 
 
 def test_the_keyframe_encoding_names_the_codec_version():
-    assert state_codec.MAGIC == f"{KEYFRAME_ENCODING}\n".encode()
+    assert f"{KEYFRAME_ENCODING}\n".encode() == state_codec.MAGIC
 
 
 # --- recordings -----------------------------------------------------------------------------------------------
@@ -194,7 +195,7 @@ def test_keyframes_are_in_the_file_for_an_independent_reader_and_hold_no_pickle(
         assert not text.startswith(b"\x80") and b"pickle" not in text
         orjson.loads(text)  # plain JSON: nothing in it can run
     times = [m.log_time / 1e9 for _, _, m in found]
-    assert all(b - a >= 2.0 - 1e-3 for a, b in zip(times, times[1:], strict=False))
+    assert all(b - a >= 2.0 - 1e-3 for a, b in itertools.pairwise(times))
 
 
 def test_opening_with_keyframes_needs_no_pass_and_seeks_reach_what_playback_from_the_start_reaches(recorded,

@@ -17,6 +17,7 @@ it). The plot history is not part of a keyframe: after a seek it starts at the k
 from __future__ import annotations
 
 import bisect
+import contextlib
 import hashlib
 import heapq
 import json
@@ -204,6 +205,7 @@ class Replayer:
         def at_tick(t: float) -> None:
             nonlocal next_key, ticks, keyframe_bytes
             ticks += 1
+
             if keep_keyframes and t >= next_key:
                 try:
                     state = state_codec.encode_pipeline(scout.pipeline)
@@ -219,12 +221,14 @@ class Replayer:
                 next_key = t + self.keyframe_every
             if keep_keyframes:
                 self._indexed_until = t
+            if ticks % ticks_per_step == 0:
+                raise _SliceDoneError  # after the tick is complete: the next _play goes on from here
 
         while scout.position < self.end - EPS_S:
             if cancelled is not None and cancelled():
                 raise InterruptedError("cancelled")
-            scout._play(min(scout.position + ticks_per_step * self.tick, self.end), at_tick, markers=True,
-                        merged=None)
+            with contextlib.suppress(_SliceDoneError):  # a slice of ticks (a quiet stretch is one tick, however long)
+                scout._play(self.end, at_tick, markers=True, merged=None)
             self.markers = sorted(scout.markers, key=lambda m: m.time)  # one swap: a reader sees old or new
             yield (scout.position - start) / span
         self._finish_index(scout, damage)
@@ -543,6 +547,10 @@ def _merge(into: StepResult, step: StepResult) -> None:
     into.changed_values |= step.changed_values
     into.alarms_moved |= step.alarms_moved
     into.joint_samples += step.joint_samples
+
+
+class _SliceDoneError(Exception):
+    """The index pass has done its slice of ticks."""
 
 
 def layout_sha256(layout: Layout) -> str:

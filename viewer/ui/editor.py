@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +56,7 @@ from viewer.sim.jobs import EDITOR_REPLICATIONS as KPI_REPLICATIONS
 from viewer.sim.jobs import SimRequest, SimulationJobRunner
 from viewer.sim.model import SimModelError, agv_links, model_from_layout
 from viewer.sim.runner import SimReport
+from viewer.ui.background import BackgroundTask
 from viewer.ui.theme import current as current_theme
 
 SNAP_M = 0.5
@@ -223,7 +223,6 @@ class LayoutEditor(QObject):
     message = Signal(str)  # for the status bar
     changed = Signal()  # dirty state or undo history moved
     _result = Signal(int, object, bool)  # from the job runner's reader thread
-    _rebuilt = Signal(int, object)  # geometry built in the background
 
     def __init__(self, window: Any, panel: EditorPanel) -> None:
         super().__init__(window)
@@ -235,13 +234,12 @@ class LayoutEditor(QObject):
         self.problems: list[LayoutProblem] = []
         self.runner = SimulationJobRunner(lambda gen, result, old: self._result.emit(gen, result, old))
         self._result.connect(self._on_result)
-        self._rebuilt.connect(self._on_rebuilt)
+        self.redraw_task = BackgroundTask("edit-redraw", self)  # the newest edit's drawing wins
         self._rerun = QTimer(self)
         self._rerun.setSingleShot(True)
         self._rerun.setInterval(RERUN_DELAY_MS)
         self._rerun.timeout.connect(self.rerun)
         self._generation = 0
-        self._build_generation = 0
         self.showing_superseded = False  # the KPIs shown are an earlier edit's (greyed)
         self.showing_first_estimate = False  # the KPIs shown are the first replications' (refining)
         self._drag: tuple[str, float, float] | None = None  # component, grab offset x, y
@@ -667,27 +665,17 @@ class LayoutEditor(QObject):
         if self.document is None:
             return
         self._select_after = select
-        self._build_generation += 1
-        generation = self._build_generation
         layout = copy.deepcopy(self.document.layout)  # the worker must not see later edits half-made
         base = self.document.base_dir
+        self.redraw_task.run(
+            lambda _context: (layout, build_plant_geometry(layout, base, self.window.loader.library, strict=False)),
+            self._on_rebuilt,
+            lambda exc: self.message.emit(f"Cannot draw the edited plant: {exc}"))  # the old drawing stays
 
-        def build() -> None:
-            try:
-                geometry = build_plant_geometry(layout, base, self.window.loader.library, strict=False)
-            except Exception as exc:  # shown, the old drawing stays
-                geometry = exc
-            self._rebuilt.emit(generation, (layout, geometry))
-
-        threading.Thread(target=build, name="edit-redraw", daemon=True).start()
-
-    def _on_rebuilt(self, generation: int, payload: Any) -> None:
-        if generation != self._build_generation or self.document is None:
+    def _on_rebuilt(self, payload: Any) -> None:
+        if self.document is None:
             return
         drawn_layout, geometry = payload
-        if isinstance(geometry, Exception):
-            self.message.emit(f"Cannot draw the edited plant: {geometry}")
-            return
         self.window.show_edited_plant(self.document.layout, geometry)
         self.show_flow()
         if getattr(self, "_select_after", None):

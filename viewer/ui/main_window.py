@@ -42,6 +42,7 @@ from viewer.telemetry.recording import (
 )
 from viewer.telemetry.replay import Replayer
 from viewer.ui.alarm_panel import AlarmPanel
+from viewer.ui.background import BackgroundTask, TaskContext
 from viewer.ui.component_panel import ComponentPanel
 from viewer.ui.details_panel import DetailsPanel
 from viewer.ui.editor import EditorPanel, LayoutEditor
@@ -68,9 +69,7 @@ class MainWindow(QMainWindow):
     """The viewer's main window."""
 
     layout_loaded = Signal(str)  # path
-    _compared = Signal(object)  # (generation, (name_a, name_b, reports, plans) or an error text): compare worker
     load_failed = Signal(str)  # path
-    _recovered = Signal(object)  # (recovered path or None, what it holds or why not): recover worker
     selection_changed = Signal(object)  # str | None
 
     def __init__(self, parent: QWidget | None = None, *, broker: str | None = None, policy: object = None) -> None:
@@ -175,8 +174,8 @@ class MainWindow(QMainWindow):
         self.replayed.alarms_changed.connect(self._on_replay_alarms_changed)
         self.replayed.values_changed.connect(lambda c: self.replay is not None and self._on_values_changed(c))
 
-        self._compared.connect(self._on_compared)
-        self._recovered.connect(self._on_recovered)
+        self.compare_task = BackgroundTask("compare", self)
+        self.recover_task = BackgroundTask("recover", self)
         self.loader = LayoutLoader(self)
         self.loader.progress.connect(self._on_load_progress)
         self.loader.finished.connect(self._on_load_finished)
@@ -493,42 +492,29 @@ class MainWindow(QMainWindow):
             self.compare_files(self.layout_path, Path(path))
 
     def compare_files(self, first: Path, second: Path) -> None:
-        """Simulate two layout files with the same seeds (in a worker thread) and show them side by side."""
-        import threading
-
+        """Simulate two layout files with the same seeds (in the background) and show them side by side."""
         from viewer.sim.jobs import EDITOR_HOURS, EDITOR_REPLICATIONS
 
-        self._compare_generation = getattr(self, "_compare_generation", 0) + 1
-        generation = self._compare_generation
-
-        def work() -> None:
+        def work(_context: TaskContext) -> tuple:
             from viewer.geometry.plant import build_plant_geometry
             from viewer.model.checks import footprints_from_geometry
             from viewer.sim.compare import simulate_pair
 
-            try:
-                layouts, reports = simulate_pair(first, second, EDITOR_HOURS, EDITOR_REPLICATIONS, seed=1)
-                plans = tuple((layout, footprints_from_geometry(build_plant_geometry(
-                    layout, path.parent, self.loader.library, strict=False))) for layout, path in zip(
-                    layouts, (first, second), strict=True))
-                self._compared.emit((generation, (first.name, second.name, reports, plans)))
-            except Exception as exc:  # a bad file: said in the status bar, nothing else changes
-                self._compared.emit((generation, f"Cannot compare: {exc}"))
+            layouts, reports = simulate_pair(first, second, EDITOR_HOURS, EDITOR_REPLICATIONS, seed=1)
+            plans = tuple((layout, footprints_from_geometry(build_plant_geometry(
+                layout, path.parent, self.loader.library, strict=False))) for layout, path in zip(
+                layouts, (first, second), strict=True))
+            return first.name, second.name, reports, plans
 
         self.status(f"Comparing {first.name} with {second.name}: simulating both "
                     f"({EDITOR_REPLICATIONS} x {EDITOR_HOURS:g} h, same seeds)…")
-        threading.Thread(target=work, name="compare", daemon=True).start()
+        # a bad file is said in the status bar, nothing else changes; a newer comparison supersedes this one
+        self.compare_task.run(work, self._on_compared, lambda exc: self.status(f"Cannot compare: {exc}"))
 
-    def _on_compared(self, payload: object) -> None:
-        generation, result = payload  # type: ignore[misc]
-        if generation != self._compare_generation:  # a newer comparison was asked for: this one is stale
-            return
-        if isinstance(result, str):
-            self.status(result)
-            return
+    def _on_compared(self, result: tuple) -> None:
         from viewer.ui.compare import CompareDialog
 
-        name_a, name_b, (report_a, report_b), plans = result  # type: ignore[misc]
+        name_a, name_b, (report_a, report_b), plans = result
         dialog = CompareDialog(report_a, report_b, name_a, name_b, self, plans=plans)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.compare_dialog = dialog  # tests read it
@@ -1101,8 +1087,6 @@ class MainWindow(QMainWindow):
 
     def recover_recording(self, path: Path) -> None:
         """Write ``path``'s readable content to PATH-recovered.mcap in the background, then replay it."""
-        import threading
-
         from viewer.telemetry.recording import recover
 
         fixed = path.with_name(f"{path.stem}-recovered.mcap")
@@ -1112,22 +1096,12 @@ class MainWindow(QMainWindow):
             n += 1
         self.status(f"Recovering {path.name} into {fixed.name}…")
 
-        def work() -> None:
-            try:
-                info = recover(path, fixed)
-                self._recovered.emit((fixed, f"{info.messages:,} messages"))
-            except (OSError, RecordingError) as exc:
-                self._recovered.emit((None, str(exc)))
+        def recovered(info: object) -> None:
+            self.status(f"Recovered {info.messages:,} messages into {fixed}")  # type: ignore[attr-defined]
+            self.open_recording(fixed)
 
-        threading.Thread(target=work, name="recover", daemon=True).start()
-
-    def _on_recovered(self, payload: object) -> None:
-        fixed, text = payload  # type: ignore[misc]
-        if fixed is None:
-            self.show_error("The recording could not be recovered.", [text])
-            return
-        self.status(f"Recovered {text} into {fixed}")
-        self.open_recording(fixed)
+        self.recover_task.run(lambda _context: recover(path, fixed), recovered,
+                              lambda exc: self.show_error("The recording could not be recovered.", [str(exc)]))
 
     def _show_replayed(self, result: object, t: float, seeked: bool) -> None:
         self.replayed.show_replayed(result, t, seeked)  # type: ignore[arg-type]

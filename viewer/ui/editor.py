@@ -402,7 +402,7 @@ class LayoutEditor(QObject):
 
     def connect_to(self, target: str) -> bool:
         """The selected component now feeds ``target`` (the Connect mode's second click)."""
-        source = self.window.selected
+        source = self.window.selection.current
         self.panel.connect_button.setChecked(False)
         if self.document is None or not source or source == target:
             return False
@@ -412,12 +412,12 @@ class LayoutEditor(QObject):
         return ok
 
     def duplicate_selected(self) -> None:
-        selected = self.window.selected
+        selected = self.window.selection.current
         if self.document is not None and selected and self.push(duplicate_of(self.document.layout, selected)):
             self._redraw()
 
     def delete_selected(self) -> None:
-        selected = self.window.selected
+        selected = self.window.selection.current
         if selected and self.push(RemoveComponent(selected)):
             self.window.select_component(None)
             self._redraw()
@@ -503,7 +503,7 @@ class LayoutEditor(QObject):
         """Draw the selected robot's reach while the button is down."""
         from viewer.geometry.reach import robot_reach
 
-        selected = self.window.selected
+        selected = self.window.selection.current
         comp = self.document.layout.component(selected) if self.document and selected else None
         if comp is not None and comp.kind == "robot" and self.panel.reach_button.isChecked():
             self.window.scene.show_reach(comp.id, robot_reach(comp, self.window.scene.geometry))
@@ -611,7 +611,7 @@ class LayoutEditor(QObject):
     def _refresh_fields(self, component_id: str) -> None:
         """Rebuild the fields after the edit, not inside the signal of the field that made it."""
         QTimer.singleShot(0, lambda: self.show_selection(component_id)
-                          if self.window.selected == component_id else None)
+                          if self.window.selection.current == component_id else None)
 
     def _set_failures(self, component_id: str, **changes: float) -> None:
         """MTBF and MTTR go together: 0 MTBF removes both (the station never fails)."""
@@ -636,7 +636,7 @@ class LayoutEditor(QObject):
             self._refresh_fields(component_id)
 
     def _on_position_field(self) -> None:
-        selected = self.window.selected
+        selected = self.window.selection.current
         if self._updating_fields or self.document is None or not selected:
             return
         comp = self.document.layout.component(selected)
@@ -646,7 +646,7 @@ class LayoutEditor(QObject):
         self.show_selection(selected)
 
     def _on_rotation_field(self) -> None:
-        selected = self.window.selected
+        selected = self.window.selection.current
         if self._updating_fields or self.document is None or not selected:
             return
         comp = self.document.layout.component(selected)

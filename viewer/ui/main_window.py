@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from viewer.model.layout import Layout
+from viewer.model.selection import Selection
 from viewer.scene.plant_scene import PlantScene
 from viewer.telemetry.alarm_journal import AlarmJournal, alarm_journal_dir
 from viewer.telemetry.mqtt_client import SettingsError
@@ -85,7 +86,8 @@ class MainWindow(QMainWindow):
         self.setDockNestingEnabled(True)
         self.layout_path: Path | None = None
         self.plant_layout: Layout | None = None
-        self.selected: str | None = None
+        self.selection = Selection()  # Qt-free; the view, the tree, the details and the editor observe it
+        self.selection.changed.connect(self._on_selection_changed)
         self.last_error: tuple[str, list[str]] | None = None
         self._geometry = None
         self._last_plot = 0.0
@@ -565,7 +567,7 @@ class MainWindow(QMainWindow):
         self.editor.document = None  # a new plant: edits start from its file
         if self.edit_action.isChecked():
             self.editor.attach(loaded.layout, loaded.path, loaded.geometry)
-        self.selected = None
+        self.selection.forget()
         self.labels_action.setChecked(self.scene.labels_visible)
         self.components.set_layout(loaded.layout)
         self.details.show_component(None, loaded.layout)
@@ -820,7 +822,7 @@ class MainWindow(QMainWindow):
         self.components.set_layout(layout)
         self.scene_label.setText(f"{len(geometry.component_ids):,} components · "  # type: ignore[attr-defined]
                                  f"{geometry.n_triangles:,} triangles")  # type: ignore[attr-defined]
-        self.selected = None
+        self.selection.forget()
         self.select_component(selected)
 
     def save_layout(self) -> bool:
@@ -860,19 +862,24 @@ class MainWindow(QMainWindow):
             return True
         return False
 
+    @property
+    def selected(self) -> str | None:
+        """The selected component's id (the selection model's)."""
+        return self.selection.current
+
     def select_component(self, component_id: str | None) -> None:
-        """Select a component (or none) in the scene, the tree and the details panel."""
-        if component_id == self.selected:
-            return
-        if self.plant_layout is None:
-            return
-        self.selected = component_id
+        """Select a component (or none): the views follow the selection model."""
+        if self.plant_layout is not None:
+            self.selection.select(component_id)
+
+    def _on_selection_changed(self, component_id: str | None) -> None:
+        """Show the selection in the scene, the tree, the details panel and the editor."""
         self.scene.select(component_id)
         self.components.select(component_id)
         comp = self.plant_layout.component(component_id) if component_id else None
         self.details.show_component(comp, self.plant_layout, self._reach_of(comp))
         self._show_live_details()
-        self._refresh_plot(time.time())
+        self._refresh_plot(self.shown.now())  # recording time in a replay
         if comp is not None:
             self.status(f"Selected {comp.display_name} ({comp.kind})")
         if self.edit_action.isChecked():

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ from viewer.model.document import (
     duplicate_of,
 )
 from viewer.model.layout import Component, Layout
+from viewer.model.selection import Selection
 from viewer.sim.compare import explain_change
 from viewer.sim.jobs import EDITOR_HOURS as KPI_HOURS
 from viewer.sim.jobs import EDITOR_REPLICATIONS as KPI_REPLICATIONS
@@ -224,10 +226,18 @@ class LayoutEditor(QObject):
     changed = Signal()  # dirty state or undo history moved
     _result = Signal(int, object, bool)  # from the job runner's reader thread
 
-    def __init__(self, window: Any, panel: EditorPanel) -> None:
-        super().__init__(window)
-        self.window = window
+    def __init__(self, panel: EditorPanel, *, scene: Any, view: Any, selection: Selection, library: Any,
+                 show_edited: Callable[[Any, Any], None], parent: QObject | None = None) -> None:
+        """``scene``/``view``: the 3D view it draws edits, reach and outlines in; ``selection``: the window's
+        selection model, which the editor reads and sets; ``library``: the mesh library the plant is built
+        with; ``show_edited(layout, geometry)``: the window's redraw of the edited plant."""
+        super().__init__(parent)
         self.panel = panel
+        self.scene = scene
+        self.view = view
+        self.selection = selection
+        self.library = library
+        self.show_edited = show_edited
         self.document: LayoutDocument | None = None
         self.report: SimReport | None = None
         self.baseline: SimReport | None = None
@@ -335,7 +345,7 @@ class LayoutEditor(QObject):
         if self.document is None:
             return
         folder = self.document.base_dir
-        path, _ = QFileDialog.getOpenFileName(self.window, "Mesh for the new station", str(folder),
+        path, _ = QFileDialog.getOpenFileName(self.panel, "Mesh for the new station", str(folder),
                                               "Meshes (*.stl *.obj *.ply *.glb *.gltf *.off)")
         if path:
             self.add_mesh_file(Path(path))
@@ -355,9 +365,9 @@ class LayoutEditor(QObject):
         """Add a new component of ``kind`` on the floor at the middle of the view (snapped); it is selected."""
         if self.document is None:
             return None
-        view = self.window.view
+        view = self.view
         dpr = view.devicePixelRatioF()
-        hit = self.window.scene.floor_point(view.width() * dpr / 2, view.height() * dpr / 2) or (0.0, 0.0)
+        hit = self.scene.floor_point(view.width() * dpr / 2, view.height() * dpr / 2) or (0.0, 0.0)
         ids = set(self.document.layout.ids())
         prefix = {"station": "ST", "robot": "R", "buffer": "B", "conveyor": "CV", "source": "SRC", "sink": "OUT"}[kind]
         n = 1
@@ -384,7 +394,7 @@ class LayoutEditor(QObject):
             return
         layout = self.document.layout
         by_agv = agv_links(layout)
-        self.window.scene.set_flow_arrows([(f.source, f.target, (f.source, f.target) in by_agv)
+        self.scene.set_flow_arrows([(f.source, f.target, (f.source, f.target) in by_agv)
                                            for f in layout.flow])
 
     def _free_floor_near(self, component: Component, near: tuple[float, float]) -> tuple[float, float] | None:
@@ -392,7 +402,7 @@ class LayoutEditor(QObject):
         nearest the view's centre: its footprint from its own mesh, built alone at the origin."""
         alone = Layout(name="new", components=[component])
         try:
-            geometry = build_plant_geometry(alone, self.document.base_dir, self.window.loader.library, strict=False)
+            geometry = build_plant_geometry(alone, self.document.base_dir, self.library, strict=False)
         except Exception:  # its drawing fails later, with the reason; here only its size is wanted
             return None
         extent = footprints_from_geometry(geometry)[component.id]
@@ -402,7 +412,7 @@ class LayoutEditor(QObject):
 
     def connect_to(self, target: str) -> bool:
         """The selected component now feeds ``target`` (the Connect mode's second click)."""
-        source = self.window.selection.current
+        source = self.selection.current
         self.panel.connect_button.setChecked(False)
         if self.document is None or not source or source == target:
             return False
@@ -412,14 +422,14 @@ class LayoutEditor(QObject):
         return ok
 
     def duplicate_selected(self) -> None:
-        selected = self.window.selection.current
+        selected = self.selection.current
         if self.document is not None and selected and self.push(duplicate_of(self.document.layout, selected)):
             self._redraw()
 
     def delete_selected(self) -> None:
-        selected = self.window.selection.current
+        selected = self.selection.current
         if selected and self.push(RemoveComponent(selected)):
-            self.window.select_component(None)
+            self.selection.select(None)
             self._redraw()
 
     # --- dragging -------------------------------------------------------------------------------------
@@ -428,7 +438,7 @@ class LayoutEditor(QObject):
         mode: link the selection to it)."""
         if self.document is None:
             return False
-        component = self.window.scene.pick(x, y)
+        component = self.scene.pick(x, y)
         if component is None:
             return False
         if self.panel.connect_button.isChecked():
@@ -437,18 +447,18 @@ class LayoutEditor(QObject):
         comp = self.document.layout.component(component)
         while comp.parent:  # a sensor drags its machine
             comp = self.document.layout.component(comp.parent)
-        hit = self.window.scene.floor_point(x, y)
+        hit = self.scene.floor_point(x, y)
         if hit is None:
             return False
         self._drag = (comp.id, hit[0] - comp.position[0], hit[1] - comp.position[1])
-        self.window.select_component(comp.id)
+        self.selection.select(comp.id)
         return True
 
     def drag_to(self, x: float, y: float, free: bool) -> None:
         if self._drag is None or self.document is None:
             return
         component, ox, oy = self._drag
-        hit = self.window.scene.floor_point(x, y)
+        hit = self.scene.floor_point(x, y)
         if hit is None:
             return
         nx, ny = hit[0] - ox, hit[1] - oy
@@ -464,12 +474,12 @@ class LayoutEditor(QObject):
                 was = moved_before.get(c.id)
                 if was is not None and tuple(c.position) != was:
                     delta = (c.position[0] - was[0], c.position[1] - was[1], c.position[2] - was[2])
-                    self.window.scene.translate_component(c.id, delta)
+                    self.scene.translate_component(c.id, delta)
                     fp = self._footprints.get(c.id)
                     if fp is not None:
                         self._footprints[c.id] = (fp[0] + delta[0], fp[1] + delta[0], fp[2] + delta[1],
                                                   fp[3] + delta[1])
-            self.window.view.update()
+            self.view.update()
             self.show_selection(component)
 
     def drag_end(self) -> None:
@@ -503,13 +513,13 @@ class LayoutEditor(QObject):
         """Draw the selected robot's reach while the button is down."""
         from viewer.geometry.reach import robot_reach
 
-        selected = self.window.selection.current
+        selected = self.selection.current
         comp = self.document.layout.component(selected) if self.document and selected else None
         if comp is not None and comp.kind == "robot" and self.panel.reach_button.isChecked():
-            self.window.scene.show_reach(comp.id, robot_reach(comp, self.window.scene.geometry))
+            self.scene.show_reach(comp.id, robot_reach(comp, self.scene.geometry))
         else:
-            self.window.scene.show_reach(None)
-        self.window.view.update()
+            self.scene.show_reach(None)
+        self.view.update()
 
     def compare_with_saved(self) -> None:
         """Saved and edited layouts side by side: their KPIs and each station's differences."""
@@ -521,9 +531,9 @@ class LayoutEditor(QObject):
         # Plans of both as they are now (a property edit changes no drawing, a typed move may still be drawing).
         plans = []
         for layout in (self.saved_layout, copy.deepcopy(self.document.layout)):
-            geometry = build_plant_geometry(layout, self.document.base_dir, self.window.loader.library, strict=False)
+            geometry = build_plant_geometry(layout, self.document.base_dir, self.library, strict=False)
             plans.append((layout, footprints_from_geometry(geometry)))
-        dialog = CompareDialog(self.baseline, self.report, "saved", "edited", self.window, plans=tuple(plans))
+        dialog = CompareDialog(self.baseline, self.report, "saved", "edited", self.panel.window(), plans=tuple(plans))
         self.compare_dialog = dialog  # tests read it
         dialog.show()
 
@@ -611,7 +621,7 @@ class LayoutEditor(QObject):
     def _refresh_fields(self, component_id: str) -> None:
         """Rebuild the fields after the edit, not inside the signal of the field that made it."""
         QTimer.singleShot(0, lambda: self.show_selection(component_id)
-                          if self.window.selection.current == component_id else None)
+                          if self.selection.current == component_id else None)
 
     def _set_failures(self, component_id: str, **changes: float) -> None:
         """MTBF and MTTR go together: 0 MTBF removes both (the station never fails)."""
@@ -636,7 +646,7 @@ class LayoutEditor(QObject):
             self._refresh_fields(component_id)
 
     def _on_position_field(self) -> None:
-        selected = self.window.selection.current
+        selected = self.selection.current
         if self._updating_fields or self.document is None or not selected:
             return
         comp = self.document.layout.component(selected)
@@ -646,7 +656,7 @@ class LayoutEditor(QObject):
         self.show_selection(selected)
 
     def _on_rotation_field(self) -> None:
-        selected = self.window.selection.current
+        selected = self.selection.current
         if self._updating_fields or self.document is None or not selected:
             return
         comp = self.document.layout.component(selected)
@@ -668,7 +678,7 @@ class LayoutEditor(QObject):
         layout = copy.deepcopy(self.document.layout)  # the worker must not see later edits half-made
         base = self.document.base_dir
         self.redraw_task.run(
-            lambda _context: (layout, build_plant_geometry(layout, base, self.window.loader.library, strict=False)),
+            lambda _context: (layout, build_plant_geometry(layout, base, self.library, strict=False)),
             self._on_rebuilt,
             lambda exc: self.message.emit(f"Cannot draw the edited plant: {exc}"))  # the old drawing stays
 
@@ -676,18 +686,18 @@ class LayoutEditor(QObject):
         if self.document is None:
             return
         drawn_layout, geometry = payload
-        self.window.show_edited_plant(self.document.layout, geometry)
+        self.show_edited(self.document.layout, geometry)
         self.show_flow()
         if getattr(self, "_select_after", None):
-            self.window.select_component(self._select_after)
+            self.selection.select(self._select_after)
             self._select_after = None
         self._footprints = footprints_from_geometry(geometry)
         self._reaches = robot_reaches(geometry)
         self.drawn = (drawn_layout, dict(self._footprints))  # the edited plant as last drawn (Compare)
         self.run_checks()
         if self.report is not None and self.report.bottleneck:
-            self.window.scene.set_bottleneck(self.report.bottleneck)
-        self.window.view.update()
+            self.scene.set_bottleneck(self.report.bottleneck)
+        self.view.update()
 
     def run_checks(self) -> None:
         if self.document is None:
@@ -696,8 +706,8 @@ class LayoutEditor(QObject):
         self.panel.set_problems(self.problems)
         # In the scene too: components with an error-level problem get an amber outline.
         faulty = sorted({c for p in self.problems if p.severity == "error" for c in p.components})
-        self.window.scene.set_problem_outlines(faulty)
-        self.window.view.update()
+        self.scene.set_problem_outlines(faulty)
+        self.view.update()
 
     def rerun(self) -> None:
         """Simulate the current layout in the worker process (the newest edit wins)."""
@@ -737,8 +747,8 @@ class LayoutEditor(QObject):
             self.panel.sim_status.setText(f"First estimate ({result.replications} of {KPI_REPLICATIONS} "
                                           "replications); refining…")
             self.showing_first_estimate = True
-            self.window.scene.set_bottleneck(result.bottleneck)
-            self.window.view.update()
+            self.scene.set_bottleneck(result.bottleneck)
+            self.view.update()
             return
         self.panel.cancel_button.hide()
         self._set_stale_look(False)
@@ -751,8 +761,8 @@ class LayoutEditor(QObject):
             self.baseline = result
             self._baseline_pending = False
         self._show_report()
-        self.window.scene.set_bottleneck(result.bottleneck)
-        self.window.view.update()
+        self.scene.set_bottleneck(result.bottleneck)
+        self.view.update()
         self.kpis_updated.emit(result)
 
     def _set_stale_look(self, stale: bool) -> None:

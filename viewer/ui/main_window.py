@@ -155,7 +155,9 @@ class MainWindow(QMainWindow):
                                           "editorDock", scroll=True)
         self.tabifyDockWidget(self.details_dock, self.editor_dock)  # one column on the right: tabs, never taller
         self.editor_dock.hide()
-        self.editor = LayoutEditor(self, self.editor_panel)
+        self.loader = LayoutLoader(self)
+        self.editor = LayoutEditor(self.editor_panel, scene=self.scene, view=self.view, selection=self.selection,
+                                   library=self.loader.library, show_edited=self.show_edited_plant, parent=self)
         self.editor.message.connect(self.status)
         self.editor.changed.connect(self._on_edit_history)
         self.editor_panel.problem_selected.connect(self._on_component_activated)
@@ -178,7 +180,6 @@ class MainWindow(QMainWindow):
 
         self.compare_task = BackgroundTask("compare", self)
         self.recover_task = BackgroundTask("recover", self)
-        self.loader = LayoutLoader(self)
         self.loader.progress.connect(self._on_load_progress)
         self.loader.finished.connect(self._on_load_finished)
         self.loader.failed.connect(self._on_load_failed)

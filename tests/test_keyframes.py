@@ -125,6 +125,17 @@ def test_deep_and_huge_payloads_are_refused():
         state_codec.encode(object())
 
 
+def test_keyframes_are_spaced_out_when_they_would_outweigh_the_messages(tmp_path, layout):
+    path = tmp_path / "sparse.mcap"
+    writer = KeyframeWriter(layout, None, every_s=2.0, share=0.05)  # at most 5 % of the messages' bytes
+    plant_recording(path, layout, seconds=30.0, writer=writer)
+    replayer = Replayer(path, layout)
+    replayer.open()
+    times = [k.time for k in replayer._file_keyframes]
+    assert 2 <= len(times) < 10  # a 2 s spacing would give 14
+    assert all(b - a >= 2.0 - 1e-3 for a, b in itertools.pairwise(times))
+
+
 def test_the_keyframe_encoding_names_the_codec_version():
     assert f"{KEYFRAME_ENCODING}\n".encode() == state_codec.MAGIC
 
@@ -136,7 +147,7 @@ def plant_recording(path: Path, layout, seconds: float = 50.0, keyframes=True, e
     operator events stamped a little before messages already written (as the GUI thread's are)."""
     plant = VirtualPlant(layout, seed=5, fault_every_s=15.0)
     if keyframes and writer is None:
-        writer = KeyframeWriter(layout, None, every_s=every_s)
+        writer = KeyframeWriter(layout, None, every_s=every_s, share=0.0)
     recorder = Recorder(path, layout_doc=layout.to_dict(), broker="test", encodings=lambda topic: "json",
                         queue_limit=10_000_000, chunk_bytes=64 * 1024, keyframes=writer).start()
     n, t, dt = 0, 0.0, 0.1
@@ -241,7 +252,7 @@ class Tampering(KeyframeWriter):
     """Writes some keyframes damaged, as someone editing the file would."""
 
     def __init__(self, layout, damage):
-        super().__init__(layout, None, every_s=2.0)
+        super().__init__(layout, None, every_s=2.0, share=0.0)
         self.damage = damage
         self.count = 0
 

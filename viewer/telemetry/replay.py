@@ -49,7 +49,9 @@ log = logging.getLogger(__name__)
 EPS_S = 1e-6  # times within this of a tick are at the tick (float epoch seconds carry ~0.2 µs)
 
 KEYFRAME_EVERY_S = 2.0  # in memory, for a file without recorded keyframes
-RECORDED_KEYFRAME_EVERY_S = 4.0  # in the file: a seek plays at most this much (~8,000 messages at 2,000/s)
+RECORDED_KEYFRAME_EVERY_S = 2.0  # in the file: a seek plays at most this much (~4,000 messages at 2,000/s)
+KEYFRAME_SHARE = 0.05  # ... and further apart when they would be more than this share of the messages' bytes
+MAX_RECORDED_KEYFRAME_EVERY_S = 30.0  # (a big plant's state) but never further than this
 REORDER_S = 1.0  # the recorder's replay waits this long for a message stamped earlier than one already written
 TIMELINE_FORMAT, TIMELINE_VERSION = "twin-timeline", 1
 MAX_MARKERS = 200_000  # a timeline longer than this is cut (a day of a plant that alarms every second)
@@ -589,6 +591,11 @@ class _FollowingReplayer(Replayer):
 class KeyframeWriter:
     """Keyframes written into a recording as it is recorded (the :class:`Recorder`'s ``keyframes``).
 
+    Spacing: every ``every_s`` of recording time, further apart when a keyframe would be more than
+    ``KEYFRAME_SHARE`` of the bytes of the messages since the one before (at most
+    ``MAX_RECORDED_KEYFRAME_EVERY_S``): the demo plant's 6 KB keyframes come every 2 s, a 1,000-component
+    plant's ~200 KB ones every few seconds, depending on its message rate.
+
     Semantics: a recorded keyframe is the state a replay *of this file from its first message* reaches at a
     tick (``FRAME_S`` steps from the first message): the pipeline has stepped at that tick and not beyond, every
     message stamped before the tick (+1 µs) routed. The live pipeline steps at wall-clock frames, so its state
@@ -602,8 +609,10 @@ class KeyframeWriter:
     """
 
     def __init__(self, layout: Layout, anomaly_state: dict[str, Any] | None = None,
-                 every_s: float = RECORDED_KEYFRAME_EVERY_S, tick: float = FRAME_S) -> None:
+                 every_s: float = RECORDED_KEYFRAME_EVERY_S, tick: float = FRAME_S,
+                 share: float = KEYFRAME_SHARE) -> None:
         self.every_s = every_s
+        self.share = share
         self._replay = _FollowingReplayer(Path(""), layout, tick, keep_alarm_log=False)
         self._layout_sha256 = layout_sha256(layout)
         self._replay.info = RecordingInfo(Path(""), anomaly_state=anomaly_state)
@@ -614,6 +623,9 @@ class KeyframeWriter:
         self._origin_ns: int | None = None
         self._next_key = 0.0
         self._out: list[tuple[bytes, int]] = []
+        self._bytes_since = 0  # message bytes released since the last keyframe
+        self._last_size = 0
+        self._last_key = 0.0
         self.encode_s: list[float] = []  # seconds per keyframe encode (the benchmark reads them)
 
     def written(self, topic: str, payload: bytes, ns: int) -> list[tuple[bytes, int]]:
@@ -650,6 +662,7 @@ class KeyframeWriter:
             r._pending = self._feed
             self._next_key = r.start + self.every_s
         self._feed.items.append(message)
+        self._bytes_since += len(message.payload)
         if r._next is None:
             r._next = next(self._feed, None)
         before = r.tick_at_or_after(message.time) - r.tick  # the ticks this message is not part of
@@ -659,6 +672,9 @@ class KeyframeWriter:
     def _at_tick(self, t: float) -> None:
         if t < self._next_key - EPS_S:
             return
+        outweighs = self.share > 0 and self._bytes_since * self.share < self._last_size
+        if outweighs and t < self._last_key + MAX_RECORDED_KEYFRAME_EVERY_S:
+            return  # a big state and few messages: the file would be mostly keyframes
         r = self._replay
         began = time.perf_counter()
         header = {"tick": round((t - r.start) / r.tick), "origin_ns": self._origin_ns, "frame_s": r.tick,
@@ -669,5 +685,6 @@ class KeyframeWriter:
             log.warning("no keyframe at %.3f (%s)", t, exc)
         else:
             self._out.append((data, int(t * NS)))
+            self._last_size, self._last_key, self._bytes_since = len(data), t, 0
         self.encode_s.append(time.perf_counter() - began)
         self._next_key = t + self.every_s

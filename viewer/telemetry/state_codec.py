@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import enum
+import gc
 import math
 from collections import Counter, deque
 from collections.abc import Callable
@@ -60,6 +61,8 @@ class _Entry:
     to_data: Callable[[Any], Any] | None = None
     from_data: Callable[[Any], Any] | None = None
     after: Callable[[Any], None] | None = None  # plain objects: rebuild what was skipped (a lock)
+    field_names: tuple[str, ...] = ()  # a dataclass's fields (looked up once: encoding runs per keyframe)
+    json_ready: bool = False  # custom: to_data gives plain JSON, written as is (from_data checks every item)
 
 
 _BY_NAME: dict[str, _Entry] = {}
@@ -78,7 +81,7 @@ def register_dataclass(cls: type, name: str | None = None) -> type:
     """Allow a dataclass: encoded by its fields (all of them, present and future)."""
     if not dataclasses.is_dataclass(cls):
         raise TypeError(f"{cls.__qualname__} is not a dataclass")
-    _add(_Entry(name or cls.__name__, cls, "dataclass"))
+    _add(_Entry(name or cls.__name__, cls, "dataclass", field_names=tuple(f.name for f in dataclasses.fields(cls))))
     return cls
 
 
@@ -97,10 +100,12 @@ def register_enum(cls: type[enum.Enum], name: str | None = None) -> type:
 
 
 def register_custom(cls: type, to_data: Callable[[Any], Any], from_data: Callable[[Any], Any],
-                    name: str | None = None) -> None:
+                    name: str | None = None, json_ready: bool = False) -> None:
     """Allow a class with explicit functions: ``to_data(obj)`` gives encodable data, ``from_data`` rebuilds
-    the object from the decoded data (raising KeyError, TypeError or ValueError when it does not fit)."""
-    _add(_Entry(name or cls.__name__, cls, "custom", to_data=to_data, from_data=from_data))
+    the object from the decoded data (raising KeyError, TypeError or ValueError when it does not fit).
+    ``json_ready``: ``to_data`` gives plain JSON (str keys, lists, finite numbers), written untagged (much
+    faster for a scorer's numbers); a non-finite float in it becomes null, which ``from_data`` must refuse."""
+    _add(_Entry(name or cls.__name__, cls, "custom", to_data=to_data, from_data=from_data, json_ready=json_ready))
 
 
 def _attributes(obj: Any, skip: tuple[str, ...]) -> dict[str, Any]:
@@ -130,16 +135,24 @@ def to_tree(value: Any, depth: int = 0) -> Any:
     d = depth + 1
     if t is dict:
         if all(type(k) is str for k in value):
-            return {k: to_tree(v, d) for k, v in value.items()}
+            out: dict[str, Any] = {}
+            for k, v in value.items():  # scalars inline: most of a state's values are
+                tv = type(v)
+                if tv is str or v is None or tv is bool or (tv is float and v - v == 0.0):
+                    out[k] = v
+                else:
+                    out[k] = to_tree(v, d)
+            return out
         flat: list[Any] = ["m"]
         for k, v in value.items():
             flat.append(to_tree(k, d))
             flat.append(to_tree(v, d))
         return flat
-    if t is list:
-        return ["l", *[to_tree(v, d) for v in value]]
-    if t is tuple:
-        return ["t", *[to_tree(v, d) for v in value]]
+    if t is list or t is tuple:
+        tag = "l" if t is list else "t"
+        if _plain(value):  # the common case (a scorer's numbers): no call per item
+            return [tag, *value]
+        return [tag, *[to_tree(v, d) for v in value]]
     if t is set:
         return ["s", *[to_tree(v, d) for v in value]]
     if t is frozenset:
@@ -166,12 +179,32 @@ def to_tree(value: Any, depth: int = 0) -> Any:
     if entry.kind == "enum":
         return ["e", entry.name, to_tree(value.value, d)]
     if entry.kind == "dataclass":
-        fields = {f.name: to_tree(getattr(value, f.name), d) for f in dataclasses.fields(value)}
+        fields = to_tree({name: getattr(value, name) for name in entry.field_names}, depth)
     elif entry.kind == "plain":
-        fields = {k: to_tree(v, d) for k, v in _attributes(value, entry.skip).items()}
+        fields = to_tree(_attributes(value, entry.skip), depth)
+    elif entry.json_ready:
+        fields = {"json": entry.to_data(value)}  # type: ignore[misc]
     else:
         fields = {"data": to_tree(entry.to_data(value), d)}  # type: ignore[misc]
     return ["o", entry.name, fields]
+
+
+_PLAIN_TYPES = frozenset({str, bool, type(None)})
+
+
+def _plain(items: Any) -> bool:
+    """Whether every item is written as itself: text, bool, None, a finite float or a 64-bit int."""
+    for v in items:
+        t = type(v)
+        if t is float:
+            if v - v != 0.0:  # nan and ±inf (nan - nan and inf - inf are nan)
+                return False
+        elif t is int:
+            if not _INT64[0] <= v <= _INT64[1]:
+                return False
+        elif t not in _PLAIN_TYPES:
+            return False
+    return True
 
 
 def encode(value: Any, header: dict[str, Any] | None = None) -> bytes:
@@ -289,12 +322,14 @@ def _object(items: list[Any], path: str, depth: int) -> Any:
     if len(items) != 2 or type(items[1]) is not dict:
         raise _fail(f"{name} without its fields", path)
     where = f"{path}<{name}>"
-    values = {k: from_tree(v, f"{where}.{k}", depth) for k, v in items[1].items()}
     if entry.kind == "custom":
         try:
-            return entry.from_data(values["data"])  # type: ignore[misc]
+            # plain JSON is read by from_data, which checks what it takes
+            data = items[1]["json"] if entry.json_ready else from_tree(items[1]["data"], f"{where}.data", depth)
+            return entry.from_data(data)  # type: ignore[misc]
         except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
             raise _fail(f"{name} data does not fit ({type(exc).__name__}: {exc})", where) from None
+    values = {k: from_tree(v, f"{where}.{k}", depth) for k, v in items[1].items()}
     obj = object.__new__(entry.cls)
     if entry.kind == "dataclass":
         fields = {f.name: f for f in dataclasses.fields(entry.cls)}
@@ -391,7 +426,7 @@ def _register_pipeline_classes() -> None:
         return itertools.count(n)
 
     register_custom(itertools.count, count_to, count_from, "IdCounter")
-    register_custom(ComponentScorer, lambda s: s.state_dict(), ComponentScorer.from_state)
+    register_custom(ComponentScorer, lambda s: s.state_dict(), ComponentScorer.from_state, json_ready=True)
 
 
 _register_pipeline_classes()
@@ -422,9 +457,13 @@ def encode_pipeline(pipeline: Any, header: dict[str, Any] | None = None) -> byte
     """The pipeline's state as keyframe bytes (StateCodecError when something in it cannot be written)."""
     alarms = pipeline.alarms
     history, alarms.history = alarms.history, alarms.history[-HISTORY_IN_KEYFRAME:]  # the log has its own limit
+    collecting = gc.isenabled()
+    gc.disable()  # the tree is many small new objects, none cyclic: collections would scan the heap 2-3x over
     try:
         return encode(capture(pipeline), header)
     finally:
+        if collecting:
+            gc.enable()
         alarms.history = history
 
 

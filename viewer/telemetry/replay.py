@@ -7,11 +7,27 @@ scores follow the same sequence as in the live session, whatever the playback sp
 Operator actions recorded in the session (acknowledge, shelve, accept an anomaly as the new
 normal) are applied at their times, so the alarm list and the scorers show what the operator saw.
 
-Opening a recording plays it once from start to end without drawing (``index``),
-keeping a copy of the pipeline's state every ``keyframe_every`` seconds. A seek
-restores the nearest keyframe before the target and plays the few seconds up to it:
-the state after a seek is the state playback reaches at that instant (a test checks
-it). The plot history is not part of a keyframe: after a seek it starts at the keyframe.
+Keyframes. A keyframe is the pipeline's state at a tick: it has stepped at that tick and not
+beyond. Encoded by :mod:`viewer.telemetry.state_codec` (safe, versioned, compressed; never pickle).
+
+- Recorded: :class:`KeyframeWriter` runs this replay on the recorder's writer thread as the file
+  is written and writes a keyframe every ``RECORDED_KEYFRAME_EVERY_S`` on the channel
+  ``KEYFRAME_TOPIC`` (encoding ``twin-keyframe/1``), and the timeline's markers as the attachment
+  ``timeline.json`` when the file is finished. :meth:`Replayer.open` reads their times from the
+  summary's message indexes and the timeline, no pass over the file: opening is instant. A seek
+  reads the nearest keyframe at or before the target (an LRU of ``KEYFRAME_CACHE``), restores it and
+  plays to the target; a keyframe that is refused (tampered, another version, another layout) is
+  reported in ``problems`` and the one before serves.
+- In memory: a file without them (older, imported, another writer) opens at the first frame with
+  ``needs_index`` true; :meth:`Replayer.index_steps` (a generator a worker thread may drive, with
+  progress and cancel) plays it through on a pipeline of its own, keeping encoded keyframes every
+  ``keyframe_every`` (within KEYFRAME_BUDGET_BYTES) and the markers; meanwhile seeks within
+  ``indexed_until`` are quick. :meth:`Replayer.index` does both at once (the window's path so far).
+
+A seek restores a keyframe and plays the few seconds up to the target: the state after a seek is
+the state playback from the start reaches at that instant (tests check it). The plot history is not
+part of a keyframe; the alarm history is (its last ``HISTORY_IN_KEYFRAME`` events; the in-memory
+path rebuilds it whole from the index pass's log).
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@
 sees is recorded before it is decoded, and ``poll`` (called once a frame) writes what happened since the
 last frame: alarm life-cycle events (with the alarm's key, so a replay can apply the operator's
 acknowledgements to the same alarm) and connection gaps. ``record_headless`` is ``twin-viewer record``.
+The recorder also writes replay keyframes and the timeline (:class:`~viewer.telemetry.replay.KeyframeWriter`,
+on its own writer thread: the pipeline stepped by the frame loop is only read here, never from that thread).
 """
 
 from __future__ import annotations

@@ -189,7 +189,7 @@ def test_a_replay_opened_while_live_never_blinds_the_operator(live, qtbot, tmp_p
     win.open_recording(recording)
     qtbot.waitUntil(lambda: win.replay is not None, timeout=30_000)
     assert win.telemetry.running and win.replay_banner.isVisible()
-    assert win.replay_banner.text().startswith("REPLAY of earlier.mcap at ")
+    assert win.replay_banner.text().startswith("REPLAY — ") and "of earlier.mcap" in win.replay_banner.text()
     assert win.alarm_dock.isVisible() and win.replay_alarm_dock.isVisible()
     # The recording's fault shows in the replayed list and on the view, not in the live list.
     qtbot.mouseClick(win.timeline.next_alarm_button, Qt.MouseButton.LeftButton)

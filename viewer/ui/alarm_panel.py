@@ -230,6 +230,8 @@ class AlarmPanel(QWidget):
         self.space_shortcut.setEnabled(not read_only)
         if read_only:
             self.annunciator.play = lambda _priority: None
+        for column in (COL_LAST, COL_COUNT):  # a narrower list beside the live one: the first raise is enough
+            self.table.setColumnHidden(column, read_only)
 
     # ----------------------------------------------------------------- the table
     def refresh(self) -> None:

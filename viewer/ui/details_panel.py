@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QFrame,
+    QGridLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -203,7 +204,7 @@ class DetailsPanel(QWidget):
         self.anomaly_scroll.hide()
         # Operator actions on the component's anomaly scorer.
         self.anomaly_buttons = QWidget(self)
-        row = QHBoxLayout(self.anomaly_buttons)
+        row = QGridLayout(self.anomaly_buttons)  # two by two: the dock stays narrow (one row needs 500 px)
         row.setContentsMargins(0, 0, 0, 0)
         self.accept_button = QPushButton("Accept as new normal", self.anomaly_buttons)
         self.accept_button.setToolTip("The unusual values of the episode in progress become normal now "
@@ -216,10 +217,10 @@ class DetailsPanel(QWidget):
                                       "acceptance of a lasting change")
         self.retrain_button = QPushButton("Mark recent as normal", self.anomaly_buttons)
         self.retrain_button.setToolTip("Learn normal from the recent history shown in the plot")
-        for button in (self.accept_button, self.relearn_button, self.freeze_button, self.retrain_button):
-            row.addWidget(button)
+        for i, button in enumerate((self.accept_button, self.relearn_button, self.freeze_button, self.retrain_button)):
+            row.addWidget(button, i // 2, i % 2)
         self.anomaly_buttons.hide()
-        layout = QVBoxLayout(self)
+        layout = DockColumn(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.title)
         layout.addWidget(self.tree, 2)
@@ -306,7 +307,7 @@ class DetailsPanel(QWidget):
         theme = current_theme()
         pg.setConfigOptions(antialias=False, background=theme.plot_background, foreground=theme.plot_foreground)
         plot = pg.PlotWidget(self)
-        plot.setMinimumHeight(120)
+        plot.setMinimumHeight(96)
         plot.setMaximumHeight(180)
         plot.showGrid(x=True, y=True, alpha=0.15)
         plot.setLabel("bottom", "minutes ago")
@@ -376,6 +377,15 @@ class DetailsPanel(QWidget):
             if item.text(0) == key:
                 return item.text(1)
         return None
+
+
+class DockColumn(QVBoxLayout):
+    """A panel's column for a scrolling dock: it says it has no height-for-width, so the scroll area gives
+    the panel the dock's height (down to the panel's minimum) instead of the preferred height of its wrapped
+    texts, which made it scroll with room to spare and pushed the trend out of view."""
+
+    def hasHeightForWidth(self) -> bool:  # noqa: N802 - Qt override
+        return False
 
 
 class TrendWindow(QDialog):

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -31,7 +32,6 @@ from PySide6.QtWidgets import (
     QMenu,
     QPushButton,
     QSizePolicy,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -59,6 +59,7 @@ from viewer.sim.jobs import SimRequest, SimulationJobRunner
 from viewer.sim.model import SimModelError, agv_links, model_from_layout
 from viewer.sim.runner import SimReport
 from viewer.ui.background import BackgroundTask
+from viewer.ui.details_panel import DockColumn
 from viewer.ui.theme import current as current_theme
 
 SNAP_M = 0.5
@@ -132,9 +133,10 @@ class EditorPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.shown_problems: list[LayoutProblem] | None = None
-        box = QVBoxLayout(self)
+        box = DockColumn(self)
         self.throughput = QLabel("—", self)
         self.throughput.setStyleSheet("font-size: 15px; font-weight: bold")
+        self.throughput.setWordWrap(True)  # the interval goes on a second line in a narrow dock
         self.delta = QLabel(self)
         self.delta.setWordWrap(True)
         self.explain = QLabel(self)  # what changed against the saved layout, in words
@@ -175,7 +177,7 @@ class EditorPanel(QWidget):
         box.addLayout(form)
         self.properties = QFormLayout()  # the selected component's simulation parameters
         box.addLayout(self.properties)
-        buttons = QHBoxLayout()
+        buttons = QGridLayout()  # two by two: the dock stays narrow
         self.add_button = QPushButton("Add", self)
         self.add_menu = QMenu(self)
         self.add_button.setMenu(self.add_menu)
@@ -184,8 +186,8 @@ class EditorPanel(QWidget):
         self.connect_button.setToolTip("Then click the component this one should feed")
         self.duplicate_button = QPushButton("Duplicate", self)
         self.delete_button = QPushButton("Delete", self)
-        for button in (self.add_button, self.connect_button, self.duplicate_button, self.delete_button):
-            buttons.addWidget(button)
+        for i, button in enumerate((self.add_button, self.connect_button, self.duplicate_button, self.delete_button)):
+            buttons.addWidget(button, i // 2, i % 2)
         box.addLayout(buttons)
         more = QHBoxLayout()
         self.reach_button = QPushButton("Show reach", self)

@@ -211,7 +211,7 @@ class MainWindow(QMainWindow):
                          | QDockWidget.DockWidgetFeature.DockWidgetFloatable
                          | QDockWidget.DockWidgetFeature.DockWidgetClosable)
         self.addDockWidget(area, dock)
-        dock.setMinimumWidth(300 if name == "detailsDock" else 260)
+        dock.setMinimumWidth(330 if name == "detailsDock" else 260)
         return dock
 
     def _build_status_bar(self) -> None:
@@ -1063,6 +1063,11 @@ class MainWindow(QMainWindow):
         self.replay.position_changed.connect(self._on_replay_moved)
         self.timeline_dock.show()
         self.replay_alarm_dock.show()
+        # the live list and the replayed one side by side; the live one, the operator's, keeps the most room
+        live_width = max(self.width() * 62 // 100, 600)
+        self.resizeDocks([self.alarm_dock, self.replay_alarm_dock], [live_width, self.width() - live_width],
+                         Qt.Orientation.Horizontal)
+        self.resizeDocks([self.alarm_dock], [230], Qt.Orientation.Vertical)  # the timeline took some of it
         self.replay_banner.show_replay(replayer.path.name)
         self._on_alarms_changed()
         self._on_replay_alarms_changed()

@@ -237,7 +237,7 @@ class ReplayBanner(QLabel):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setTextFormat(Qt.TextFormat.PlainText)  # file names are never markup
-        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)  # a narrow view cuts the end
         self.setStyleSheet(f"background: {REPLAY_BANNER_COLOUR}; color: white; font-weight: bold; padding: 4px;")
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)  # never widens the window
         self.hide()
@@ -249,7 +249,9 @@ class ReplayBanner(QLabel):
         self.show()
 
     def update_text(self, t: float) -> None:
-        live = (f"LIVE: {self.live_unacknowledged} unacknowledged alarm{'s' if self.live_unacknowledged != 1 else ''}"
-                " in the alarm list" if self.live_unacknowledged else "live alarms keep arriving in the alarm list")
-        self.setText(f"REPLAY of {self.name} at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(t))}"
-                     f" — not the plant now — {live}")
+        n = self.live_unacknowledged
+        live = (f"LIVE: {n} unacknowledged alarm{'s' if n != 1 else ''} below" if n
+                else "live alarms keep arriving below")
+        # the most important first: a narrow view cuts the end, never "REPLAY" or the live alarms
+        self.setText(f"REPLAY — {live} — {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(t))}"
+                     f" of {self.name}, not the plant now")

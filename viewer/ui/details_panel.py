@@ -311,6 +311,8 @@ class DetailsPanel(QWidget):
         plot.setMaximumHeight(180)
         plot.showGrid(x=True, y=True, alpha=0.15)
         plot.setLabel("bottom", "minutes ago")
+        for name in ("left", "bottom"):
+            plot.getAxis(name).enableAutoSIPrefix(False)  # "minutes ago (x0.001)" helps no one
         plot.setMouseEnabled(x=False, y=False)
         plot.hideButtons()
         return plot
@@ -343,9 +345,9 @@ class DetailsPanel(QWidget):
             widget.setVisible(bool(shown))
         self._last_trend = (shown, now, bands, unit)
         self.legend.setText(_legend_html(list(shown)))
-        draw_trends(self.plot, shown, now, bands, unit)
+        draw_trends(self.plot, shown, now, bands, unit, self.trend_span_s)
         if self.larger is not None and self.larger.isVisible():
-            draw_trends(self.larger.plot, shown, now, bands, unit)  # type: ignore[attr-defined]
+            draw_trends(self.larger.plot, shown, now, bands, unit, self.trend_span_s)  # type: ignore[attr-defined]
             self.larger.legend.setText(_legend_html(list(shown)))  # type: ignore[attr-defined]
         self.plotted = list(shown)
         self.banded = [label for label in self.plotted if label in (bands or {})]
@@ -359,7 +361,7 @@ class DetailsPanel(QWidget):
         self.larger.raise_()
         if self._last_trend is not None:
             shown, now, bands, unit = self._last_trend
-            draw_trends(self.larger.plot, shown, now, bands, unit)
+            draw_trends(self.larger.plot, shown, now, bands, unit, self.trend_span_s)
             self.larger.legend.setText(_legend_html(list(shown)))
 
     def live_value_of(self, signal: str) -> str | None:
@@ -411,8 +413,9 @@ def _legend_html(labels: list[str]) -> str:
 
 
 def draw_trends(plot: Any, series: dict[str, Any], now: float, bands: dict[str, tuple[float, float]] | None,
-                unit: str = "") -> None:
-    """Draw trends into a pyqtgraph plot (see DetailsPanel.show_history); x in minutes before ``now``."""
+                unit: str = "", span_s: float = 600.0) -> None:
+    """Draw trends into a pyqtgraph plot (see DetailsPanel.show_history); x in minutes before ``now``, the
+    whole range chosen (a trend that started recently is short, at the right: it says how long data is)."""
     import numpy as np
     import pyqtgraph as pg
 
@@ -435,3 +438,4 @@ def draw_trends(plot: Any, series: dict[str, Any], now: float, bands: dict[str, 
             plot.addItem(pg.FillBetweenItem(low, high, brush=pg.mkBrush(colour)))
         plot.plot(x, trend.mean, pen=pg.mkPen(pen, width=1.5))
     plot.setLabel("left", unit)
+    plot.setXRange(-span_s / 60.0, 0.0, padding=0.02)

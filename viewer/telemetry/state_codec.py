@@ -527,4 +527,7 @@ def restore(pipeline: Any, state: Any) -> None:
     tracker = p.router.sparkplug
     tracker._nodes, tracker.problem_counts, tracker.template_definitions = nodes, Counter(problems), templates
     p.router._sparkplug_keys = sparkplug_keys
-    p.history.clear()
+    p.history.clear()  # plot data, not state: it restarts at the keyframe (it would show the future otherwise)
+    trends = getattr(p, "trends", None)
+    if trends is not None:
+        trends.clear()

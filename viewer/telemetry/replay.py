@@ -632,6 +632,7 @@ class KeyframeWriter:
         self._replay = _FollowingReplayer(Path(""), layout, tick, keep_alarm_log=False)
         self._layout_sha256 = layout_sha256(layout)
         self._replay.info = RecordingInfo(Path(""), anomaly_state=anomaly_state)
+        self._replay.pipeline = self._replay._fresh_pipeline()  # here: the layout is read on the caller's thread
         self._feed = _Feed()
         self._waiting: list[tuple[int, int, RecordedMessage]] = []  # heap: (ns, arrival, message)
         self._arrivals = 0
@@ -673,7 +674,6 @@ class KeyframeWriter:
         if self._origin_ns is None:  # the first message: where the replay's ticks count from
             self._origin_ns = ns
             r.info.start = r.info.end = ns / NS  # type: ignore[union-attr]
-            r.pipeline = r._fresh_pipeline()
             r.position = r._last_routed = r.start
             r._pending = self._feed
             self._next_key = r.start + self.every_s

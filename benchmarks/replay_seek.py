@@ -166,6 +166,10 @@ def main() -> int:
     open_s = time.perf_counter() - t0
     assert not replayer.needs_index, replayer.problems
     span = replayer.end - replayer.start
+    every = span / max(len(replayer._file_keyframes), 1)
+    keyframe_mb = writer.written_bytes / 1e6
+    print(f"keyframes in the file: {keyframe_mb:.1f} MB ({100 * keyframe_mb / size_mb:.0f} % of it), one every "
+          f"{every:.2f} s on average", file=sys.stderr)
     print(f"open: {open_s * 1000:.0f} ms ({len(replayer._file_keyframes)} recorded keyframes, "
           f"{len(replayer.markers)} markers from the recorded timeline)", file=sys.stderr)
 
@@ -218,7 +222,8 @@ def main() -> int:
         {"figure": "replay_open_s", "value": round(open_s, 3), "unit": "s", "goal": 1, "higher_is_better": False,
          "note": f"Replayer.open() with recorded keyframes to the first frame and one second played; {note}"},
         {"figure": "seek_p99_ms", "value": round(p99, 1), "unit": "ms", "goal": 100, "higher_is_better": False,
-         "note": f"median {p50:.1f} ms; recorded keyframes every {writer.every_s:g} s; {note}"},
+         "note": f"median {p50:.1f} ms; recorded keyframes every {every:.2f} s on average ({writer.every_s:g} s at "
+                 f"the most often), {writer.written_bytes / 1e6:.1f} MB of the file; {note}"},
         {"figure": "replay_speed_x", "value": round(speed, 1), "unit": "x", "goal": 100, "higher_is_better": True,
          "note": f"{count / play_s:,.0f} msg/s through decoding, rules, alarms and anomaly scoring; {note}"},
         {"figure": "keyframe_memory_bytes", "value": held, "unit": "bytes", "higher_is_better": False,

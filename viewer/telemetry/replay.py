@@ -66,7 +66,7 @@ EPS_S = 1e-6  # times within this of a tick are at the tick (float epoch seconds
 
 KEYFRAME_EVERY_S = 2.0  # in memory, for a file without recorded keyframes
 RECORDED_KEYFRAME_EVERY_S = 1.5  # in the file: a seek plays at most this much (~3,000 messages at 2,000/s)
-KEYFRAME_SHARE = 0.05  # ... and further apart when they would be more than this share of the messages' bytes
+KEYFRAME_SHARE = 0.15  # ... and further apart when they would be more than this share of the messages' bytes
 MAX_RECORDED_KEYFRAME_EVERY_S = 30.0  # (a big plant's state) but never further than this
 REORDER_S = 1.0  # the recorder's replay waits this long for a message stamped earlier than one already written
 TIMELINE_FORMAT, TIMELINE_VERSION = "twin-timeline", 1
@@ -644,6 +644,7 @@ class KeyframeWriter:
         self._last_size = 0
         self._last_key = 0.0
         self.encode_s: list[float] = []  # seconds per keyframe encode (the benchmark reads them)
+        self.written_bytes = 0
 
     def written(self, topic: str, payload: bytes, ns: int) -> list[tuple[bytes, int]]:
         """One message as written; returns the keyframes (bytes, log_time ns) to write now."""
@@ -663,6 +664,9 @@ class KeyframeWriter:
         while self._waiting:
             self._release(heapq.heappop(self._waiting))
         r = self._replay
+        if self._origin_ns is not None:  # the last messages' ticks too: an event at the very end is on the timeline
+            r.info.end = self._newest_ns / NS  # type: ignore[union-attr]
+            r._play(r.end, self._at_tick, markers=True, merged=None)
         markers = [[m.time, m.kind, m.text, m.end] for m in sorted(r.markers, key=lambda m: m.time)[:MAX_MARKERS]]
         timeline = json.dumps({"format": TIMELINE_FORMAT, "version": TIMELINE_VERSION, "markers": markers}).encode()
         out, self._out = self._out, []
@@ -702,5 +706,6 @@ class KeyframeWriter:
         else:
             self._out.append((data, int(t * NS)))
             self._last_size, self._last_key, self._bytes_since = len(data), t, 0
+            self.written_bytes += len(data)
         self.encode_s.append(time.perf_counter() - began)
         self._next_key = t + self.every_s

@@ -164,6 +164,7 @@ def plant_recording(path: Path, layout, seconds: float = 50.0, keyframes=True, e
             recorder.event("mark", now - 0.02, text="halfway")
             acked = True
         t += dt
+    recorder.event("mark", T0 + t + 0.5, text="the end")  # the last message: its tick is on the timeline too
     recorder.stop()
     return n
 
@@ -245,6 +246,7 @@ def test_the_recorded_timeline_is_the_one_the_index_pass_builds(recorded, layout
         pass
     assert [(m.time, m.kind, m.text) for m in fast.markers] == [(m.time, m.kind, m.text) for m in indexed.markers]
     assert any(m.kind == "alarm" for m in fast.markers) and any(m.kind == "mark" for m in fast.markers)
+    assert fast.markers[-1].text == "the end"
     assert fast.played == indexed.played
 
 

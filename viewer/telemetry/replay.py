@@ -597,11 +597,13 @@ class _Feed:
 
 
 class _FollowingReplayer(Replayer):
-    """A replayer fed as a file is written: no end yet."""
+    """A replayer fed as a file is written: no end until it is finished."""
+
+    following = True
 
     @property
     def end(self) -> float:  # type: ignore[override]
-        return 1e12
+        return 1e12 if self.following else Replayer.end.fget(self)  # type: ignore[attr-defined]
 
 
 class KeyframeWriter:
@@ -666,6 +668,9 @@ class KeyframeWriter:
         r = self._replay
         if self._origin_ns is not None:  # the last messages' ticks too: an event at the very end is on the timeline
             r.info.end = self._newest_ns / NS  # type: ignore[union-attr]
+            r.following = False  # type: ignore[attr-defined]
+            if r._next is None:
+                r._next = next(self._feed, None)
             r._play(r.end, self._at_tick, markers=True, merged=None)
         markers = [[m.time, m.kind, m.text, m.end] for m in sorted(r.markers, key=lambda m: m.time)[:MAX_MARKERS]]
         timeline = json.dumps({"format": TIMELINE_FORMAT, "version": TIMELINE_VERSION, "markers": markers}).encode()

@@ -211,6 +211,9 @@ class Recorder:
             self._keyframes = None
             return
         for data, ns in keyframes:
+            if not 0 <= ns < 1 << 64:  # a stamp MCAP cannot hold would stop the writer: never write one
+                log.error("%s: a keyframe stamped %s ns is skipped", self.path, ns)
+                continue
             cid = self._channels.get(KEYFRAME_TOPIC)
             if cid is None:
                 schema = self._writer.register_schema(KEYFRAME_ENCODING, KEYFRAME_ENCODING, b"")

@@ -31,8 +31,9 @@ def test_a_recording_replays_in_the_window_with_timeline_alarm_jumps_and_colours
     qtbot.addWidget(win)
     win.show()
     win.open_recording(recording)  # no plant open: the recorded layout is opened first
-    qtbot.waitUntil(lambda: win.replay is not None, timeout=30_000)
-    assert win.timeline_dock.isVisible() and "Replaying session.mcap" in win.status_label.text()
+    qtbot.waitUntil(lambda: win.replay is not None, timeout=30_000)  # shown at once, indexed in the background
+    assert win.timeline_dock.isVisible()
+    qtbot.waitUntil(lambda: "Replaying session.mcap" in win.status_label.text(), timeout=30_000)
     replayer = win.replay.replayer
     assert win.replay.position == pytest.approx(replayer.start)
     # Jump to the first alarm: the machine is red (fault) there, as the replayed pipeline says.
@@ -118,7 +119,7 @@ def test_a_damaged_recording_replays_what_it_holds_and_says_what_was_skipped(qtb
     qtbot.addWidget(win)
     win.show()
     win.open_recording(damaged)
-    qtbot.waitUntil(lambda: win.replay is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: win.replay is not None and win.last_error is not None, timeout=30_000)  # indexed
     summary, details = win.last_error
     assert "damaged" in summary and "messages lost" in details[0]
     assert "damaged" in win.status_label.text()

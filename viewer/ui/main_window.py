@@ -11,7 +11,7 @@ import logging
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -36,12 +36,10 @@ from viewer.telemetry.mqtt_client import SettingsError
 from viewer.telemetry.recording import (
     RecordingError,
     default_recordings_dir,
-    describe_damage,
     file_size,
     layout_matches,
     quick_info,
 )
-from viewer.telemetry.replay import Replayer
 from viewer.ui.alarm_panel import AlarmPanel
 from viewer.ui.background import BackgroundTask, TaskContext
 from viewer.ui.component_panel import ComponentPanel
@@ -49,6 +47,7 @@ from viewer.ui.details_panel import DetailsPanel
 from viewer.ui.editor import EditorPanel, LayoutEditor
 from viewer.ui.layout_loader import LayoutLoader, LoadedPlant
 from viewer.ui.plant_view import PlantView
+from viewer.ui.replay_controller import ReplayController
 from viewer.ui.telemetry_controller import TelemetryController, settings_for
 from viewer.ui.theme import apply_theme
 from viewer.ui.theme import current as current_theme
@@ -146,9 +145,7 @@ class MainWindow(QMainWindow):
                                                 Qt.DockWidgetArea.BottomDockWidgetArea, "replayAlarmsDock")
         self.splitDockWidget(self.alarm_dock, self.replay_alarm_dock, Qt.Orientation.Horizontal)
         self.replay_alarm_dock.hide()
-        self.replay: ReplayControl | None = None
         self._pending_recording: Path | None = None
-        self._indexer: _Indexer | None = None
         self.setAcceptDrops(True)
         self.editor_panel = EditorPanel(self)
         self.editor_dock = self._add_dock("Layout editor", self.editor_panel, Qt.DockWidgetArea.RightDockWidgetArea,
@@ -175,11 +172,11 @@ class MainWindow(QMainWindow):
         # A recording, while replayed: it has the 3D view; the live controller above runs on (alarms, status).
         self.replayed = TelemetryController(self.scene, self.view.update, self)
         self.replay_alarm_panel.context_source = lambda: self.replayed.pipeline
-        self.replayed.alarms_changed.connect(self._on_replay_alarms_changed)
+        self.replays = ReplayController(self, self._on_replay_frame)
+        self.replayed.alarms_changed.connect(self.replays.alarms_changed)
         self.replayed.values_changed.connect(lambda c: self.replay is not None and self._on_values_changed(c))
 
         self.compare_task = BackgroundTask("compare", self)
-        self.recover_task = BackgroundTask("recover", self)
         self.loader.progress.connect(self._on_load_progress)
         self.loader.finished.connect(self._on_load_finished)
         self.loader.failed.connect(self._on_load_failed)
@@ -579,7 +576,7 @@ class MainWindow(QMainWindow):
         note = f" ({len(geometry.problems)} drawn as placeholders)" if geometry.problems else ""
         self.status(f"Opened {loaded.path.name} in {total:.1f} s{note}")
         if self.replay is not None:
-            self._end_replay()
+            self.replays.leave_view()
         if self.telemetry.session is not None:  # a recording belongs to one layout: close it, say where it is
             saved = self.telemetry.session.recorder.path
             self.telemetry.stop_recording()
@@ -1038,142 +1035,59 @@ class MainWindow(QMainWindow):
         self.open_layout(layout_path)
 
     def _start_indexing(self, path: Path, note: str | None) -> None:
-        assert self.plant_layout is not None
-        self._end_replay()
-        indexer = _Indexer(Replayer(path, self.plant_layout), self)
-        indexer.progress.connect(lambda f: self._on_load_progress(f, f"Reading {path.name}…"))
-        indexer.done.connect(lambda: self._on_indexed(indexer, note))
-        indexer.failed.connect(lambda summary, details: (self._end_progress(), self.show_error(summary, details)))
-        self._indexer = indexer
-        self.progress_bar.setValue(0)
-        self.progress_bar.show()
-        self.cancel_button.show()
-        self.status(f"Reading {path.name}…")
-        indexer.start()
+        self.replays.start(path, note)
 
-    def _on_indexed(self, indexer: _Indexer, note: str | None) -> None:
-        if indexer is not self._indexer:
-            return
-        self._indexer = None
-        self._end_progress()
-        replayer = indexer.replayer
-        self.telemetry.release_scene()  # live runs on beside the replay: its alarms, status and recording
-        self.replayed.attach_replay(self.plant_layout, replayer.pipeline)  # type: ignore[arg-type]
-        self.replay = ReplayControl(replayer, self.timeline, self._show_replayed, self)
-        self.replay.position_changed.connect(self._on_replay_moved)
-        self.timeline_dock.show()
-        self.replay_alarm_dock.show()
-        # the live list and the replayed one side by side; the live one, the operator's, keeps the most room
-        live_width = max(self.width() * 62 // 100, 600)
-        self.resizeDocks([self.alarm_dock, self.replay_alarm_dock], [live_width, self.width() - live_width],
-                         Qt.Orientation.Horizontal)
-        self.resizeDocks([self.alarm_dock], [230], Qt.Orientation.Vertical)  # the timeline took some of it
-        self.replay_banner.show_replay(replayer.path.name)
-        self._on_alarms_changed()
-        self._on_replay_alarms_changed()
-        self.replay.seek(replayer.start)
-        self._remember(replayer.path)
-        info = replayer.info
-        span = replayer.end - replayer.start
-        self.status(f"Replaying {replayer.path.name}: {replayer.played:,} messages over {span / 60:,.1f} min"
-                    + (f" — note: {note}" if note else ""))
-        if replayer.damage or (info is not None and not info.complete):
-            # never present a damaged file as whole: what was skipped is said, and marked on the timeline
-            problem = describe_damage(replayer.damage, info.orphans) if replayer.damage else info.problem
-            self.last_error = (f"{replayer.path.name} is damaged: replaying what could be read.", [f"{problem}."])
-            self._offer_recovery(replayer.path, f"{problem}.")
-            skipped = len(replayer.damage)
-            what = f"{skipped} stretch{'es' if skipped != 1 else ''} skipped" if skipped else "cut off"
-            self.status(f"Replaying {replayer.path.name} (damaged: {what}): {replayer.played:,} messages")
+    @property
+    def replay(self) -> ReplayControl | None:
+        """The replay's playback, while one is open."""
+        return self.replays.control
 
-    def _offer_recovery(self, path: Path, problem: str) -> None:
-        """Say what is damaged and offer, in one click, a whole copy with everything readable (beside it)."""
-        box = QMessageBox(QMessageBox.Icon.Warning, APP_NAME, f"{path.name} is damaged: replaying what could be read.",
-                          QMessageBox.StandardButton.Close, self)
-        box.setInformativeText(f"{problem}\nRecover writes a whole copy with everything readable beside it "
-                               "and replays that (the damaged file stays as it is).")
-        recover_button = box.addButton("Recover a whole copy", QMessageBox.ButtonRole.AcceptRole)
-        recover_button.clicked.connect(lambda: self.recover_recording(path))
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        self.recovery_box = box
-        box.open()
-
-    def recover_recording(self, path: Path) -> None:
-        """Write ``path``'s readable content to PATH-recovered.mcap in the background, then replay it."""
-        from viewer.telemetry.recording import recover
-
-        fixed = path.with_name(f"{path.stem}-recovered.mcap")
-        n = 2
-        while fixed.exists():
-            fixed = path.with_name(f"{path.stem}-recovered-{n}.mcap")
-            n += 1
-        self.status(f"Recovering {path.name} into {fixed.name}…")
-
-        def recovered(info: object) -> None:
-            self.status(f"Recovered {info.messages:,} messages into {fixed}")  # type: ignore[attr-defined]
-            self.open_recording(fixed)
-
-        self.recover_task.run(lambda _context: recover(path, fixed), recovered,
-                              lambda exc: self.show_error("The recording could not be recovered.", [str(exc)]))
-
-    def _show_replayed(self, result: object, t: float, seeked: bool) -> None:
-        self.replayed.show_replayed(result, t, seeked)  # type: ignore[arg-type]
-        if seeked:
-            self._last_plot = 0.0  # after a jump the plot is redrawn at once, even when paused
-        if seeked or getattr(result, "alarms_moved", False):
-            self._on_replay_alarms_changed()
-
-    def _on_replay_alarms_changed(self) -> None:
-        manager = self.replayed.alarms if self.replay is not None else None
-        self.replay_alarm_panel.set_manager(manager)
-        waiting = manager.unacknowledged_count() if manager is not None else 0
-        self.replay_alarm_dock.setWindowTitle(f"Replayed alarms ({waiting} unacknowledged then)" if waiting
-                                              else "Replayed alarms")
+    @property
+    def recovery_box(self) -> QMessageBox | None:
+        return self.replays.recovery_box
 
     @property
     def shown(self) -> TelemetryController:
         """What the 3D view and the details show: the replay while one is open, else the plant live."""
         return self.replayed if self.replay is not None else self.telemetry
 
-    def _on_replay_moved(self, t: float) -> None:
-        self.replay_banner.update_text(t)
+    def _on_replay_frame(self, t: float) -> None:
         if self.selected is not None:
             self._show_live_details()
-            now = time.time()
-            if now - self._last_plot >= PLOT_INTERVAL_S:  # a replay moves every frame; the plot needs less
-                self._last_plot = now
-                self._refresh_plot(t)
+            self._refresh_plot(t)
 
     def leave_replay(self) -> None:
         """Close the replay: the 3D view shows the plant live again (it never stopped; where it is off, the
         layout is opened again to connect)."""
-        self._end_replay()
+        self.replays.leave_view()
         if self.telemetry.running:
             self.status("Back to live")
             self._show_live_details()
         elif self.plant_layout is not None and self.layout_path is not None:
             self.open_layout(self.layout_path)
 
-    def _end_replay(self) -> None:
-        if self.replay is not None:
-            self.replay.stop()
-            self.replay.deleteLater()
-            self.replay = None
-            self.replayed.detach_replay()
-            self.telemetry.take_scene()
-            self._on_replay_alarms_changed()
-            self.view.update()
-        self.timeline_dock.hide()
-        self.replay_alarm_dock.hide()
-        self.replay_banner.hide()
+    # The replay controller's hooks into the status bar and the lists.
+    def begin_progress(self, text: str) -> None:
+        self.progress_bar.setValue(0)
+        self.progress_bar.show()
+        self.cancel_button.show()
+        self.status(text)
+
+    def show_progress(self, fraction: float, text: str) -> None:
+        self._on_load_progress(fraction, text)
+
+    def end_progress(self) -> None:
+        self._end_progress()
+
+    def remember(self, path: Path) -> None:
+        self._remember(path)
+
+    def on_live_alarms_changed(self) -> None:
+        self._on_alarms_changed()
 
     def _cancel_background(self) -> None:
         self.loader.cancel()
-        if self._indexer is not None:
-            self._indexer.cancel.set()
-            self._indexer = None
-            self._end_progress()
-            self.status("Cancelled reading the recording")
+        self.replays.cancel_background()
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
         urls = event.mimeData().urls()
@@ -1238,43 +1152,7 @@ class MainWindow(QMainWindow):
             save_window(self.settings, self)
         self.loader.cancel()
         self.loader.wait(2.0)
-        if self._indexer is not None:
-            self._indexer.cancel.set()
-        self._end_replay()
+        self.replays.leave_view()
         self.telemetry.stop()
         self.view.close()
         super().closeEvent(event)  # type: ignore[arg-type]
-
-
-class _Indexer(QObject):
-    """Reads a recording once (keyframes, markers) in a worker thread; signals arrive on the GUI thread."""
-
-    progress = Signal(float)
-    done = Signal()
-    failed = Signal(str, list)
-
-    def __init__(self, replayer: Replayer, parent: QObject | None = None) -> None:
-        import threading
-
-        super().__init__(parent)
-        self.replayer = replayer
-        self.cancel = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="recording-index", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self.replayer.index(progress=self.progress.emit, cancelled=self.cancel.is_set)
-        except InterruptedError:
-            return
-        except RecordingError as exc:
-            self.failed.emit(f"{self.replayer.path.name} cannot be replayed.", [str(exc)])
-            return
-        except Exception as exc:
-            log.exception("reading %s", self.replayer.path)
-            self.failed.emit(f"{self.replayer.path.name} cannot be replayed.", [f"{type(exc).__name__}: {exc}"])
-            return
-        if not self.cancel.is_set():
-            self.done.emit()

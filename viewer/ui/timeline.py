@@ -179,8 +179,17 @@ class ReplayControl(QObject):
     def set_speed(self, speed: float) -> None:
         self.speed = min(max(speed, 0.1), 100.0)
 
+    def refresh_markers(self) -> None:
+        """The markers and span as the replayer knows them now (they grow while a file is indexed)."""
+        r = self.replayer
+        self.panel.bar.set_range(r.start, r.end, r.markers)
+        self.panel.bar.set_position(self.position)
+
     def seek(self, t: float) -> None:
-        result = self.replayer.seek(t)
+        r = self.replayer
+        if r.needs_index and t > r.indexed_until:  # not indexed yet: as far as it is (a seek there is quick)
+            t = r.indexed_until
+        result = r.seek(t)
         self.show(result, self.position, True)
         self._moved()
 

@@ -90,7 +90,28 @@ class MainWindow(QMainWindow):
         self.last_error: tuple[str, list[str]] | None = None
         self._geometry = None
         self._last_plot = 0.0
+        self._pending_recording: Path | None = None  # replayed once its layout is open
+        self.setAcceptDrops(True)
 
+        self._build_view()
+        self._build_docks()
+        self._build_editor()
+        self._build_telemetry()
+        self.compare_task = BackgroundTask("compare", self)
+        self.loader.progress.connect(self._on_load_progress)
+        self.loader.finished.connect(self._on_load_finished)
+        self.loader.failed.connect(self._on_load_failed)
+        self.loader.cancelled.connect(self._on_load_cancelled)
+
+        self._build_status_bar()
+        self._build_actions()
+        self._apply_policy()
+        self._update_enabled()
+        self.status("Ready. Open a layout file (Ctrl+O).")
+
+    # ----------------------------------------------------------------- construction
+    def _build_view(self) -> None:
+        """The 3D view under the REPLAY banner (shown only while a replay has the view)."""
         self.view = PlantView(self)
         self.replay_banner = ReplayBanner(self)
         centre = QWidget(self)
@@ -111,6 +132,10 @@ class MainWindow(QMainWindow):
         self.view.camera_moved.connect(lambda: setattr(self.scene, "fitted", False))
         self.view.hovered.connect(self._on_view_hovered)
 
+
+    def _build_docks(self) -> None:
+        """Components left; details (and the editor, as tabs) right; alarms, the replayed alarms and the
+        timeline at the bottom."""
         self.components = ComponentPanel(self)
         self.components.component_selected.connect(lambda cid: self.select_component(cid))
         self.components.component_activated.connect(self._on_component_activated)
@@ -145,13 +170,14 @@ class MainWindow(QMainWindow):
                                                 Qt.DockWidgetArea.BottomDockWidgetArea, "replayAlarmsDock")
         self.splitDockWidget(self.alarm_dock, self.replay_alarm_dock, Qt.Orientation.Horizontal)
         self.replay_alarm_dock.hide()
-        self._pending_recording: Path | None = None
-        self.setAcceptDrops(True)
         self.editor_panel = EditorPanel(self)
         self.editor_dock = self._add_dock("Layout editor", self.editor_panel, Qt.DockWidgetArea.RightDockWidgetArea,
                                           "editorDock", scroll=True)
         self.tabifyDockWidget(self.details_dock, self.editor_dock)  # one column on the right: tabs, never taller
         self.editor_dock.hide()
+
+    def _build_editor(self) -> None:
+        """The layout editor: its dock (a tab beside the details) and its explicit collaborators."""
         self.loader = LayoutLoader(self)
         self.editor = LayoutEditor(self.editor_panel, scene=self.scene, view=self.view, selection=self.selection,
                                    library=self.loader.library, show_edited=self.show_edited_plant, parent=self)
@@ -163,6 +189,8 @@ class MainWindow(QMainWindow):
 
         self.resizeDocks([self.alarm_dock], [170], Qt.Orientation.Vertical)  # the 3D view keeps most of the height
 
+    def _build_telemetry(self) -> None:
+        """The plant live (always) and a recording (while replayed), and the replay controller between them."""
         self.telemetry = TelemetryController(self.scene, self.view.update, self)
         self.alarm_panel.context_source = lambda: self.telemetry.pipeline  # names, units, values now
         self.alarm_panel.operator_acted.connect(self._on_alarms_changed)  # the dock title's count follows
@@ -176,19 +204,6 @@ class MainWindow(QMainWindow):
         self.replayed.alarms_changed.connect(self.replays.alarms_changed)
         self.replayed.values_changed.connect(lambda c: self.replay is not None and self._on_values_changed(c))
 
-        self.compare_task = BackgroundTask("compare", self)
-        self.loader.progress.connect(self._on_load_progress)
-        self.loader.finished.connect(self._on_load_finished)
-        self.loader.failed.connect(self._on_load_failed)
-        self.loader.cancelled.connect(self._on_load_cancelled)
-
-        self._build_status_bar()
-        self._build_actions()
-        self._apply_policy()
-        self._update_enabled()
-        self.status("Ready. Open a layout file (Ctrl+O).")
-
-    # ----------------------------------------------------------------- construction
     def _add_dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, name: str,
                   scroll: bool = False) -> QDockWidget:
         """A dock; ``scroll`` puts a tall panel in a scroll area, so its height never forces the window taller

@@ -20,35 +20,58 @@ _START, _MIN, _MAX, _SUM, _COUNT = range(5)
 
 
 class _Ring:
-    """The newest ``size`` buckets of ``width`` seconds."""
+    """The newest ``size`` buckets of ``width`` seconds: the closed ones in a numpy ring, the open one in plain
+    floats (a value arriving costs a few float operations, not numpy element writes)."""
 
-    __slots__ = ("data", "head", "size", "used", "width")
+    __slots__ = ("data", "head", "open", "size", "used", "width")
 
     def __init__(self, width: float, size: int) -> None:
         self.width = width
         self.size = size
         self.data = np.empty((size, 5))
-        self.head = -1  # the newest bucket's row
+        self.head = -1  # the newest closed bucket's row
         self.used = 0
+        self.open: list[float] | None = None  # [start, min, max, sum, count]
 
-    def add(self, t: float, value: float) -> None:
-        start = math.floor(t / self.width) * self.width
-        if self.used and start <= self.data[self.head, _START]:  # the newest bucket (or a late value)
-            row = self.data[self.head]
-            row[_MIN] = min(row[_MIN], value)
-            row[_MAX] = max(row[_MAX], value)
-            row[_SUM] += value
-            row[_COUNT] += 1
-            return
-        self.head = (self.head + 1) % self.size
-        self.data[self.head] = (start, value, value, value, 1.0)
-        self.used = min(self.used + 1, self.size)
+    def add(self, start: float, low: float, high: float, total: float, count: float) -> list[float] | None:
+        """Merge a value (or a finer bucket) into the open bucket; returns the bucket this closed, if any."""
+        start = math.floor(start / self.width) * self.width
+        bucket = self.open
+        if bucket is not None and start <= bucket[_START]:  # the open bucket (or a late value)
+            if low < bucket[_MIN]:
+                bucket[_MIN] = low
+            if high > bucket[_MAX]:
+                bucket[_MAX] = high
+            bucket[_SUM] += total
+            bucket[_COUNT] += count
+            return None
+        if bucket is not None:
+            self.head = (self.head + 1) % self.size
+            self.data[self.head] = bucket
+            self.used = min(self.used + 1, self.size)
+        self.open = [start, low, high, total, count]
+        return bucket
 
-    def buckets(self) -> np.ndarray:
-        """Oldest first."""
+    def closed(self) -> np.ndarray:
+        """The closed buckets, oldest first."""
         if self.used < self.size:
             return self.data[:self.used]
         return np.roll(self.data, -(self.head + 1), axis=0)
+
+    def buckets(self, pending: list[list[float]]) -> np.ndarray:
+        """Closed buckets and the open one, with the finer rings' open buckets (``pending``) merged into it:
+        a coarse bucket hears of a finer one only when that closes."""
+        if self.open is None:
+            return self.closed()
+        newest = list(self.open)
+        for bucket in pending:
+            if bucket[_START] >= newest[_START]:
+                newest[_MIN] = min(newest[_MIN], bucket[_MIN])
+                newest[_MAX] = max(newest[_MAX], bucket[_MAX])
+                newest[_SUM] += bucket[_SUM]
+                newest[_COUNT] += bucket[_COUNT]
+        closed = self.closed()
+        return np.vstack([closed, np.array([newest])]) if len(closed) else np.array([newest])
 
 
 @dataclass
@@ -63,7 +86,7 @@ class Trend:
 
 
 class SignalTrend:
-    """The three rings of one signal."""
+    """The rings of one signal: a value goes into the finest; a closed bucket into the next coarser."""
 
     __slots__ = ("first", "rings")
 
@@ -76,29 +99,29 @@ class SignalTrend:
             return
         if self.first is None:
             self.first = t
-        age = t - self.first
-        while len(self.rings) < len(TIERS) and age > TIERS[len(self.rings) - 1][0] * TIERS[len(self.rings) - 1][1]:
-            self._grow()
-        for ring in self.rings:
-            ring.add(t, value)
+        rings = self.rings
+        if len(rings) < len(TIERS):
+            width, size = TIERS[len(rings) - 1]
+            if t - self.first > width * size:
+                self._grow()
+        closed = rings[0].add(t, value, value, value, 1.0)
+        k = 1
+        while closed is not None and k < len(rings):
+            closed = rings[k].add(*closed)
+            k += 1
 
     def _grow(self) -> None:
         """The next coarser ring, filled from the finest one that has the past (nothing already seen is lost)."""
-        width, size = TIERS[len(self.rings)]
-        ring = _Ring(width, size)
-        past = self.rings[-1].buckets()
-        for start, low, high, total, count in past:
-            ring.add(start, low)  # the band of the past survives: its extremes and its mean
-            ring.add(start, high)
-            bucket = ring.data[ring.head]
-            bucket[_SUM] += total - low - high
-            bucket[_COUNT] += count - 2
+        ring = _Ring(*TIERS[len(self.rings)])
+        for bucket in self.rings[-1].closed():
+            ring.add(*bucket)
         self.rings.append(ring)
 
     def over(self, span_s: float, now: float) -> Trend:
         """The trend over the last ``span_s`` seconds from the finest ring that holds that span."""
-        ring = next((r for r in self.rings if r.width * r.size >= span_s), self.rings[-1])
-        data = ring.buckets()
+        k = next((i for i, r in enumerate(self.rings) if r.width * r.size >= span_s), len(self.rings) - 1)
+        ring = self.rings[k]
+        data = ring.buckets([r.open for r in self.rings[:k] if r.open is not None])
         data = data[data[:, _START] >= now - span_s - ring.width]
         mean = data[:, _SUM] / np.maximum(data[:, _COUNT], 1.0)
         return Trend(data[:, _START] + ring.width / 2, mean, data[:, _MIN].copy(), data[:, _MAX].copy(), ring.width)

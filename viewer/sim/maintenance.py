@@ -1,0 +1,182 @@
+"""Repair windows ranked by expected lost output, from the layout's shift calendar and the simulation.
+
+For a station at risk and a horizon, the candidate windows are now, each shift change, break and
+off-shift start of the calendar (``simulation.calendar``), and the start of each low-volume shift of a
+production plan (``simulation.production_plan``: ``[{"start": s, "end": s, "volume": parts}]`` within the
+calendar's period) when the layout has one. For each window:
+
+    expected lost output = planned loss (the station down for its repair time, starting then)
+                         + P(failure before the window) x unplanned loss (down for its MTTR, at a random time)
+
+Both losses are simulated by the ordinary engine, with no engine change: a stop is the station's own
+failure made deterministic (first failure at the stop, repair of the given length), the calendar rotated
+so that the stop falls at the window's phase; each run is compared with the same run, same seeds, without
+the stop (common random numbers: the difference is the stop's alone). The unplanned loss averages
+failures at evenly spaced phases over the calendar's period (a stratified "random time"). Doing nothing
+costs P(failure within the horizon) x the unplanned loss.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from viewer.sim.kernel import simulate
+from viewer.sim.model import Calendar, SimModel
+
+TAIL_S = 2 * 3600.0  # after the repair: time for the line to show what the stop cost downstream
+LEAD_S = 3 * 3600.0  # before the stop: the line fills; longer than the tail (see _stopped)
+PHASES = 24  # failure phases over the calendar period for the unplanned loss
+BREAK_MAX_S = 2 * 3600.0  # an off-time this short is a break; longer, off-shift
+
+
+@dataclass(frozen=True)
+class RepairWindow:
+    """A moment to start the repair, and what it is expected to cost (parts)."""
+
+    start: float  # s from now
+    kind: str  # "now", "shift change", "break", "off shift", "low-volume shift"
+    planned_loss: float = 0.0
+    p_fail_before: float = 0.0
+    expected_loss: float = 0.0
+
+
+@dataclass
+class MaintenancePlan:
+    """The ranked windows of one station, the unplanned loss and the cost of doing nothing."""
+
+    station: str
+    repair_s: float
+    horizon_s: float
+    unplanned_loss: float
+    p_fail_horizon: float
+    do_nothing: float
+    windows: list[RepairWindow] = field(default_factory=list)  # best first
+    basis: str = ""
+
+    def best(self, count: int = 3) -> list[RepairWindow]:
+        return self.windows[:count]
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["windows"] = [asdict(w) for w in self.best()]
+        return data
+
+    def format(self) -> str:
+        lines = [f"{self.station}: {100 * self.p_fail_horizon:.0f} % probability of failure within "
+                 f"{_hours(self.horizon_s)} ({self.basis}); repair {_hours(self.repair_s)}; "
+                 f"an unplanned failure costs {self.unplanned_loss:.1f} parts"]
+        lines.append(f"  {'window':<28}{'planned loss':>14}{'P(fail first)':>15}{'expected loss':>15}")
+        for w in self.best():
+            lines.append(f"  {w.kind + ' in ' + _hours(w.start):<28}{w.planned_loss:>14.1f}"
+                         f"{100 * w.p_fail_before:>14.0f}%{w.expected_loss:>15.1f}")
+        lines.append(f"  {'do nothing':<28}{'':>14}{100 * self.p_fail_horizon:>14.0f}%{self.do_nothing:>15.1f}")
+        return "\n".join(lines)
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 86400:.1f} d" if seconds >= 2 * 86400 else f"{seconds / 3600:.1f} h"
+
+
+def candidate_windows(calendar: Calendar | None, horizon: float, now: float = 0.0,
+                      plan: Sequence[dict] | None = None) -> list[RepairWindow]:
+    """Now, and every shift change, break and off-shift start (and low-volume shift) within the horizon.
+
+    ``now`` is the calendar phase of the present (s since the start of a period).
+    """
+    found: dict[float, str] = {0.0: "now"}
+    if calendar is not None and calendar.working:
+        period = calendar.period
+        working = sorted(calendar.working)
+        marks = []
+        for i, (_start, end) in enumerate(working):
+            next_start = working[(i + 1) % len(working)][0] + (period if i + 1 == len(working) else 0.0)
+            gap = next_start - end
+            kind = "shift change" if gap <= 0 else "break" if gap <= BREAK_MAX_S else "off shift"
+            marks.append((end % period, kind))
+        if plan:
+            volumes = [float(entry["volume"]) for entry in plan]
+            low = float(np.median(volumes))
+            marks += [(float(e["start"]) % period, "low-volume shift") for e in plan if float(e["volume"]) < low]
+        for base in np.arange(math.floor(now / period) * period, now + horizon + period, period):
+            for phase, kind in marks:
+                at = base + phase - now
+                if 0.0 < at <= horizon:
+                    found.setdefault(round(at, 6), kind)
+    return [RepairWindow(at, kind) for at, kind in sorted(found.items())]
+
+
+def _rotated(calendar: Calendar | None, shift: float) -> Calendar | None:
+    """The calendar moved ``shift`` seconds later (what was at phase p is at p + shift), wrapped."""
+    if calendar is None or not calendar.working:
+        return calendar
+    period = calendar.period
+    pieces: list[tuple[float, float]] = []
+    for start, end in calendar.working:
+        a, b = (start + shift) % period, (start + shift) % period + (end - start)
+        pieces += [(a, b)] if b <= period else [(a, period), (0.0, b - period)]
+    return Calendar(period, sorted(pieces))
+
+
+def _stopped(model: SimModel, station: int, phase: float, repair: tuple[str, float] | None) -> SimModel:
+    """A copy where the station's own failures are replaced by one stop at sim time LEAD_S (= ``phase``).
+
+    The stop is a deterministic failure at LEAD_S whose repair has the given family and mean; the next one
+    would come at 2 LEAD_S + repair, after the run's end (LEAD_S + repair + TAIL_S). ``repair`` None: no stop.
+    """
+    out = copy.deepcopy(model)
+    out.warmup = 0.0
+    out.calendar = _rotated(model.calendar, LEAD_S - phase)
+    node = out.nodes[station]
+    if repair is None:
+        node.mtbf = node.mttr = None
+    else:
+        node.failure_dist, node.mtbf = "deterministic", LEAD_S
+        node.repair_dist, node.mttr = repair
+    return out
+
+
+def stop_loss(model: SimModel, station: int, phase: float, repair: tuple[str, float], *,
+              replications: int = 4, seed: int = 1) -> float:
+    """Mean parts lost by stopping ``station`` at calendar ``phase`` for ``repair`` = (family, mean s)."""
+    duration = LEAD_S + repair[1] + TAIL_S
+    without, with_stop = _stopped(model, station, phase, None), _stopped(model, station, phase, repair)
+    seeds = np.random.SeedSequence(seed).spawn(replications)
+    losses = [simulate(without, duration, s).produced - simulate(with_stop, duration, s).produced for s in seeds]
+    return float(np.mean(losses))
+
+
+def plan_repair(model: SimModel, station_id: str, *, repair_s: float, horizon_s: float,
+                p_fail_within: Callable[[float], float], now: float = 0.0, plan: Sequence[dict] | None = None,
+                replications: int = 4, seed: int = 1, basis: str = "") -> MaintenancePlan:
+    """Rank the repair windows of ``station_id`` within ``horizon_s`` by expected lost output (parts).
+
+    ``p_fail_within(t)``: the probability the station fails within t seconds from now (a health
+    model's estimate, or the station's MTBF).
+    """
+    station = model.index(station_id)
+    node = model.nodes[station]
+    period = model.calendar.period if model.calendar is not None and model.calendar.working else 86400.0
+    mttr = (node.repair_dist, node.mttr) if node.mttr else ("deterministic", repair_s)
+    phases = (np.arange(PHASES) + 0.5) * period / PHASES
+    unplanned = float(np.mean([stop_loss(model, station, float(p), mttr, replications=replications, seed=seed)
+                               for p in phases]))
+    windows = []
+    for w in candidate_windows(model.calendar, horizon_s, now, plan):
+        planned = stop_loss(model, station, (now + w.start) % period, ("deterministic", repair_s),
+                            replications=replications, seed=seed)
+        p_before = float(p_fail_within(w.start)) if w.start > 0 else 0.0
+        windows.append(RepairWindow(w.start, w.kind, planned, p_before, planned + p_before * unplanned))
+    windows.sort(key=lambda w: (w.expected_loss, w.start))
+    p_horizon = float(p_fail_within(horizon_s))
+    return MaintenancePlan(station_id, repair_s, horizon_s, unplanned, p_horizon, p_horizon * unplanned,
+                           windows, basis)
+
+
+def exponential_failure(mtbf: float) -> Callable[[float], float]:
+    """P(failure within t) of a station with a constant failure rate (no history, no trend)."""
+    return lambda t: 1.0 - math.exp(-max(t, 0.0) / mtbf)

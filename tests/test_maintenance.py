@@ -67,3 +67,16 @@ def test_a_stop_on_a_line_without_a_calendar_costs_the_same_at_any_time() -> Non
     model.calendar = None
     assert [w.kind for w in candidate_windows(None, horizon=PERIOD)] == ["now"]
     assert stop_loss(model, 1, 1234.0, ("deterministic", REPAIR)) == pytest.approx(45.0)
+
+
+def test_the_command_prints_json_plans(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+    from pathlib import Path
+
+    from viewer.sim.maintenance import main_maintenance
+
+    demo = Path(__file__).resolve().parents[1] / "layouts" / "demo_plant" / "demo_plant.json"
+    assert main_maintenance([str(demo), "--horizon", "1h", "--station", "ST90", "--replications", "1", "--json"]) == 0
+    plans = json.loads(capsys.readouterr().out)
+    assert [p["station"] for p in plans] == ["ST90"] and plans[0]["horizon_s"] == 3600.0
+    assert plans[0]["windows"][0]["kind"] == "now"

@@ -166,9 +166,13 @@ def plan_repair(model: SimModel, station_id: str, *, repair_s: float, horizon_s:
     unplanned = float(np.mean([stop_loss(model, station, float(p), mttr, replications=replications, seed=seed)
                                for p in phases]))
     windows = []
+    by_phase: dict[float, float] = {}  # the line is the same every period: one simulation per phase
     for w in candidate_windows(model.calendar, horizon_s, now, plan):
-        planned = stop_loss(model, station, (now + w.start) % period, ("deterministic", repair_s),
-                            replications=replications, seed=seed)
+        phase = round((now + w.start) % period, 6)
+        if phase not in by_phase:
+            by_phase[phase] = stop_loss(model, station, phase, ("deterministic", repair_s),
+                                        replications=replications, seed=seed)
+        planned = by_phase[phase]
         p_before = float(p_fail_within(w.start)) if w.start > 0 else 0.0
         windows.append(RepairWindow(w.start, w.kind, planned, p_before, planned + p_before * unplanned))
     windows.sort(key=lambda w: (w.expected_loss, w.start))
@@ -180,3 +184,70 @@ def plan_repair(model: SimModel, station_id: str, *, repair_s: float, horizon_s:
 def exponential_failure(mtbf: float) -> Callable[[float], float]:
     """P(failure within t) of a station with a constant failure rate (no history, no trend)."""
     return lambda t: 1.0 - math.exp(-max(t, 0.0) / mtbf)
+
+
+_UNIT_S = {"s": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str) -> float:
+    """'14d', '8h', '30min', '90s' or plain seconds -> seconds."""
+    text = text.strip().lower()
+    for unit in sorted(_UNIT_S, key=len, reverse=True):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * _UNIT_S[unit]
+    return float(text)
+
+
+def main_maintenance(argv: Sequence[str]) -> int:
+    """``twin-viewer maintenance LAYOUT [--horizon 14d] [--json] ...``: the repair windows of each station at risk.
+
+    Without run-to-failure history or a trend, a station's failure probability comes from its MTBF
+    (constant rate); stations without an MTBF are not at risk.
+    """
+    import argparse
+    import json
+    import sys
+    from pathlib import Path
+
+    from viewer.model.errors import LayoutError
+    from viewer.model.layout_io import load_layout
+    from viewer.sim.model import SimModelError, model_from_layout
+
+    parser = argparse.ArgumentParser(prog="twin-viewer maintenance",
+                                     description="rank repair windows by expected lost output")
+    parser.add_argument("layout", type=Path)
+    parser.add_argument("--horizon", default="14d", help="how far ahead to look (14d, 8h, 90min; default 14d)")
+    parser.add_argument("--station", action="append", help="only this station (repeatable)")
+    parser.add_argument("--repair-time", help="planned repair duration (default: the station's MTTR)")
+    parser.add_argument("--now", default="0", help="the present as a time of the calendar's period (default 0)")
+    parser.add_argument("--replications", type=int, default=4, help="runs per simulated loss (default 4)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", action="store_true", help="print the plans as JSON")
+    args = parser.parse_args(list(argv))
+    try:
+        horizon, now = parse_duration(args.horizon), parse_duration(args.now)
+        repair = parse_duration(args.repair_time) if args.repair_time else None
+    except ValueError:
+        parser.error("durations look like 14d, 8h, 30min or 90s")
+    if horizon <= 0 or args.replications < 1:
+        parser.error("--horizon must be > 0 and --replications >= 1")
+    try:
+        layout = load_layout(args.layout)
+        model = model_from_layout(layout)
+    except (LayoutError, SimModelError) as exc:
+        print(f"{args.layout}: {exc}", file=sys.stderr)
+        return 2
+    plan = ((getattr(layout, "simulation", None) or {}).get("production_plan")) or None
+    chosen = [n for n in model.nodes if n.kind == "station" and n.mtbf and (not args.station or n.id in args.station)]
+    plans = [plan_repair(model, n.id, repair_s=repair or float(n.mttr or 3600.0), horizon_s=horizon,
+                         p_fail_within=exponential_failure(float(n.mtbf)), now=now, plan=plan,
+                         replications=args.replications, seed=args.seed, basis="from its MTBF, no history")
+             for n in chosen]
+    plans.sort(key=lambda p: -p.p_fail_horizon)
+    if args.json:
+        print(json.dumps([p.to_dict() for p in plans], indent=2))
+    elif not plans:
+        print("no station at risk: none states an MTBF (sim.mtbf) and there is no history")
+    else:
+        print("\n\n".join(p.format() for p in plans))
+    return 0

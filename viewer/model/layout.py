@@ -1,4 +1,4 @@
-"""The layout model: components on a floor, the material flow, bindings.
+"""The layout model: components on a floor, the material flow, bindings (MQTT and OPC UA).
 
 Plain dataclasses with value equality, so "save then load gives an equal model"
 is a one-line assertion. Typed fields hold what every component has (id, kind,
@@ -208,6 +208,7 @@ class Layout:
     description: str = ""
     floor: dict[str, Any] = field(default_factory=dict)
     mqtt: dict[str, Any] | None = None
+    opcua: dict[str, Any] | None = None  # an OPC UA server (viewer.telemetry.opcua_client reads it)
     bindings: list[dict[str, Any]] = field(default_factory=list)
     simulation: dict[str, Any] = field(default_factory=dict)  # warm-up, shift calendar (viewer.sim reads it)
     as_read: dict[str, Any] | None = field(default=None, compare=False, repr=False)  # see Component.as_read
@@ -258,6 +259,7 @@ class Layout:
             components=[Component.from_dict(c) for c in data["components"]],
             flow=[FlowLink.from_dict(f) for f in data.get("flow", [])],
             mqtt=_plain(data.get("mqtt")),
+            opcua=_plain(data.get("opcua")),
             bindings=_plain(data.get("bindings", [])),
             simulation=_plain(data.get("simulation", {})),
             # (the components keep their own; None holds the key's place in the order)
@@ -282,6 +284,8 @@ class Layout:
             out["flow"] = [f.to_dict() for f in self.flow]
         if self.mqtt is not None:
             out["mqtt"] = _plain(self.mqtt)
+        if self.opcua is not None:
+            out["opcua"] = _plain(self.opcua)
         if self.bindings or "bindings" in had:
             out["bindings"] = _plain(self.bindings)
         if self.simulation or "simulation" in had:

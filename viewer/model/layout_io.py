@@ -19,6 +19,7 @@ import json
 import logging
 import math
 import os
+import re
 import tempfile
 from collections import Counter, defaultdict
 from functools import lru_cache
@@ -170,6 +171,7 @@ def _semantic_problems(doc: dict[str, Any]) -> list[Problem]:
         target = binding.get("component")
         if target and not target.startswith("{") and target not in known:
             problems.append(Problem(f"$.bindings[{i}].component", f"no component with id {target!r}"))
+        problems += opcua_binding_problems(binding, f"$.bindings[{i}]")
     for i, comp in enumerate(doc.get("components", [])):
         for key in ("cycle_time", "setup_time", "interarrival"):
             section = (comp.get("sim") or {}).get(key)
@@ -192,6 +194,41 @@ def _semantic_problems(doc: dict[str, Any]) -> list[Problem]:
                 last_end = end
     covered = {p.path for p in problems}
     problems += [p for p in large if not any(p.path.startswith(c) for c in covered)]
+    return problems
+
+
+# A NodeId as OPC UA Part 6 writes it: optional ns=N; (or nsu=URI;), then i=, s=, g= or b= and the identifier.
+_NODE_ID = re.compile(r"(?:ns=\d{1,5};|nsu=[^;]+;)?(?:i=\d{1,10}|s=.+|g=[0-9A-Fa-f-]{36}|b=[A-Za-z0-9+/=]+)", re.DOTALL)
+_BROWSE_NAME = re.compile(r"\d{1,5}:.+", re.DOTALL)
+MQTT_ONLY_KEYS = ("encoding", "qos")
+
+
+def opcua_binding_problems(binding: dict[str, Any], path: str) -> list[Problem]:
+    """What is wrong with a binding's source: exactly one of ``topic`` (MQTT), ``node`` or ``browse_path``
+    (OPC UA); a NodeId in Part 6 notation; browse names with their namespace index; an OPC UA binding names
+    its component (no ``{1}``: there is no topic to fill it from)."""
+    sources = [key for key in ("topic", "node", "browse_path") if key in binding]
+    if len(sources) != 1:
+        said = " and ".join(repr(s) for s in sources) if sources else "none"
+        return [Problem(path, f"a binding names exactly one source: 'topic' (MQTT), 'node' or 'browse_path' "
+                              f"(OPC UA); this one names {said}")]
+    if sources == ["topic"]:
+        return []
+    problems = []
+    node = binding.get("node")
+    if node is not None and not _NODE_ID.fullmatch(node):
+        problems.append(Problem(f"{path}.node", f"{node!r} is not a NodeId (e.g. 'ns=2;s=Line1.ST10.State' "
+                                                "or 'ns=2;i=1001')"))
+    for j, name in enumerate(binding.get("browse_path", ())):
+        if not _BROWSE_NAME.fullmatch(name):
+            problems.append(Problem(f"{path}.browse_path[{j}]", f"{name!r}: a browse name is "
+                                                                "'NAMESPACE_INDEX:Name', e.g. '2:Line1'"))
+    component = binding.get("component")
+    if not component or "{" in component:
+        problems.append(Problem(f"{path}.component", "an OPC UA binding names its component's id"))
+    for key in MQTT_ONLY_KEYS:
+        if key in binding:
+            problems.append(Problem(f"{path}.{key}", f"'{key}' applies to MQTT topics, not to OPC UA nodes"))
     return problems
 
 
@@ -252,8 +289,6 @@ def _read_json(path: Path) -> Any:
 
 
 def _long_integer_at(text: str) -> tuple[int, int]:
-    import re
-
     match = re.search(r"\d{4300,}", text)
     if match is None:
         return 1, 1

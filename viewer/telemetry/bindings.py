@@ -109,15 +109,20 @@ class Binding:
     rules: tuple[dict[str, Any], ...] = ()
     stale_after: float | None = None
     kind: str = "scalar"  # what a value must be to be stored (viewer.telemetry.values)
+    node: str | None = None  # an OPC UA binding: its NodeId (viewer.telemetry.opcua_client), topic ""
+    browse_path: tuple[str, ...] | None = None  # an OPC UA binding: browse names from the Objects folder
 
     @classmethod
     def from_dict(cls, index: int, data: dict[str, Any]) -> Binding:
         """Compile a binding object of the layout."""
-        encoding = data.get("encoding") or ("sparkplug" if data["topic"].startswith("spBv1.0/") else "json")
+        topic = data.get("topic", "")
+        opcua = "node" in data or "browse_path" in data
+        encoding = "opcua" if opcua else data.get("encoding") or (
+            "sparkplug" if topic.startswith("spBv1.0/") else "json")
         rules = tuple(data.get("rules", ()))
         return cls(
             index=index,
-            topic=data["topic"],
+            topic=topic,
             component=data.get("component"),
             signal=data["signal"],
             encoding=encoding,
@@ -127,7 +132,14 @@ class Binding:
             rules=rules,
             stale_after=float(data["stale_after"]) if "stale_after" in data else None,
             kind=value_kind(data["signal"], encoding, data.get("unit"), rules),
+            node=data.get("node"),
+            browse_path=tuple(data["browse_path"]) if "browse_path" in data else None,
         )
+
+    @property
+    def is_opcua(self) -> bool:
+        """Fed by an OPC UA node, not an MQTT topic (MQTT subscription and routing skip it)."""
+        return self.node is not None or self.browse_path is not None
 
     def component_for(self, captures: list[str]) -> str | None:
         """The component id for a topic with these wildcard captures."""
@@ -168,6 +180,8 @@ class BindingTable:
         sequence gap). A Sparkplug binding subscribes to its whole edge node (see sparkplug_node_filters)."""
         qos: dict[str, int] = {}
         for b in self.bindings:
+            if b.is_opcua:
+                continue
             for topic_filter in sparkplug_node_filters(b.topic) or [b.topic]:
                 qos[topic_filter] = max(qos.get(topic_filter, 0), b.qos)
         kept = {f: level for f, level in qos.items() if not any(o != f and filter_covers(o, f) for o in qos)}
@@ -184,6 +198,8 @@ class BindingTable:
             return cached
         found = []
         for b in self.bindings:
+            if b.is_opcua:
+                continue
             captures = topic_matches(b.topic, topic)
             if captures is not None:
                 found.append(Route(b, b.component_for(captures)))

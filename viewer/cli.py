@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 from viewer import __version__
 
-SUBCOMMANDS = ("render", "validate", "demo", "simulate-plant", "score", "nab", "simulate", "optimise",
+SUBCOMMANDS = ("render", "validate", "demo", "simulate-plant", "score", "nab", "simulate", "optimise", "maintenance",
                "record", "replay", "recover", "import", "check",
                "compare")
 
@@ -141,6 +141,8 @@ def _sub_parser() -> argparse.ArgumentParser:
     demo.add_argument("--kiosk", action="store_true", help="operator mode: full screen, no editing")
 
     subs.add_parser("simulate-plant", help="publish virtual-plant telemetry (see simulate-plant --help)",
+                    add_help=False)
+    subs.add_parser("maintenance", help="rank repair windows by expected lost output (see maintenance --help)",
                     add_help=False)
     subs.add_parser("nab", help="score a NAB corpus into NAB's results files (see nab --help)", add_help=False)
 
@@ -778,6 +780,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from viewer.sim.jobs import worker_main
 
         return worker_main()
+    if argv and argv[0] == "maintenance":
+        from viewer.sim.maintenance import main_maintenance
+
+        return main_maintenance(argv[1:])
     if argv and argv[0] == "nab":
         from viewer.analytics.nab import main_nab
 

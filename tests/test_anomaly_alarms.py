@@ -188,3 +188,23 @@ def test_the_details_explain_score_signal_band_and_horizon_in_readable_units():
     assert "reaches its 8 mm/s fault limit in about" in horizon
     assert horizon.split("about ")[1].split(" ")[1] in ("s", "min", "h", "days")
     assert pipeline.anomaly_summary("ST10").startswith("anomaly:")
+
+
+def test_failure_probability_from_a_signal_trend_toward_its_fault_limit():
+    """A vibration rising 0.01 mm/s a second from 2 mm/s reaches its 10 mm/s fault limit 800 s after it
+    started: from the last sample (at 300 s, 5 mm/s) that is 500 s away, so the probability of failure within
+    two weeks is all but certain, within 100 s small, and the sentence says it is the trend's."""
+    from viewer.telemetry.pipeline import TelemetryPipeline
+
+    pipeline = TelemetryPipeline(spindle_layout([{"above": 10.0, "state": "fault"}]))
+    for i in range(301):
+        t = T0 + i
+        pipeline.router.handle("st10/vibration", f"{2.0 + 0.01 * i:.4f}".encode(), t)
+        pipeline.step(t + 0.001)
+    rows = dict(pipeline.failure_rows("ST10"))
+    text = rows["vibration failure"]
+    assert text.startswith("ST10: 100 % probability of reaching its fault limit (10 mm/s) within 14 days")
+    assert text.endswith("from the trend of vibration, no run-to-failure history")
+    soon = dict(pipeline.failure_rows("ST10", horizon_s=100.0))["vibration failure"]
+    assert soon.startswith("ST10: 0 % probability")  # 500 s away on an exact line: not within 100 s
+    assert pipeline.failure_rows("ST10", horizon_s=100.0) and not dict(pipeline.failure_rows("ST10")).get("current")

@@ -257,14 +257,16 @@ class DetailsPanel(QWidget):
         self.tree.expandAll()
 
     def show_live(self, rows: list[tuple[str, object, str, float, str]],
-                  anomaly: list[tuple[str, str]] | None = None, episode: bool = False) -> None:
+                  anomaly: list[tuple[str, str]] | None = None, episode: bool = False,
+                  failure: list[tuple[str, str]] | None = None) -> None:
         """Live values of the shown component: (signal, value, unit, age in s, state); then the anomaly
-        explanation (key, text) lines. ``episode``: an anomaly episode is in progress (it can be accepted)."""
+        explanation (key, text) lines and the failure probabilities (key, text). ``episode``: an anomaly
+        episode is in progress (it can be accepted)."""
         self.live.setVisible(bool(rows))
         self.anomaly_buttons.setVisible(bool(anomaly))
         self.accept_button.setEnabled(episode)
         self.live.clear()
-        self._show_anomaly(anomaly or [])
+        self._show_anomaly((anomaly or []) + (failure or []))
         for signal, value, unit, age, state in rows:
             if isinstance(value, float):
                 text = f"{value:.4g}"

@@ -706,7 +706,7 @@ class MainWindow(QMainWindow):
         entries = [self.shown.anomaly.components.get(c) for c in (component, *children)]
         episode = any(e is not None and e.result.episode_start is not None for e in entries)
         self.details.show_live(self.shown.live_values(component), self.shown.anomaly_rows(component),
-                               episode=episode)
+                               episode=episode, failure=self.shown.pipeline.failure_rows(component))
         self.details.anomaly_buttons.setEnabled(self.replay is None)  # they act on the plant now, not a replay
 
     def accept_as_new_normal(self, component: str) -> bool:

@@ -7,7 +7,15 @@ to publish, never read back from the code under test.
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +24,10 @@ from viewer.model.errors import LayoutError
 from viewer.model.layout import Layout
 from viewer.model.layout_io import check_document, parse_layout
 from viewer.telemetry.bindings import BindingTable
+from viewer.telemetry.mqtt_client import ConnectionState
+from viewer.telemetry.opcua_client import OpcUaClient
+from viewer.telemetry.opcua_client import settings_for as opcua_settings_for
+from viewer.telemetry.pipeline import TelemetryPipeline
 
 
 def opcua_doc() -> dict[str, Any]:
@@ -111,3 +123,159 @@ def test_other_node_id_forms_are_accepted() -> None:
         doc = copy.deepcopy(opcua_doc())
         doc["bindings"][0]["node"] = node
         assert problems_of(doc) == [], node
+
+
+# --------------------------------------------------------------------------- the client against a real server
+
+SERVER_SCRIPT = Path(__file__).with_name("opcua_test_server.py")
+STATE = "ns=2;s=Line1.ST10.State"
+VIBRATION = "ns=2;s=Line1.ST10.Spindle.Vibration"
+JOINTS = "ns=2;s=Line1.R1.Joints"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class OpcUaTestServer:
+    """tests/opcua_test_server.py in its own process; ``set`` waits for the server's "ok"."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.proc = subprocess.Popen([sys.executable, str(SERVER_SCRIPT), str(port)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        assert self._line() == "ready"
+
+    def _line(self) -> str:
+        line = self.proc.stdout.readline().strip()  # type: ignore[union-attr]
+        assert line, "the test server ended"
+        return line
+
+    def command(self, command: dict[str, Any]) -> str:
+        self.proc.stdin.write(json.dumps(command) + "\n")  # type: ignore[union-attr]
+        self.proc.stdin.flush()  # type: ignore[union-attr]
+        return self._line()
+
+    def set(self, node: str, value: Any, status: str = "Good") -> None:
+        assert self.command({"set": node, "value": value, "status": status}) == "ok"
+
+    def requests(self) -> dict[str, int]:
+        return json.loads(self.command({"writes": True}))
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
+
+
+def wait_for(condition: Any, timeout: float = 20.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or condition}")
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def server() -> Iterator[OpcUaTestServer]:
+    started = OpcUaTestServer(free_port())
+    yield started
+    started.kill()
+
+
+@pytest.fixture
+def live(server: OpcUaTestServer) -> Iterator[tuple[TelemetryPipeline, OpcUaClient]]:
+    doc = opcua_doc()
+    doc["opcua"]["endpoint"] = f"opc.tcp://127.0.0.1:{server.port}"
+    layout = parse_layout(doc)
+    pipeline = TelemetryPipeline(layout)
+    settings = opcua_settings_for(layout, None)
+    assert settings is not None
+    settings.reconnect_min_s = settings.reconnect_max_s = 0.5
+    client = OpcUaClient(settings, pipeline.router)
+    client.start()
+    wait_for(lambda: client.status().subscribed, what="the subscription")
+    yield pipeline, client
+    client.stop()
+
+
+def stepped_value(pipeline: TelemetryPipeline, key: str, expected: Any) -> bool:
+    pipeline.step(time.time())
+    return pipeline.snapshot()["values"].get(key) == expected
+
+
+def test_values_arrive_as_samples_and_colour_components(server: OpcUaTestServer, live: Any) -> None:
+    pipeline, client = live
+    server.set(STATE, "fault")
+    server.set(VIBRATION, 8.25)
+    server.set(JOINTS, [10.0, -20.0, 30.0, 0.0, 45.5, 90.0])
+    wait_for(lambda: stepped_value(pipeline, "R1/joints", [10.0, -20.0, 30.0, 0.0, 45.5, 90.0]), what="joints")
+    wait_for(lambda: stepped_value(pipeline, "VIB/vibration", 8.25), what="vibration")
+    assert pipeline.snapshot()["values"]["ST10/state"] == "fault"
+    assert pipeline.component_states()["ST10"] == "fault"  # its rule, and its sensor's above-7.1 fault
+    assert {(a[0], a[1]) for a in pipeline.snapshot()["alarms"]} == {("ST10", "state"), ("VIB", "vibration")}
+    sample = pipeline.store.latest(("VIB", "vibration"))
+    assert sample is not None and sample.source_time is not None and abs(sample.source_time - time.time()) < 30
+    server.set(STATE, "running")
+    wait_for(lambda: stepped_value(pipeline, "ST10/state", "running"), what="running")
+    assert pipeline.engine.signal_state("ST10", "state") == "running"
+    assert client.status().state is ConnectionState.CONNECTED
+
+
+def test_bad_and_uncertain_status_show_no_data_not_a_value(server: OpcUaTestServer, live: Any) -> None:
+    pipeline, client = live
+    server.set(VIBRATION, 3.5)
+    wait_for(lambda: stepped_value(pipeline, "VIB/vibration", 3.5), what="a good value")
+    assert pipeline.component_states()["VIB"] == "normal"
+    server.set(VIBRATION, 99.0, "BadSensorFailure")  # 99 would be a fault: it must never be taken as a value
+    wait_for(lambda: client.node_quality().get("2:Line1/2:ST10/2:Spindle/2:Vibration") == "BadSensorFailure")
+    wait_for(lambda: (pipeline.step(time.time()), pipeline.component_states()["VIB"])[1] == "stale")
+    assert pipeline.snapshot()["values"]["VIB/vibration"] == 3.5 and not pipeline.snapshot()["alarms"]
+    server.set(VIBRATION, 4.0)
+    wait_for(lambda: stepped_value(pipeline, "VIB/vibration", 4.0), what="good again")
+    assert pipeline.component_states()["VIB"] == "normal" and client.node_quality() == {}
+    server.set(VIBRATION, 50.0, "UncertainLastUsableValue")
+    wait_for(lambda: client.node_quality() != {}, what="the uncertain code")
+    wait_for(lambda: (pipeline.step(time.time()), pipeline.component_states()["VIB"])[1] == "stale")
+    assert pipeline.snapshot()["values"]["VIB/vibration"] == 4.0
+
+
+def test_a_restarted_server_is_resubscribed_and_the_gap_recorded(server: OpcUaTestServer, live: Any) -> None:
+    pipeline, client = live
+    server.set(VIBRATION, 1.5)
+    wait_for(lambda: stepped_value(pipeline, "VIB/vibration", 1.5), what="before")
+    before_kill = time.time()
+    server.kill()
+    wait_for(lambda: client.status().state is not ConnectionState.CONNECTED, what="the loss")
+    restarted = OpcUaTestServer(server.port)
+    try:
+        wait_for(lambda: client.status().subscribed, timeout=30, what="the new subscription")
+        restarted.set(VIBRATION, 2.75)
+        wait_for(lambda: stepped_value(pipeline, "VIB/vibration", 2.75), what="after")
+        status = client.status()
+        assert status.connects == 2 and status.gaps_total == 2  # "not connected yet", then the restart
+        gap = status.gaps[-1]
+        assert gap.end is not None and before_kill <= gap.start <= gap.end
+        assert gap.quiet_since is not None and gap.quiet_since <= gap.start
+    finally:
+        restarted.kill()
+
+
+def test_the_client_never_writes_or_calls(server: OpcUaTestServer, live: Any) -> None:
+    pipeline, client = live
+    for value in (1.0, 2.0, 3.0):
+        server.set(VIBRATION, value)
+    wait_for(lambda: stepped_value(pipeline, "VIB/vibration", 3.0), what="values")
+    client.stop()
+    assert server.requests() == {"writes": 0, "calls": 0}
+    # the hook sees a client's write: one made here on purpose is counted
+    asyncio.run(_write_once(server.port))
+    assert server.requests() == {"writes": 1, "calls": 0}
+
+
+async def _write_once(port: int) -> None:
+    from asyncua import Client
+
+    async with Client(f"opc.tcp://127.0.0.1:{port}") as other:
+        await other.get_node(VIBRATION).write_value(5.0)

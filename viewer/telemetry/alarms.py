@@ -288,6 +288,13 @@ class AlarmManager:
         self._log(alarm, "released", time)
         return True
 
+    def log_event(self, component: str, kind: str, time: float, message: str) -> None:
+        """Log a decision that belongs to no alarm (e.g. "planned maintenance") in the alarm history."""
+        self.history.append(AlarmEvent(time, 0, kind, component, "info", message))
+        self.logged += 1
+        if len(self.history) > self.max_history:
+            del self.history[: len(self.history) - self.max_history]
+
     def note(self, key: tuple[str, str, int], kind: str, time: float, message: str) -> bool:
         """Log an operator action or a decision on an alarm (e.g. "accepted as new normal")."""
         alarm = self.alarms.get(key)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from viewer.analytics.health import rul_from_trend
+from viewer.analytics.health import RulEstimate, rul_from_trend
 from viewer.analytics.horizon import Horizon, format_duration
 from viewer.analytics.monitor import AnomalyMonitor
 from viewer.model.layout import Layout
@@ -36,6 +36,26 @@ __all__ = ["ANOMALY_SIGNAL", "FRAME_S", "StepResult", "TelemetryPipeline"]
 FAILURE_HORIZON_S = 14 * 86400.0  # the planner's usual look-ahead: two weeks
 MIN_TREND_SAMPLES = 20  # fewer recent samples say nothing about a trend
 HISTORY_SAMPLES = 600  # per numeric signal, for the live plot (one per frame at most)
+
+
+@dataclass
+class FailureRisk:
+    """A signal heading for its fault limit: when it may get there, and how likely within the horizon."""
+
+    component: str
+    signal: str
+    limit: float
+    unit: str
+    estimate: RulEstimate
+    probability: float  # of reaching the limit within horizon_s
+    horizon_s: float
+
+    def describe(self, name: str) -> str:
+        e = self.estimate
+        limit = f"{self.limit:g} {self.unit}".rstrip()
+        return (f"{name}: {100 * self.probability:.0f} % probability of reaching its fault limit ({limit}) within "
+                f"{format_duration(self.horizon_s)}; {100 * e.level:.0f} % interval {format_duration(e.low)}-"
+                f"{format_duration(e.high)}; from the trend of {self.signal}, no run-to-failure history")
 
 
 @dataclass
@@ -182,13 +202,11 @@ class TelemetryPipeline:
                              self.horizon_of, lambda c, s: self.units.get((c, s), ""),
                              lambda c: names.get(c, c))
 
-    def failure_rows(self, component: str, horizon_s: float = FAILURE_HORIZON_S) -> list[tuple[str, str]]:
-        """The probability that each of the component's signals (and its sensors') with a fault limit reaches
-        it within ``horizon_s``, from the signal's trend (live there is no run-to-failure history; the
-        sentence says so): "ST10 spindle vibration: 87 % probability of reaching its fault limit within 14
-        days; 90 % interval 9 days-20 days; from the trend of vibration, no run-to-failure history"."""
-        names = {c.id: c.display_name for c in self.layout.components}
-        rows = []
+    def failure_risks(self, component: str, horizon_s: float = FAILURE_HORIZON_S) -> list[FailureRisk]:
+        """For each of the component's signals (and its sensors') with a fault limit and a trend toward it:
+        the remaining-life estimate from the trend and P(reaching the limit within ``horizon_s``). Live there is
+        no run-to-failure history, so these are the trend's (``estimate.source == "trend"``)."""
+        risks = []
         for c in (component, *self.children.get(component, [])):
             for (owner, signal), samples in self.history.items():
                 if owner != c or len(samples) < MIN_TREND_SAMPLES:
@@ -198,16 +216,18 @@ class TelemetryPipeline:
                         continue
                     points = np.asarray(samples, dtype=float)
                     estimate = rul_from_trend(points[:, 0], points[:, 1], limit.value, signal=signal)
-                    if estimate is None:
-                        continue
-                    p = estimate.p_fail_within(horizon_s)
-                    rows.append((f"{signal} failure",
-                                 f"{names.get(c, c)}: {100 * p:.0f} % probability of reaching its fault limit "
-                                 f"({limit.value:g} {self.units.get((c, signal), '')}".rstrip() + ") within "
-                                 f"{format_duration(horizon_s)}; {100 * estimate.level:.0f} % interval "
-                                 f"{format_duration(estimate.low)}-{format_duration(estimate.high)}; from the trend"
-                                 f" of {signal}, no run-to-failure history"))
-        return rows
+                    if estimate is not None:
+                        risks.append(FailureRisk(c, signal, limit.value, self.units.get((c, signal), ""), estimate,
+                                                 estimate.p_fail_within(horizon_s), horizon_s))
+        return risks
+
+    def failure_rows(self, component: str, horizon_s: float = FAILURE_HORIZON_S) -> list[tuple[str, str]]:
+        """The details panel's sentences of :meth:`failure_risks`: "ST10 spindle vibration: 87 % probability
+        of reaching its fault limit (10 mm/s) within 14 days; 90 % interval 9 days-20 days; from the trend of
+        vibration, no run-to-failure history"."""
+        names = {c.id: c.display_name for c in self.layout.components}
+        return [(f"{r.signal} failure", r.describe(names.get(r.component, r.component)))
+                for r in self.failure_risks(component, horizon_s)]
 
     def anomaly_summary(self, component: str) -> str:
         """Tooltip lines when the component (or one of its sensors) is unusual, with the nearest horizon."""

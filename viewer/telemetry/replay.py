@@ -547,6 +547,8 @@ class Replayer:
         elif kind == "broker_dropped":
             self.markers.append(Marker(message.time, "dropped", f"the broker dropped {event.get('count')} messages "
                                                                 "(its queues were full; all its clients)"))
+        elif kind == "planned_maintenance":
+            self.markers.append(Marker(message.time, "mark", f"planned maintenance: {event.get('text', '')}"))
         elif kind == "mark":
             self.markers.append(Marker(message.time, "mark", str(event.get("text", "mark"))))
 

@@ -46,6 +46,7 @@ from viewer.ui.component_panel import ComponentPanel
 from viewer.ui.details_panel import DetailsPanel
 from viewer.ui.editor import EditorPanel, LayoutEditor
 from viewer.ui.layout_loader import LayoutLoader, LoadedPlant
+from viewer.ui.maintenance_panel import MaintenancePanel
 from viewer.ui.plant_view import PlantView
 from viewer.ui.replay_controller import ReplayController
 from viewer.ui.telemetry_controller import TelemetryController, settings_for
@@ -147,6 +148,16 @@ class MainWindow(QMainWindow):
         self.details.trend_range.currentIndexChanged.connect(lambda _i: self._refresh_plot(self.shown.now()))
         self.components_dock = self._add_dock("Components", self.components, Qt.DockWidgetArea.LeftDockWidgetArea,
                                               "componentsDock")
+        self.maintenance = MaintenancePanel(self)  # a tab beside Components: never over the alarms
+        self.maintenance.pipeline_source = lambda: self.telemetry.pipeline
+        self.maintenance.layout_source = lambda: self.plant_layout
+        self.maintenance.scheduled.connect(self.schedule_maintenance)
+        self.maintenance.table.itemDoubleClicked.connect(
+            lambda _item: self._on_component_activated(self.maintenance.selected_component()))
+        self.maintenance_dock = self._add_dock("Maintenance", self.maintenance, Qt.DockWidgetArea.LeftDockWidgetArea,
+                                               "maintenanceDock")
+        self.tabifyDockWidget(self.components_dock, self.maintenance_dock)
+        self.components_dock.raise_()
         self.details_dock = self._add_dock("Details", self.details, Qt.DockWidgetArea.RightDockWidgetArea,
                                            "detailsDock", scroll=True)
         self.alarm_panel = AlarmPanel(self)
@@ -1065,6 +1076,22 @@ class MainWindow(QMainWindow):
     def shown(self) -> TelemetryController:
         """What the 3D view and the details show: the replay while one is open, else the plant live."""
         return self.replayed if self.replay is not None else self.telemetry
+
+    def schedule_maintenance(self, component: str, window: object) -> None:
+        """Record a chosen repair window as planned maintenance: the alarm history and, if recording, the file."""
+        from viewer.analytics.horizon import format_duration
+
+        now = time.time()
+        start = getattr(window, "start", 0.0)
+        when = "now" if start <= 0 else f"in {format_duration(start)}"
+        text = (f"repair {when} ({getattr(window, 'kind', '')}), expected loss "
+                f"{getattr(window, 'expected_loss', 0.0):,.1f} parts")
+        self.telemetry.alarms.log_event(component, "planned maintenance", now, text)
+        if self.telemetry.session is not None:
+            self.telemetry.session.recorder.event("planned_maintenance", now, component=component, text=text,
+                                                  start_in_s=start)
+        self.alarm_panel.refresh()
+        self.status(f"{component}: planned maintenance {text}")
 
     def _on_replay_frame(self, t: float) -> None:
         if self.selected is not None:

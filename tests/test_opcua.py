@@ -22,7 +22,7 @@ import pytest
 
 from viewer.model.errors import LayoutError
 from viewer.model.layout import Layout
-from viewer.model.layout_io import check_document, parse_layout
+from viewer.model.layout_io import check_document, load_layout, parse_layout
 from viewer.telemetry.bindings import BindingTable
 from viewer.telemetry.mqtt_client import ConnectionState
 from viewer.telemetry.opcua_client import OpcUaClient
@@ -279,3 +279,39 @@ async def _write_once(port: int) -> None:
 
     async with Client(f"opc.tcp://127.0.0.1:{port}") as other:
         await other.get_node(VIBRATION).write_value(5.0)
+
+
+# --------------------------------------------------------------------------- the virtual plant over OPC UA
+
+DEMO_OPCUA = Path(__file__).resolve().parents[1] / "layouts" / "demo_plant" / "demo_plant_opcua.json"
+
+
+def test_the_virtual_plant_served_over_opcua_feeds_the_demo_layout() -> None:
+    port = free_port()
+    plant = subprocess.Popen([sys.executable, "-m", "viewer.telemetry.virtual_plant", "--opcua-port", str(port),
+                              "--speed", "4"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    layout = load_layout(DEMO_OPCUA)
+    pipeline = TelemetryPipeline(layout)
+    settings = opcua_settings_for(layout, f"opc.tcp://127.0.0.1:{port}")
+    assert settings is not None and settings.endpoint.endswith(f":{port}")
+    settings.reconnect_min_s = settings.reconnect_max_s = 0.5  # the server takes a moment to come up
+    client = OpcUaClient(settings, pipeline.router)
+    try:
+        client.start()
+        machines = [c.id for c in layout.components if c.kind in ("station", "robot")]
+        robots = [c.id for c in layout.components if c.kind == "robot"]
+        wanted = {f"{m}/state" for m in machines} | {f"{r}/joints" for r in robots} | {
+            "S-ST10-VIB/vibration", "S-ST30-TEMP/temperature", "S-ST60-P/pressure"}
+        wait_for(lambda: (pipeline.step(time.time()), wanted <= set(pipeline.snapshot()["values"]))[1],
+                 timeout=60, what="every machine, robot and sensor")
+        values = pipeline.snapshot()["values"]
+        assert all(values[f"{m}/state"] in ("running", "idle", "fault") for m in machines)
+        assert all(len(values[f"{r}/joints"]) == 6 for r in robots)
+        assert 50 < values["S-ST30-TEMP/temperature"] < 70  # 60 °C +- 2 and noise, as the plant makes it
+        assert pipeline.store.stats().decode_errors == 0
+        states = pipeline.component_states()
+        assert all(states[m] in ("running", "idle", "fault", "warning") for m in machines)
+    finally:
+        client.stop()
+        plant.terminate()
+        plant.wait(10)

@@ -1,7 +1,8 @@
 """A virtual plant: publishes realistic telemetry for a layout over MQTT (a separate process).
 
 It stands in for the PLCs of the demo plant so the viewer's whole loop runs over
-real MQTT: ``twin-viewer simulate-plant --broker HOST:PORT [--layout L]``.
+real MQTT: ``twin-viewer simulate-plant --broker HOST:PORT [--layout L]``, or over OPC UA as an
+asyncua server: ``--opcua-port N`` (:mod:`viewer.telemetry.opcua_plant`).
 
 What it publishes under ``<prefix>/<component id>/...`` (prefix ``demo/line1``):
 
@@ -222,13 +223,19 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``twin-viewer simulate-plant`` and of the process ``twin-viewer demo`` starts."""
     parser = argparse.ArgumentParser(prog="twin-viewer simulate-plant",
                                      description="Publish realistic telemetry for a layout (a virtual plant)")
-    parser.add_argument("--broker", required=True, help="HOST:PORT of the MQTT broker")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--broker", help="HOST:PORT of the MQTT broker to publish to")
+    where.add_argument("--opcua-port", type=int, help="serve the plant as an OPC UA server on this loopback port")
     parser.add_argument("--layout", type=Path, default=None, help="layout (default: the demo plant)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     parser.add_argument("--speed", type=float, default=1.0, help="run the plant's clock faster")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s virtual-plant %(message)s")
+    if args.opcua_port is not None:
+        from viewer.telemetry import opcua_plant
+
+        return opcua_plant.run(args.opcua_port, args.layout or default_layout(), args.seed, args.duration, args.speed)
     return run(args.broker, args.layout or default_layout(), args.seed, args.duration, args.speed)
 
 

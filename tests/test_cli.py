@@ -295,3 +295,29 @@ def test_the_demo_runs_in_kiosk_mode(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert probe.is_file()  # the plant was drawn: the layout opened, not "demo" as a file
+
+
+def test_maintenance_from_a_recording_names_the_trend_it_read(tmp_path: Path, capsys) -> None:
+    """A recording whose ST10 vibration climbs toward its 11.2 mm/s fault limit: the station is at risk by
+    that trend (not by its MTBF), nearly certainly within a day."""
+    import json as _json
+
+    from viewer.cli import main
+    from viewer.model.layout_io import load_layout
+    from viewer.telemetry.recording import Recorder
+
+    rec = tmp_path / "drift.mcap"
+    recorder = Recorder(rec, layout_doc=load_layout(DEMO).to_dict(), broker="test",
+                        encodings=lambda topic: "text").start()
+    t0 = 1_750_000_000.0
+    for i in range(900):  # 15 minutes, one value a second: 4 mm/s rising 0.005 mm/s a second
+        recorder.message("demo/line1/ST10/vibration", f"{4.0 + 0.005 * i:.4f}".encode(), t0 + i)
+    recorder.stop()
+    code = main(["maintenance", str(DEMO), "--recording", str(rec), "--station", "ST10", "--horizon", "1d",
+                 "--replications", "1", "--json"])
+    assert code == 0
+    plans = _json.loads(capsys.readouterr().out)
+    assert [p["station"] for p in plans] == ["ST10"]
+    assert plans[0]["basis"] == "trend of S-ST10-VIB vibration in drift.mcap"
+    # 11.2 mm/s is (11.2 - 8.5) / 0.005 = 540 s after the last value: certain within a day
+    assert plans[0]["p_fail_horizon"] > 0.99

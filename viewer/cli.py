@@ -624,6 +624,33 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _recording_risks(layout: object, path: Path, horizon_s: float) -> dict:
+    """Stations whose signals (or their sensors') head for a fault limit at the end of a recording: the last
+    hour replayed through the pipeline, each station's worst trend as its failure probability."""
+    from viewer.telemetry.recording import RecordingError
+    from viewer.telemetry.replay import Replayer
+
+    replayer = Replayer(Path(path), layout)  # type: ignore[arg-type]
+    try:
+        replayer.open()
+        if replayer.needs_index:
+            for _fraction in replayer.index_steps():
+                pass
+        replayer.seek(max(replayer.start, replayer.end - 3600.0))
+        replayer.advance_to(replayer.end)
+    except RecordingError as exc:
+        raise ValueError(str(exc)) from exc
+    pipeline = replayer.pipeline
+    risks = {}
+    for comp in layout.components:  # type: ignore[attr-defined]
+        found = pipeline.failure_risks(comp.id, horizon_s) if comp.parent is None else []  # type: ignore[union-attr]
+        if found:
+            worst = max(found, key=lambda r: r.probability)
+            risks[comp.id] = (worst.estimate.p_fail_within, f"trend of {worst.component} {worst.signal} in "
+                                                             f"{Path(path).name}")
+    return risks
+
+
 def _finite_or_none(value: object) -> object:
     """NaN and infinities as JSON null (strict JSON has no NaN)."""
     import math
@@ -783,7 +810,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] == "maintenance":
         from viewer.sim.maintenance import main_maintenance
 
-        return main_maintenance(argv[1:])
+        return main_maintenance(argv[1:], risks_from_recording=_recording_risks)
     if argv and argv[0] == "nab":
         from viewer.analytics.nab import main_nab
 

@@ -22,6 +22,7 @@ import copy
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -198,11 +199,16 @@ def parse_duration(text: str) -> float:
     return float(text)
 
 
-def main_maintenance(argv: Sequence[str]) -> int:
-    """``twin-viewer maintenance LAYOUT [--horizon 14d] [--json] ...``: the repair windows of each station at risk.
+def main_maintenance(argv: Sequence[str],
+                     risks_from_recording: Callable[[Any, Any, float], dict[str, tuple[Callable[[float], float], str]]]
+                     | None = None) -> int:
+    """``twin-viewer maintenance LAYOUT [--recording R.mcap] [--horizon 14d] [--json] ...``: the repair windows
+    of each station at risk.
 
-    Without run-to-failure history or a trend, a station's failure probability comes from its MTBF
-    (constant rate); stations without an MTBF are not at risk.
+    With ``--recording``, ``risks_from_recording(layout, path, horizon)`` (the CLI's: it replays the file's
+    last hour) gives the stations whose signals head for their fault limits, with their failure probability
+    and its basis; elsewhere a station's failure probability comes from its MTBF (constant rate); stations
+    with neither are not at risk.
     """
     import argparse
     import json
@@ -223,6 +229,8 @@ def main_maintenance(argv: Sequence[str]) -> int:
     parser.add_argument("--replications", type=int, default=4, help="runs per simulated loss (default 4)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", action="store_true", help="print the plans as JSON")
+    parser.add_argument("--recording", type=Path, help="a recording of the plant: stations whose signals head for "
+                        "their fault limits there are at risk by their trend")
     args = parser.parse_args(list(argv))
     try:
         horizon, now = parse_duration(args.horizon), parse_duration(args.now)
@@ -236,13 +244,24 @@ def main_maintenance(argv: Sequence[str]) -> int:
         model = model_from_layout(layout)
     except (LayoutError, SimModelError) as exc:
         print(f"{args.layout}: {exc}", file=sys.stderr)
-        return 2
+        return 1
+    trend_risks: dict[str, tuple[Callable[[float], float], str]] = {}
+    if args.recording is not None and risks_from_recording is not None:
+        try:
+            trend_risks = risks_from_recording(layout, args.recording, horizon)
+        except (OSError, ValueError) as exc:  # RecordingError is a ValueError's sibling: the hook says why
+            print(f"{args.recording}: {exc}", file=sys.stderr)
+            return 1
     plan = ((getattr(layout, "simulation", None) or {}).get("production_plan")) or None
-    chosen = [n for n in model.nodes if n.kind == "station" and n.mtbf and (not args.station or n.id in args.station)]
+    chosen = [n for n in model.nodes if n.kind == "station" and (n.mtbf or n.id in trend_risks)
+              and (not args.station or n.id in args.station)]
+
+    def risk_of(node: Any) -> tuple[Callable[[float], float], str]:
+        return trend_risks.get(node.id) or (exponential_failure(float(node.mtbf)), "from its MTBF, no history")
+
     plans = [plan_repair(model, n.id, repair_s=repair or float(n.mttr or 3600.0), horizon_s=horizon,
-                         p_fail_within=exponential_failure(float(n.mtbf)), now=now, plan=plan,
-                         replications=args.replications, seed=args.seed, basis="from its MTBF, no history")
-             for n in chosen]
+                         p_fail_within=risk_of(n)[0], now=now, plan=plan, replications=args.replications,
+                         seed=args.seed, basis=risk_of(n)[1]) for n in chosen]
     plans.sort(key=lambda p: -p.p_fail_horizon)
     if args.json:
         print(json.dumps([p.to_dict() for p in plans], indent=2))

@@ -35,6 +35,7 @@ JOINTS_SIGNAL = "joints"
 __all__ = ["ANOMALY_SIGNAL", "FRAME_S", "StepResult", "TelemetryPipeline"]
 FAILURE_HORIZON_S = 14 * 86400.0  # the planner's usual look-ahead: two weeks
 MIN_TREND_SAMPLES = 20  # fewer recent samples say nothing about a trend
+TREND_SPAN_S = 3600.0  # the failure trend looks back an hour, where there is one
 HISTORY_SAMPLES = 600  # per numeric signal, for the live plot (one per frame at most)
 
 
@@ -214,12 +215,21 @@ class TelemetryPipeline:
                 for limit in self.limits_of(c, signal):
                     if limit.state != "fault":
                         continue
-                    points = np.asarray(samples, dtype=float)
-                    estimate = rul_from_trend(points[:, 0], points[:, 1], limit.value, signal=signal)
+                    times, values = self._trend_points(c, signal, samples)
+                    estimate = rul_from_trend(times, values, limit.value, signal=signal)
                     if estimate is not None:
                         risks.append(FailureRisk(c, signal, limit.value, self.units.get((c, signal), ""), estimate,
                                                  estimate.p_fail_within(horizon_s), horizon_s))
         return risks
+
+    def _trend_points(self, component: str, signal: str, samples: Any) -> tuple[np.ndarray, np.ndarray]:
+        """The trend store's bucket means over the last hour (1 s buckets for the first ten minutes, then
+        10 s: a trend that a frame-rate history of a few seconds cannot show), else the recent raw samples."""
+        points = np.asarray(samples, dtype=float)
+        hour = self.trends.over((component, signal), TREND_SPAN_S, float(points[-1, 0]))
+        if hour is not None and len(hour.time) >= MIN_TREND_SAMPLES:
+            return hour.time, hour.mean
+        return points[:, 0], points[:, 1]
 
     def failure_rows(self, component: str, horizon_s: float = FAILURE_HORIZON_S) -> list[tuple[str, str]]:
         """The details panel's sentences of :meth:`failure_risks`: "ST10 spindle vibration: 87 % probability

@@ -1,6 +1,7 @@
 """The virtual plant served over OPC UA (asyncua): ``twin-viewer simulate-plant --opcua-port N``.
 
-The same plant model as the MQTT virtual plant (:class:`viewer.telemetry.virtual_plant.VirtualPlant`), in an
+The same plant model as the MQTT virtual plant (:class:`viewer.telemetry.virtual_plant.VirtualPlant`, handed in
+by its ``main``: this module does not import it, so the two stay free of an import cycle), in an
 address space under ``Objects/Line1`` (namespace ``urn:twin-viewer:demo-plant``, index 2), string NodeIds:
 
 - ``ns=2;s=Line1.<ID>.State`` (String: running, idle, fault) and ``.Count`` (Int64) per station and robot;
@@ -22,11 +23,7 @@ import logging
 import signal
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
-
-from viewer.model.layout_io import load_layout
-from viewer.telemetry.virtual_plant import JOINT_HZ, VirtualPlant
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +65,7 @@ class PlantAddressSpace:
         self.nodes[key] = await parent.add_variable(ua.NodeId(key, self.ns), f"{self.ns}:{path[-1]}", initial, variant)
         self.types[key] = variant
 
-    async def build(self, plant: VirtualPlant) -> None:
+    async def build(self, plant: Any) -> None:
         """Every machine's and sensor's variables."""
         from asyncua import ua
 
@@ -105,12 +102,11 @@ class PlantAddressSpace:
         await self.server.write_attribute_value(self.nodes[key].nodeid, data_value)
 
 
-async def serve(port: int, layout_path: Path, seed: int = 1, duration_s: float | None = None,
+async def serve(port: int, plant: Any, joint_hz: float, duration_s: float | None = None,
                 speed: float = 1.0, host: str = "127.0.0.1") -> None:
-    """Serve the plant until SIGTERM/SIGINT or ``duration_s``."""
+    """Serve ``plant`` (a VirtualPlant), stepped at ``joint_hz``, until SIGTERM/SIGINT or ``duration_s``."""
     from asyncua import Server, ua
 
-    plant = VirtualPlant(load_layout(layout_path), seed=seed)
     server = Server()
     await server.init()
     server.set_endpoint(f"opc.tcp://{host}:{port}")
@@ -136,19 +132,19 @@ async def serve(port: int, layout_path: Path, seed: int = 1, duration_s: float |
                 messages += plant.sensor_messages(t)
             if tick % 10 == 0:
                 messages += plant.current_messages(t)
-            if tick % int(JOINT_HZ) == 0:
+            if tick % int(joint_hz) == 0:
                 plant.step_states(t)
                 messages += plant.state_messages(t, now)
             for topic, payload in messages:
                 for key, value in space.values_of(topic, payload):
                     await space.write(key, value)
             tick += 1
-            next_time = start + tick / (JOINT_HZ * speed)
+            next_time = start + tick / (joint_hz * speed)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), max(0.0, next_time - time.monotonic()))
 
 
-def run(port: int, layout_path: Path, seed: int = 1, duration_s: float | None = None, speed: float = 1.0) -> int:
+def run(port: int, plant: Any, joint_hz: float, duration_s: float | None = None, speed: float = 1.0) -> int:
     """Entry point used by ``virtual_plant.main`` for ``--opcua-port``."""
-    asyncio.run(serve(port, layout_path, seed, duration_s, speed))
+    asyncio.run(serve(port, plant, joint_hz, duration_s, speed))
     return 0

@@ -235,7 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.opcua_port is not None:
         from viewer.telemetry import opcua_plant
 
-        return opcua_plant.run(args.opcua_port, args.layout or default_layout(), args.seed, args.duration, args.speed)
+        plant = VirtualPlant(load_layout(args.layout or default_layout()), seed=args.seed)
+        return opcua_plant.run(args.opcua_port, plant, JOINT_HZ, args.duration, args.speed)
     return run(args.broker, args.layout or default_layout(), args.seed, args.duration, args.speed)
 
 

@@ -78,6 +78,7 @@ class MainWindow(QMainWindow):
         from viewer.runtime import Policy
 
         self.broker = broker
+        self.opcua_endpoint: str | None = None  # --opcua opc.tcp://HOST:PORT: overrides the layout's endpoint
         self.policy = policy if policy is not None else Policy()
         self.settings = None  # QSettings when run as the app (run_gui); tests set their own
         self.alarm_journal_dir: Path | None = None  # None: the user's data folder when run as the app, else none
@@ -620,21 +621,25 @@ class MainWindow(QMainWindow):
     # ----------------------------------------------------------------- telemetry
     def _start_telemetry(self, loaded: LoadedPlant) -> None:
         self.telemetry.stop()
+        from viewer.telemetry.opcua_client import settings_for as opcua_settings_for
+
         try:
             settings = settings_for(loaded.layout, self.broker, loaded.path.parent)
-            if settings is None:
-                self.connection_label.setText("Telemetry off (no broker in the layout)")
+            opcua = opcua_settings_for(loaded.layout, self.opcua_endpoint, loaded.path.parent)
+            if settings is None and opcua is None:
+                self.connection_label.setText("Telemetry off (no broker or OPC UA server in the layout)")
                 return
-            self.telemetry.start(loaded.layout, settings, journal=self._alarm_journal(loaded))
+            self.telemetry.start(loaded.layout, settings, journal=self._alarm_journal(loaded), opcua=opcua)
         except SettingsError as exc:
             self.connection_label.setText("Telemetry off")
-            self.show_error("Cannot connect to the plant's broker.", [str(exc)])
+            self.show_error("Cannot connect to the plant's broker or OPC UA server.", [str(exc)])
             return
         self._on_alarms_changed()  # the list and the dock title's count together
         journal = self.telemetry.journal
         if journal is not None and journal.problems:  # a damaged journal: said, skipped, the app goes on
             self.status(f"Alarm journal: {len(journal.problems)} problem(s) skipped, e.g. {journal.problems[0]}")
-        self.connection_label.setText(f"Connecting to {settings.describe()}…")
+        self.connection_label.setText("Connecting to " + " and ".join(
+            c.describe() for c in (settings, opcua) if c is not None) + "…")
         self._update_enabled()
 
     def _alarm_journal(self, loaded: LoadedPlant) -> AlarmJournal | None:

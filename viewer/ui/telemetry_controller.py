@@ -73,6 +73,7 @@ class TelemetryController(QObject):
         self.request_render = request_render
         self.pipeline = TelemetryPipeline(Layout(name=""))
         self.client: TelemetryClient | None = None
+        self.opcua: Any = None  # viewer.telemetry.opcua_client.OpcUaClient, when the layout has an opcua section
         self.layout: Layout | None = None
         self.displayed: dict[str, str] = {}
         self._blink_on = True
@@ -121,7 +122,8 @@ class TelemetryController(QObject):
         return self.pipeline.anomaly
 
     # ----------------------------------------------------------------- life cycle
-    def start(self, layout: Layout, settings: MqttSettings, journal: AlarmJournal | None = None) -> None:
+    def start(self, layout: Layout, settings: MqttSettings | None, journal: AlarmJournal | None = None,
+              opcua: Any = None) -> None:
         """Subscribe to the layout's bindings on the broker. :class:`SettingsError` for unusable settings.
         ``journal``: the layout's alarm journal, restored now and kept up to date while live."""
         self.stop()
@@ -136,16 +138,24 @@ class TelemetryController(QObject):
         self._joint_samples.clear()
         self._shown_pose.clear()
         self.clamped.clear()
-        self.client = TelemetryClient(settings, self.pipeline.router)
-        self.client.start()
+        if settings is not None:
+            self.client = TelemetryClient(settings, self.pipeline.router)
+            self.client.start()
+        if opcua is not None:  # OPC UA beside (or instead of) MQTT: the same router, store and pipeline
+            from viewer.telemetry.opcua_client import OpcUaClient
+
+            self.opcua = OpcUaClient(opcua, self.pipeline.router)
+            self.opcua.start()
         self.timer.start()
 
     def start_recording(self, out: Path, layout_path: Path | None) -> SessionRecording:
         """Record the live session to ``out`` (RecordingError if the file cannot be created)."""
         self.stop_recording()
-        broker = self.client.settings.describe() if self.client is not None else ""
+        sources = [c.settings.describe() for c in (self.client, self.opcua) if c is not None]
+        broker = " + ".join(sources)
         session = SessionRecording(self.pipeline, out, layout_path=layout_path, broker=broker,
-                                   gaps=lambda: self.client.status().gaps if self.client else [],
+                                   gaps=lambda: [g for c in (self.client, self.opcua) if c is not None
+                                                 for g in c.status().gaps],
                                    broker_dropped=lambda: self.client.status().broker_dropped if self.client else None)
         self.session = session.start()
         return session
@@ -168,6 +178,9 @@ class TelemetryController(QObject):
         if self.client is not None:
             self.client.stop(wait=False)
             self.client = None
+        if self.opcua is not None:
+            self.opcua.stop(wait=False)
+            self.opcua = None
         for component in list(self.displayed):
             if component in getattr(self.scene, "_index", {}):
                 self.scene.set_component_color(component, None)
@@ -226,7 +239,7 @@ class TelemetryController(QObject):
     @property
     def running(self) -> bool:
         """True while connected or trying to connect."""
-        return self.client is not None
+        return self.client is not None or self.opcua is not None
 
     def connection_status(self) -> ConnectionStatus | None:
         """The client's status, if started."""
@@ -364,12 +377,16 @@ class TelemetryController(QObject):
         stats = self.store.stats()
         rate = self._rate_window.rate()
         status = self.client.status() if self.client else None
+        opcua = self.opcua.status() if self.opcua is not None else None
+        both = [s for s in (status, opcua) if s is not None]
+        # The worst of the two connections decides the state; the detail names both.
+        worst = next((s for s in both if s.state.value != "connected"), both[0] if both else None)
         return {
-            "state": status.state.value if status else "off",
-            "detail": status.detail if status else "telemetry off",
-            "gaps": status.gaps if status else [],
-            "warnings": status.warnings if status else [],
-            "client_id": status.client_id if status else "",
+            "state": worst.state.value if worst else "off",
+            "detail": " · ".join(s.detail for s in both) if both else "telemetry off",
+            "gaps": [g for s in both for g in s.gaps],
+            "warnings": [w for s in both for w in s.warnings],
+            "client_id": status.client_id if status else "",  # MQTT's (OPC UA sessions have no client id here)
             "broker_dropped": status.broker_dropped if status else None,
             "rate": rate,
             "messages": stats.messages,

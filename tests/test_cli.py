@@ -321,3 +321,17 @@ def test_maintenance_from_a_recording_names_the_trend_it_read(tmp_path: Path, ca
     assert plans[0]["basis"] == "trend of S-ST10-VIB vibration in drift.mcap"
     # 11.2 mm/s is (11.2 - 8.5) / 0.005 = 540 s after the last value: certain within a day
     assert plans[0]["p_fail_horizon"] > 0.99
+
+
+@pytest.mark.gui
+def test_the_demo_runs_over_opcua(tmp_path: Path) -> None:
+    """``twin-viewer demo --opcua``: the virtual plant served by asyncua, the window on the OPC UA twin; the
+    plant is drawn (the startup probe quits the window once it is)."""
+    import os
+
+    probe = tmp_path / "shown"
+    env = dict(os.environ, TWIN_VIEWER_STARTUP_PROBE=str(probe), XDG_CONFIG_HOME=str(tmp_path / "config"))
+    result = subprocess.run([sys.executable, "-m", "viewer", "demo", "--opcua"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "serving OPC UA on opc.tcp://127.0.0.1:" in result.stdout and probe.is_file()

@@ -315,3 +315,15 @@ def test_the_virtual_plant_served_over_opcua_feeds_the_demo_layout() -> None:
         client.stop()
         plant.terminate()
         plant.wait(10)
+
+
+def test_check_warns_of_an_unsecured_remote_server_and_a_password_without_encryption() -> None:
+    from viewer.model.layout import Layout
+    from viewer.telemetry.layout_checks import check_telemetry
+
+    doc = opcua_doc()
+    assert check_telemetry(Layout.from_dict(doc)) == []  # loopback, no user: nothing to say
+    doc["opcua"]["endpoint"] = "opc.tcp://10.20.0.5:4840"
+    doc["opcua"].update({"username": "viewer", "password_env": "PLANT_OPCUA_PASSWORD"})
+    codes = sorted(p.code for p in check_telemetry(Layout.from_dict(doc)))
+    assert codes == ["opcua password unencrypted", "opcua unsecured"]

@@ -77,8 +77,9 @@ def _subcommand_first(argv: list[str]) -> list[str]:
     subcommand go after it (the subcommand says whether it takes them), instead of the subcommand's name
     being taken for a file to open."""
     i, moved = 0, []
-    while i < len(argv) and (argv[i] in ("--kiosk", "--broker") or argv[i].startswith("--broker=")):
-        width = 2 if argv[i] == "--broker" else 1
+    while i < len(argv) and (argv[i] in ("--kiosk", "--broker", "--opcua")
+                             or argv[i].startswith(("--broker=", "--opcua="))):
+        width = 2 if argv[i] in ("--broker", "--opcua") else 1
         moved += argv[i:i + width]
         i += width
     if moved and i < len(argv) and argv[i] in SUBCOMMANDS:
@@ -117,6 +118,7 @@ def _gui_parser() -> argparse.ArgumentParser:
     parser.add_argument("file", nargs="?", type=Path, help="a layout (.json) or a recording (.mcap) to open")
     parser.add_argument("--kiosk", action="store_true", help="operator mode: full screen, no editing")
     parser.add_argument("--broker", metavar="HOST:PORT", help="connect to this MQTT broker instead of the layout's")
+    parser.add_argument("--opcua", metavar="opc.tcp://HOST:PORT", help="this OPC UA server instead of the layout's")
     return parser
 
 
@@ -139,6 +141,8 @@ def _sub_parser() -> argparse.ArgumentParser:
     demo.add_argument("--layout", type=Path, default=None, help="layout (default: the demo plant)")
     demo.add_argument("--seed", type=int, default=1, help="seed of the virtual plant")
     demo.add_argument("--kiosk", action="store_true", help="operator mode: full screen, no editing")
+    demo.add_argument("--opcua", action="store_true", help="the whole demo over OPC UA: the virtual plant as an "
+                      "OPC UA server, the window on the demo plant's OPC UA twin")
 
     subs.add_parser("simulate-plant", help="publish virtual-plant telemetry (see simulate-plant --help)",
                     add_help=False)
@@ -764,6 +768,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from viewer.telemetry.embedded_broker import CHILD_OPTIONS, BrokerProcess
     from viewer.telemetry.virtual_plant import default_layout
 
+    if args.opcua:
+        return _demo_over_opcua(args)
     layout = args.layout or default_layout()
     broker = BrokerProcess().start()
     plant = subprocess.Popen(own_command("simulate-plant", "--broker", f"127.0.0.1:{broker.port}",
@@ -783,6 +789,37 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         except subprocess.TimeoutExpired:
             plant.kill()
         broker.stop()
+
+
+def _demo_over_opcua(args: argparse.Namespace) -> int:
+    """``demo --opcua``: the virtual plant served by asyncua on a free loopback port, the window on the demo
+    plant's OPC UA twin (layouts/demo_plant/demo_plant_opcua.json)."""
+    import signal
+    import socket
+    import subprocess
+
+    from viewer.runtime import own_command
+    from viewer.telemetry.embedded_broker import CHILD_OPTIONS
+    from viewer.telemetry.virtual_plant import default_layout
+
+    layout = args.layout or default_layout().with_name("demo_plant_opcua.json")
+    with socket.socket() as probe:  # a free port (the server binds it a moment later)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    plant = subprocess.Popen(own_command("simulate-plant", "--opcua-port", str(port), "--layout", str(layout),
+                                         "--seed", str(args.seed)), **CHILD_OPTIONS)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print(f"demo: virtual plant pid {plant.pid} serving OPC UA on opc.tcp://127.0.0.1:{port}")
+    try:
+        from viewer.ui.app import run_gui
+
+        return run_gui(layout, opcua=f"opc.tcp://127.0.0.1:{port}", kiosk=args.kiosk)
+    finally:
+        plant.terminate()
+        try:
+            plant.wait(5)
+        except subprocess.TimeoutExpired:
+            plant.kill()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -832,8 +869,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     setup_logging(log_level)  # the window's log goes to the user's log folder too
     if args.file is not None and args.file.suffix.lower() == ".mcap":  # opened by extension
-        return run_gui(None, broker=args.broker, recording=args.file, kiosk=args.kiosk)
-    return run_gui(args.file, broker=args.broker, kiosk=args.kiosk)
+        return run_gui(None, broker=args.broker, recording=args.file, kiosk=args.kiosk, opcua=args.opcua)
+    return run_gui(args.file, broker=args.broker, kiosk=args.kiosk, opcua=args.opcua)
 
 
 if __name__ == "__main__":

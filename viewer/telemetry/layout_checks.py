@@ -20,4 +20,10 @@ def check_telemetry(layout: Layout) -> list[LayoutProblem]:
                 "warning", "fixed client id", (),
                 f"every viewer and recorder on this layout connects as {settings.client_id!r}: two of them "
                 "evict each other from the broker (drop client_id_exact to give each its own id)"))
+    if layout.opcua is not None:
+        from viewer.telemetry.opcua_client import OpcUaSettings
+
+        for warning in OpcUaSettings.from_layout(layout.opcua).warnings():
+            code = "opcua password unencrypted" if "password" in warning else "opcua unsecured"
+            problems.append(LayoutProblem("warning", code, (), warning))
     return problems

@@ -148,7 +148,7 @@ def _quit_on_signals(app: QApplication) -> None:
 
 
 def run_gui(file: Path | None = None, broker: str | None = None, recording: Path | None = None,
-            kiosk: bool = False) -> int:
+            kiosk: bool = False, opcua: str | None = None) -> int:
     """Open the main window (on ``file`` if given, live from ``broker`` if given; replaying ``recording``).
 
     The installed app's behaviour: settings restored and saved, the administrator's policy applied
@@ -164,6 +164,7 @@ def run_gui(file: Path | None = None, broker: str | None = None, recording: Path
     policy = load_policy(kiosk)
     log.info("starting twin-viewer %s: %s", __version__, policy.describe())
     window = MainWindow(broker=broker, policy=policy)
+    window.opcua_endpoint = opcua  # --opcua: this server instead of the layout's
     window.settings = open_settings()
     restore_window(window.settings, window)
     window.refresh_recent()

@@ -327,3 +327,40 @@ def test_check_warns_of_an_unsecured_remote_server_and_a_password_without_encryp
     doc["opcua"].update({"username": "viewer", "password_env": "PLANT_OPCUA_PASSWORD"})
     codes = sorted(p.code for p in check_telemetry(Layout.from_dict(doc)))
     assert codes == ["opcua password unencrypted", "opcua unsecured"]
+
+
+def test_opcua_values_are_recorded_and_replay_through_the_same_pipeline(server: OpcUaTestServer, live: Any,
+                                                                         tmp_path: Path) -> None:
+    """A session read over OPC UA, recorded: one channel per node (twin-opcua-value/1 JSON with value,
+    status, source and server time), and its replay reaches the states the live session showed."""
+    import json as _json
+
+    from mcap.reader import make_reader
+
+    from viewer.telemetry.replay import Replayer
+    from viewer.telemetry.session import SessionRecording
+
+    pipeline, client = live
+    session = SessionRecording(pipeline, tmp_path / "opcua.mcap", broker=client.settings.describe()).start()
+    server.set(STATE, "fault")
+    server.set(VIBRATION, 8.25)
+    wait_for(lambda: stepped_value(pipeline, "VIB/vibration", 8.25), what="vibration")
+    wait_for(lambda: stepped_value(pipeline, "ST10/state", "fault"), what="fault")
+    server.set(VIBRATION, 99.0, "BadSensorFailure")
+    wait_for(lambda: (pipeline.step(time.time()), pipeline.component_states()["VIB"])[1] == "stale", what="no data")
+    session.stop()
+    with open(tmp_path / "opcua.mcap", "rb") as f:  # read with the independent mcap reader
+        channels = {c.topic: c.message_encoding for c in make_reader(f).get_summary().channels.values()}
+    assert channels[f"opcua/{STATE}"] == "twin-opcua-value/1"
+    with open(tmp_path / "opcua.mcap", "rb") as f:
+        documents = [_json.loads(m.data) for _s, c, m in make_reader(f).iter_messages()
+                     if c.topic == "opcua/2:Line1/2:ST10/2:Spindle/2:Vibration"]  # the layout's browse path
+    assert {"value", "status", "source_time", "server_time"} <= set(documents[0])
+    assert [d["status"] for d in documents][-1].startswith("Bad")
+    replayer = Replayer(tmp_path / "opcua.mcap", pipeline.layout)
+    replayer.index()
+    fault_marks = [m for m in replayer.markers if m.kind == "alarm" and m.text.startswith("ST10")]
+    assert fault_marks  # the recorded fault raised its alarm again in the replay
+    replayer.seek(fault_marks[0].time + 0.1)
+    assert replayer.pipeline.engine.signal_state("ST10", "state") == "fault"
+    assert replayer.pipeline.store.latest(("ST10", "state")).value == "fault"

@@ -376,3 +376,20 @@ def test_a_recording_carries_what_the_anomaly_scorer_had_learned_so_replay_score
     replayer.advance_to(replayer.end)
     replayed = [(e.component, e.message.split(":")[0]) for e in replayer.pipeline.alarms.history if e.kind == "raised"]
     assert replayed[:1] == [(c, m.split(":")[0]) for c, m in live_alarms[:1]]
+
+
+def test_the_first_message_is_not_lost_by_a_seek_from_the_first_state(tmp_path, demo_layout_path):
+    """The first message is stamped at the recording's start exactly: a seek that starts from the first state
+    (no keyframe yet) must route it, as playing from the start does (it was read from start + 1 µs)."""
+    layout = load_layout(demo_layout_path)
+    path = tmp_path / "first.mcap"
+    recorder = Recorder(path, layout_doc=layout.to_dict(), broker="test",
+                        encodings=lambda topic: "json").start()
+    t0 = 1_750_000_000.0
+    recorder.message("demo/line1/ST20/state", json.dumps({"state": "fault"}).encode(), t0)
+    recorder.message("demo/line1/ST30/state", json.dumps({"state": "running"}).encode(), t0 + 0.5)
+    recorder.stop()
+    replayer = Replayer(path, layout)
+    replayer.open()
+    replayer.seek(replayer.start + 0.2)
+    assert replayer.pipeline.store.latest(("ST20", "state")).value == "fault"

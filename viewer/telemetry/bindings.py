@@ -208,3 +208,8 @@ class BindingTable:
             self._cache.clear()  # a topic storm must not grow memory without bound
         self._cache[topic] = routes
         return routes
+
+
+def opcua_label(binding: Binding) -> str:
+    """An OPC UA binding's node as the layout writes it: the NodeId, or the browse path joined by "/"."""
+    return binding.node if binding.node is not None else "/".join(binding.browse_path or ())

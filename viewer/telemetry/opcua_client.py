@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import json
 import logging
 import threading
 import time
@@ -38,9 +39,8 @@ from viewer.telemetry.mqtt_client import (
     MqttSettings,
     SettingsError,
 )
-from viewer.telemetry.router import TelemetryRouter
-from viewer.telemetry.store import Sample, SignalKey
-from viewer.telemetry.values import WrongValueError, check_value
+from viewer.telemetry.router import OPCUA_PREFIX, TelemetryRouter
+from viewer.telemetry.store import SignalKey
 
 log = logging.getLogger(__name__)
 
@@ -405,32 +405,28 @@ class OpcUaClient:
 
     # --- notifications (the client's thread) ------------------------------------------------
     def take(self, plan: _NodePlan, value: Any, data_value: Any) -> None:
-        """One data change of a node: its value into the store, or its signals shown as no data."""
+        """One data change of a node, handed to the router as a ``twin-opcua-value/1`` document on the topic
+        ``opcua/<node>`` (see TelemetryRouter._handle_opcua): decoded into the store there, and seen by the
+        router's tap, so a recording holds it and a replay decodes it the same way."""
         received = time.time()
         self._last_value = received
         status = data_value.StatusCode
-        topic = f"opcua:{plan.label}"
-        if status is not None and status.value != 0:  # not Good: quality, not a value
-            name = status.name
-            with self._lock:
-                self._quality[plan.label] = name
-            self.store.count_message(received)
-            if not status.is_good():
-                self.store.mark_offline([key for key, _index, _kind in plan.targets], received)
-                return
-        elif plan.label in self._quality:
-            with self._lock:
+        name = "Good" if status is None or status.value == 0 else status.name
+        with self._lock:
+            if name == "Good":
                 self._quality.pop(plan.label, None)
-        source_time = _epoch(data_value.SourceTimestamp)
-        samples = []
-        for key, index, kind in plan.targets:
-            try:
-                checked = check_value(list(value) if isinstance(value, tuple) else value, kind)
-            except WrongValueError as exc:
-                self.store.count_error(topic, f"{key[1]}: {exc}", received)
-                continue
-            samples.append((key, Sample(checked, received, source_time, topic, index)))
-        self.store.record(received, samples)
+            else:
+                self._quality[plan.label] = name
+        document = {"value": list(value) if isinstance(value, tuple) else value, "status": name,
+                    "source_time": _epoch(data_value.SourceTimestamp),
+                    "server_time": _epoch(data_value.ServerTimestamp)}
+        try:
+            payload = json.dumps(document, allow_nan=False, default=str).encode()
+        except ValueError:  # NaN or infinity: not a value the viewer takes
+            self.store.count_message(received)
+            self.store.count_error(f"{OPCUA_PREFIX}{plan.label}", "not a finite number", received)
+            return
+        self.router.handle(f"{OPCUA_PREFIX}{plan.label}", payload, received)
 
 
 class _Handler:

@@ -128,6 +128,7 @@ class Replayer:
     _indexed_until: float = 0.0
     _needs_index: bool = True
     _opened: bool = False
+    _from_initial: bool = False  # the state restored is the first one: play every message, the first included
     _layout_sha256: str = ""
 
     # --- opening --------------------------------------------------------------------------------------
@@ -308,7 +309,11 @@ class Replayer:
         """Play forward to recording time ``t``; what changed, merged over the ticks passed."""
         merged = StepResult()
         if self._pending is None:
-            self._pending = _without_keyframes(read_messages(self.path, start=self.position + EPS_S))
+            # from the first state, every message (the first one is stamped at the start exactly, and the
+            # index pass routes it too); from a keyframe, those after its tick
+            start = None if self._from_initial else self.position + EPS_S
+            self._from_initial = False
+            self._pending = _without_keyframes(read_messages(self.path, start=start))
             self._next = next(self._pending, None)
         self._play(t, None, markers=False, merged=merged)
         return merged
@@ -385,6 +390,7 @@ class Replayer:
     def _restore_before(self, t: float) -> None:
         """The newest usable keyframe at or before ``t``: recorded ones first (a refused one is reported and
         dropped, the one before is tried), then those the index pass kept, at worst the first message."""
+        self._from_initial = False
         memory = self._keyframes
         key = memory[max(bisect.bisect_right([k.time for k in memory], t + EPS_S) - 1, 0)]
         recorded = self._file_keyframes
@@ -411,6 +417,7 @@ class Replayer:
             alarms.history = self._alarm_log[max(0, alarms.logged - alarms.max_history):alarms.logged]
         self.position = key.time
         self._last_routed = key.last_routed
+        self._from_initial = key is self._initial
 
     def _restore_recorded(self, key: _FileKeyframe) -> None:
         data = self._keyframe_cache.get(key.time)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from viewer.telemetry.bindings import MAX_TOPIC_CACHE, BindingTable, Route, extract_steps
+from viewer.telemetry.bindings import MAX_TOPIC_CACHE, BindingTable, Route, extract_steps, opcua_label
 from viewer.telemetry.sparkplug import MetricUpdate, NodeStatus, SparkplugProblem, SparkplugTracker
 from viewer.telemetry.store import LatestValueStore, Sample
 from viewer.telemetry.values import WrongValueError, check_value, parse_decimal
@@ -65,6 +65,10 @@ class _Plan:
     sparkplug_node: bool = False  # a Sparkplug topic: its edge node's state is tracked even when unbound
 
 
+OPCUA_PREFIX = "opcua/"  # the router's topic for OPC UA values (a node's label follows), live and recorded
+OPCUA_ENCODING = "twin-opcua-value/1"
+
+
 class TelemetryRouter:
     """Routes (topic, payload) to bindings, decodes, and stores the values."""
 
@@ -75,6 +79,7 @@ class TelemetryRouter:
         # every Sparkplug message exactly once, whatever number of bindings share its topic.
         self.sparkplug = SparkplugTracker()
         self._plans: dict[str, _Plan] = {}
+        self._opcua: dict[str, list[tuple[tuple[str, str], int, str]]] = {}  # node label -> what it feeds
         self.tap: Callable[[str, bytes, float], None] | None = None  # sees every message first (the recorder)
         # (group, edge node) -> device (None: the node itself) -> the signals its metrics fed
         self._sparkplug_keys: dict[tuple[str, str], dict[str | None, set[tuple[str, str]]]] = {}
@@ -107,6 +112,9 @@ class TelemetryRouter:
         if self.tap is not None:
             self.tap(topic, payload, received)
         store = self.store
+        if topic.startswith(OPCUA_PREFIX):
+            self._handle_opcua(topic, payload, received)
+            return
         try:
             plan = self._plans.get(topic) or self._plan(topic)
             if not plan.bound:
@@ -148,6 +156,50 @@ class TelemetryRouter:
                 self._handle_sparkplug(list(plan.sparkplug), topic, payload, received)
         except Exception as exc:  # the network thread must survive any payload
             store.count_error(topic, f"internal error: {type(exc).__name__}: {exc}", received)
+    # --- OPC UA -----------------------------------------------------------------------------------------
+    def opcua_targets(self, label: str) -> list[tuple[tuple[str, str], int, str]]:
+        """The (signal key, binding index, value kind) that an OPC UA node (NodeId or browse path as the layout
+        writes it) feeds."""
+        targets = self._opcua.get(label)
+        if targets is None:
+            targets = self._opcua[label] = [
+                ((b.component, b.signal), b.index, b.kind) for b in self.table.bindings
+                if b.is_opcua and opcua_label(b) == label and b.component in self.table.component_ids]
+        return targets
+
+    def _handle_opcua(self, topic: str, payload: bytes, received: float) -> None:
+        """One OPC UA data change, as the client writes it (and a recording holds it): ``opcua/<node>`` with
+        a ``twin-opcua-value/1`` JSON document ``{"value", "status", "source_time", "server_time"}``. A status
+        that is not Good (Bad, Uncertain) is quality, not a value: the node's signals show no data."""
+        store = self.store
+        targets = self.opcua_targets(topic[len(OPCUA_PREFIX):])
+        if not targets:
+            store.count_message(received, bound=False)
+            return
+        try:
+            document = _parse_json(payload)
+            if not isinstance(document, dict) or "value" not in document:
+                raise DecodeError("not a twin-opcua-value document (an object with a value)")
+            status = str(document.get("status") or "Good")
+            source = document.get("source_time")
+            source = float(source) if isinstance(source, int | float) and not isinstance(source, bool) else None
+        except (DecodeError, ValueError, TypeError, RecursionError) as exc:
+            store.count_message(received)
+            store.count_error(topic, _reason(exc), received)
+            return
+        if not status.startswith("Good"):
+            store.count_message(received)
+            store.mark_offline([key for key, _index, _kind in targets], received)
+            return
+        samples = []
+        raw = document["value"]
+        for key, index, kind in targets:
+            try:
+                samples.append((key, Sample(check_value(raw, kind), received, source, topic, index)))
+            except WrongValueError as exc:
+                store.count_error(topic, f"{key[1]}: {exc}", received)
+        store.record(received, samples)
+
     def _handle_sparkplug(self, routes: list[Route], topic: str, payload: bytes, received: float) -> None:
         """Metrics go to the bindings that name them in ``field`` (or, without ``field``, under their own name)."""
         for event in self.sparkplug.handle(topic, payload, received):

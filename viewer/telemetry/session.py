@@ -22,6 +22,7 @@ from viewer.telemetry.bindings import topic_matches
 from viewer.telemetry.pipeline import FRAME_S, TelemetryPipeline
 from viewer.telemetry.recording import ANOMALY_ATTACHMENT, Recorder, RecorderStats, encoding_for
 from viewer.telemetry.replay import KeyframeWriter
+from viewer.telemetry.router import OPCUA_ENCODING, OPCUA_PREFIX
 
 
 class SessionRecording:
@@ -34,8 +35,10 @@ class SessionRecording:
         bindings = pipeline.table.bindings
 
         def encoding(topic: str) -> str:
+            if topic.startswith(OPCUA_PREFIX):
+                return OPCUA_ENCODING  # JSON: {"value", "status", "source_time", "server_time"}
             for b in bindings:
-                if topic_matches(b.topic, topic) is not None:
+                if b.topic is not None and topic_matches(b.topic, topic) is not None:
                     return encoding_for(b.encoding)
             return "text"
 

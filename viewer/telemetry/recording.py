@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import itertools
 import json
 import logging
 import mmap
@@ -574,9 +573,12 @@ def _read_through(buf: Any, lo: int, hi: int, damage: list[Any]) -> Iterator[Rec
 
 
 def _read_indexed(buf: Any, summary: Any, lo: int, hi: int, damage: list[Any]) -> Iterator[RecordedMessage]:
-    """The chunks the index names, merged in time order: a chunk is decoded when the merge reaches its start
-    time, so chunks that follow each other (ours always do) stream one at a time."""
-    import heapq
+    """The chunks the index names, merged in time order, one chunk at a time: what is older than the next
+    chunk's first message goes out, the rest waits to be merged with that chunk. Chunks overlap in time a
+    little (keyframes are written up to a second behind the newest message); merging two sorted runs with
+    the list's own sort is done in C, where a heap cost a Python step per message."""
+    import bisect
+    import operator
 
     import zstandard
 
@@ -584,20 +586,20 @@ def _read_indexed(buf: Any, summary: Any, lo: int, hi: int, damage: list[Any]) -
     topics = {cid: ch.topic for cid, ch in summary.channels.items()}
     chunks = sorted((c for c in summary.chunk_indexes if c.message_end_time >= lo and c.message_start_time <= hi),
                     key=lambda c: (c.message_start_time, c.chunk_start_offset))
-    heap: list[tuple[int, int, RecordedMessage]] = []
-    order = itertools.count()
-    i = 0
-    while i < len(chunks) or heap:
-        if not heap and (i + 1 >= len(chunks) or chunks[i + 1].message_start_time > chunks[i].message_end_time):
-            yield from _decode_chunk(buf, chunks[i], topics, lo, hi, zstd, damage)  # no overlap: stream it
-            i += 1
-            continue
-        while i < len(chunks) and (not heap or chunks[i].message_start_time <= heap[0][0]):
-            for message in _decode_chunk(buf, chunks[i], topics, lo, hi, zstd, damage):
-                heapq.heappush(heap, (int(message.time * NS), next(order), message))
-            i += 1
-        if heap:
-            yield heapq.heappop(heap)[2]
+    by_time = operator.attrgetter("time")
+    carry: list[RecordedMessage] = []
+    for k, chunk in enumerate(chunks):
+        messages = _decode_chunk(buf, chunk, topics, lo, hi, zstd, damage)  # sorted by time
+        if carry:
+            messages = carry + messages
+            messages.sort(key=by_time)  # stable: at equal times the earlier chunk's first, as written
+        if k + 1 == len(chunks):
+            yield from messages
+            return
+        cut = bisect.bisect_left(messages, chunks[k + 1].message_start_time / NS, key=by_time)
+        yield from messages[:cut]
+        carry = messages[cut:]
+    yield from carry
 
 
 def _decode_chunk(buf: Any, index: Any, topics: dict[int, str], lo: int, hi: int, zstd: Any,

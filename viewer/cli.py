@@ -756,70 +756,50 @@ def _has_display() -> bool:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    """Start the embedded broker and the virtual plant, open the viewer on them, clean up on exit."""
+    """Start the embedded broker and the virtual plant (``--opcua``: the virtual plant as an asyncua server
+    on a free loopback port, and the demo plant's OPC UA twin), open the viewer on them, clean up on exit."""
     import subprocess
 
     if not _has_display():
         return EXIT_USAGE
 
     import signal
+    import socket
 
     from viewer.runtime import own_command
     from viewer.telemetry.embedded_broker import CHILD_OPTIONS, BrokerProcess
     from viewer.telemetry.virtual_plant import default_layout
 
+    broker = None
     if args.opcua:
-        return _demo_over_opcua(args)
-    layout = args.layout or default_layout()
-    broker = BrokerProcess().start()
-    plant = subprocess.Popen(own_command("simulate-plant", "--broker", f"127.0.0.1:{broker.port}",
-                                         "--layout", str(layout), "--seed", str(args.seed)),
+        layout = args.layout or default_layout().with_name("demo_plant_opcua.json")
+        with socket.socket() as probe:  # a free port (the server binds it a moment later)
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        serve, source = ("--opcua-port", str(port)), {"opcua": f"opc.tcp://127.0.0.1:{port}"}
+        where = f"serving OPC UA on opc.tcp://127.0.0.1:{port}"
+    else:
+        layout = args.layout or default_layout()
+        broker = BrokerProcess().start()
+        serve, source = ("--broker", f"127.0.0.1:{broker.port}"), {"broker": f"127.0.0.1:{broker.port}"}
+        where = f"embedded broker on 127.0.0.1:{broker.port}"
+    plant = subprocess.Popen(own_command("simulate-plant", *serve, "--layout", str(layout), "--seed", str(args.seed)),
                              **CHILD_OPTIONS)
     # Until the window runs (it then quits on SIGTERM itself), a kill still cleans up the children.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    print(f"demo: embedded broker on 127.0.0.1:{broker.port}, virtual plant pid {plant.pid}")
+    print(f"demo: {where}, virtual plant pid {plant.pid}" if broker else f"demo: virtual plant pid {plant.pid} {where}")
     try:
         from viewer.ui.app import run_gui
 
-        return run_gui(layout, broker=f"127.0.0.1:{broker.port}", kiosk=args.kiosk)
+        return run_gui(layout, kiosk=args.kiosk, **source)
     finally:
         plant.terminate()
         try:
             plant.wait(5)
         except subprocess.TimeoutExpired:
             plant.kill()
-        broker.stop()
-
-
-def _demo_over_opcua(args: argparse.Namespace) -> int:
-    """``demo --opcua``: the virtual plant served by asyncua on a free loopback port, the window on the demo
-    plant's OPC UA twin (layouts/demo_plant/demo_plant_opcua.json)."""
-    import signal
-    import socket
-    import subprocess
-
-    from viewer.runtime import own_command
-    from viewer.telemetry.embedded_broker import CHILD_OPTIONS
-    from viewer.telemetry.virtual_plant import default_layout
-
-    layout = args.layout or default_layout().with_name("demo_plant_opcua.json")
-    with socket.socket() as probe:  # a free port (the server binds it a moment later)
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    plant = subprocess.Popen(own_command("simulate-plant", "--opcua-port", str(port), "--layout", str(layout),
-                                         "--seed", str(args.seed)), **CHILD_OPTIONS)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    print(f"demo: virtual plant pid {plant.pid} serving OPC UA on opc.tcp://127.0.0.1:{port}")
-    try:
-        from viewer.ui.app import run_gui
-
-        return run_gui(layout, opcua=f"opc.tcp://127.0.0.1:{port}", kiosk=args.kiosk)
-    finally:
-        plant.terminate()
-        try:
-            plant.wait(5)
-        except subprocess.TimeoutExpired:
-            plant.kill()
+        if broker is not None:
+            broker.stop()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -23,6 +23,7 @@ forward pass (well under a millisecond), and a prediction uses only the cycles s
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import deque
 from collections.abc import Sequence
@@ -383,7 +384,11 @@ def rul_from_trend(times: np.ndarray, values: np.ndarray, limit: float, *, signa
                        "trend", based_on, outcomes)
 
 
+@functools.lru_cache(maxsize=4)
 def _normal_quantiles(n: int) -> np.ndarray:
-    """The n equally spaced standard normal quantiles ((i + 0.5) / n)."""
+    """The n equally spaced standard normal quantiles ((i + 0.5) / n); computed once (a thousand inverse
+    CDFs in Python cost a millisecond, and the details panel asks several times a second)."""
     unit = NormalDist()
-    return np.array([unit.inv_cdf((i + 0.5) / n) for i in range(n)])
+    z = np.array([unit.inv_cdf((i + 0.5) / n) for i in range(n)])
+    z.setflags(write=False)  # shared by every caller
+    return z

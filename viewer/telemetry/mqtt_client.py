@@ -223,18 +223,50 @@ class _PahoLog:
         return error if isinstance(error, BaseException) else None
 
 
-class TelemetryClient:
-    """Subscribes to the bindings' topics and routes every message into the store."""
+class ConnectionLog:
+    """One connection's state, detail and gaps, kept thread-safe: the record the MQTT and the OPC UA client
+    share (the network thread writes it, the window reads :meth:`_status`)."""
 
-    def __init__(self, settings: MqttSettings, router: TelemetryRouter) -> None:
-        self.settings = settings
-        self.router = router
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._state = ConnectionState.DISCONNECTED
         self._detail = "not started"
         self._gaps: list[ConnectionGap] = []
         self._gaps_total = 0
         self._connects = 0
+        self._subscribed = False
+
+    def _status(self, client_id: str, warnings: list[str], broker_dropped: int | None) -> ConnectionStatus:
+        with self._lock:
+            gaps = [ConnectionGap(g.start, g.end, g.reason, g.number, g.quiet_since) for g in self._gaps]
+            return ConnectionStatus(self._state, self._detail, gaps, self._connects, client_id, warnings,
+                                    self._gaps_total, self._subscribed and self._state is ConnectionState.CONNECTED,
+                                    broker_dropped)
+
+    def _set_state(self, state: ConnectionState, detail: str) -> None:
+        with self._lock:
+            self._state, self._detail = state, detail
+
+    def _open_gap(self, when: float, reason: str, quiet_since: float | None = None) -> None:
+        with self._lock:
+            if not self._gaps or self._gaps[-1].end is not None:
+                self._gaps_total += 1
+                self._gaps.append(ConnectionGap(when, None, reason, self._gaps_total, quiet_since))
+                del self._gaps[:-MAX_GAPS]
+
+    def _close_gap(self, when: float) -> None:
+        with self._lock:
+            if self._gaps and self._gaps[-1].end is None:
+                self._gaps[-1].end = when
+
+
+class TelemetryClient(ConnectionLog):
+    """Subscribes to the bindings' topics and routes every message into the store."""
+
+    def __init__(self, settings: MqttSettings, router: TelemetryRouter) -> None:
+        super().__init__()
+        self.settings = settings
+        self.router = router
         self._client: paho.Client | None = None
         self._id: ClientId | None = None
         self._connected_at: float | None = None  # of the connection that is up now
@@ -242,7 +274,6 @@ class TelemetryClient:
         self._short_losses = 0  # connections closed by the broker soon after they opened, in a row
         self._warned_takeover = False
         self._paho_log = _PahoLog(logging.getLogger("paho"))
-        self._subscribed = False
         self._sys_mid: int | None = None
         self._broker_last: int | None = None  # the broker's counter at the last reading
         self._broker_dropped: int | None = None
@@ -318,12 +349,7 @@ class TelemetryClient:
 
     def status(self) -> ConnectionStatus:
         """Connection state, detail and gaps (copy)."""
-        with self._lock:
-            gaps = [ConnectionGap(g.start, g.end, g.reason, g.number, g.quiet_since) for g in self._gaps]
-            return ConnectionStatus(self._state, self._detail, gaps, self._connects, self.client_id,
-                                    self.settings.warnings(), self._gaps_total,
-                                    self._subscribed and self._state is ConnectionState.CONNECTED,
-                                    self._broker_dropped)
+        return self._status(self.client_id, self.settings.warnings(), self._broker_dropped)
 
     def publish(self, topic: str, payload: bytes) -> None:
         """Publish to the plant: refused unless the layout enabled it (read-only by default)."""
@@ -334,22 +360,6 @@ class TelemetryClient:
         self._client.publish(topic, payload)
 
     # --- paho's thread ---------------------------------------------------------------------
-    def _set_state(self, state: ConnectionState, detail: str) -> None:
-        with self._lock:
-            self._state, self._detail = state, detail
-
-    def _open_gap(self, when: float, reason: str, quiet_since: float | None = None) -> None:
-        with self._lock:
-            if not self._gaps or self._gaps[-1].end is not None:
-                self._gaps_total += 1
-                self._gaps.append(ConnectionGap(when, None, reason, self._gaps_total, quiet_since))
-                del self._gaps[:-MAX_GAPS]
-
-    def _close_gap(self, when: float) -> None:
-        with self._lock:
-            if self._gaps and self._gaps[-1].end is None:
-                self._gaps[-1].end = when
-
     def _on_connect(self, client: paho.Client, _userdata: Any, _flags: Any, reason_code: Any,
                     _properties: Any = None) -> None:
         if getattr(reason_code, "is_failure", False):

@@ -32,8 +32,7 @@ from urllib.parse import urlparse
 
 from viewer.telemetry.bindings import Binding
 from viewer.telemetry.mqtt_client import (
-    MAX_GAPS,
-    ConnectionGap,
+    ConnectionLog,
     ConnectionState,
     ConnectionStatus,
     MqttSettings,
@@ -170,20 +169,14 @@ def _epoch(moment: Any) -> float | None:
     return moment.timestamp() if moment is not None else None
 
 
-class OpcUaClient:
+class OpcUaClient(ConnectionLog):
     """Subscribes to the layout's OPC UA bindings and stores every data change (see the module docstring)."""
 
     def __init__(self, settings: OpcUaSettings, router: TelemetryRouter) -> None:
+        super().__init__()
         self.settings = settings
         self.router = router
         self.store = router.store
-        self._lock = threading.Lock()
-        self._state = ConnectionState.DISCONNECTED
-        self._detail = "not started"
-        self._gaps: list[ConnectionGap] = []
-        self._gaps_total = 0
-        self._connects = 0
-        self._subscribed = False
         self._last_value = 0.0
         self._quality: dict[str, str] = {}  # node label -> the name of its last status code that was not Good
         self._plans: dict[str, _NodePlan] = {}
@@ -237,33 +230,12 @@ class OpcUaClient:
 
     def status(self) -> ConnectionStatus:
         """Connection state, detail and gaps (a copy), as :meth:`TelemetryClient.status` gives them."""
-        with self._lock:
-            gaps = [ConnectionGap(g.start, g.end, g.reason, g.number, g.quiet_since) for g in self._gaps]
-            return ConnectionStatus(self._state, self._detail, gaps, self._connects, "",
-                                    self.settings.warnings(), self._gaps_total,
-                                    self._subscribed and self._state is ConnectionState.CONNECTED, None)
+        return self._status("", self.settings.warnings(), None)
 
     def node_quality(self) -> dict[str, str]:
         """Nodes whose latest status code was not Good, with that code's name (e.g. ``BadSensorFailure``)."""
         with self._lock:
             return dict(self._quality)
-
-    # --- state and gaps ------------------------------------------------------------------------
-    def _set_state(self, state: ConnectionState, detail: str) -> None:
-        with self._lock:
-            self._state, self._detail = state, detail
-
-    def _open_gap(self, when: float, reason: str, quiet_since: float | None = None) -> None:
-        with self._lock:
-            if not self._gaps or self._gaps[-1].end is not None:
-                self._gaps_total += 1
-                self._gaps.append(ConnectionGap(when, None, reason, self._gaps_total, quiet_since))
-                del self._gaps[:-MAX_GAPS]
-
-    def _close_gap(self, when: float) -> None:
-        with self._lock:
-            if self._gaps and self._gaps[-1].end is None:
-                self._gaps[-1].end = when
 
     # --- the client's thread -------------------------------------------------------------------
     def _run(self, ready: threading.Event) -> None:

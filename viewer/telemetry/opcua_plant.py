@@ -126,15 +126,7 @@ async def serve(port: int, plant: Any, joint_hz: float, duration_s: float | None
             t = (time.monotonic() - start) * speed
             if duration_s is not None and t >= duration_s:
                 break
-            now = time.time()
-            messages = plant.joint_messages(t, now)
-            if tick % 4 == 0:
-                messages += plant.sensor_messages(t)
-            if tick % 10 == 0:
-                messages += plant.current_messages(t)
-            if tick % int(joint_hz) == 0:
-                plant.step_states(t)
-                messages += plant.state_messages(t, now)
+            messages = plant.tick_messages(tick, t, time.time(), joint_hz)
             for topic, payload in messages:
                 for key, value in space.values_of(topic, payload):
                     await space.write(key, value)

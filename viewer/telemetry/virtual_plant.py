@@ -118,6 +118,20 @@ class VirtualPlant:
                 m.count += 1
                 m.next_part = t + m.cycle_s * self.rng.uniform(0.9, 1.15)
 
+    def tick_messages(self, tick: int, t: float, now: float, joint_hz: float) -> list[tuple[str, bytes]]:
+        """What the plant publishes at loop tick ``tick`` (``joint_hz`` ticks a second): joints every tick,
+        sensors every 4th, motor currents every 10th, states (stepped first) once a second. The MQTT and the
+        OPC UA publisher both run this one schedule."""
+        messages = self.joint_messages(t, now)
+        if tick % 4 == 0:
+            messages += self.sensor_messages(t)
+        if tick % 10 == 0:
+            messages += self.current_messages(t)
+        if tick % int(joint_hz) == 0:
+            self.step_states(t)
+            messages += self.state_messages(t, now)
+        return messages
+
     def state_messages(self, t: float, now: float) -> list[tuple[str, bytes]]:
         """One state message per machine."""
         return [(f"{PREFIX}/{m.id}/state", json.dumps({"state": m.state, "count": m.count, "ts": now}).encode())
@@ -191,15 +205,7 @@ def run(broker: str, layout_path: Path, seed: int = 1, duration_s: float | None 
             t = (time.monotonic() - start) * speed
             if duration_s is not None and t >= duration_s:
                 break
-            now = time.time()
-            messages = plant.joint_messages(t, now)
-            if tick % 4 == 0:
-                messages += plant.sensor_messages(t)
-            if tick % 10 == 0:
-                messages += plant.current_messages(t)
-            if tick % int(JOINT_HZ) == 0:
-                plant.step_states(t)
-                messages += plant.state_messages(t, now)
+            messages = plant.tick_messages(tick, t, time.time(), JOINT_HZ)
             if client.is_connected():
                 for topic, payload in messages:
                     client.publish(topic, payload)

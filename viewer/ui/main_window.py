@@ -722,8 +722,18 @@ class MainWindow(QMainWindow):
         entries = [self.shown.anomaly.components.get(c) for c in (component, *children)]
         episode = any(e is not None and e.result.episode_start is not None for e in entries)
         self.details.show_live(self.shown.live_values(component), self.shown.anomaly_rows(component),
-                               episode=episode, failure=self.shown.pipeline.failure_rows(component))
+                               episode=episode, failure=self._failure_rows(component))
         self.details.anomaly_buttons.setEnabled(self.replay is None)  # they act on the plant now, not a replay
+
+    def _failure_rows(self, component: str) -> list[tuple[str, str]]:
+        """The selection's failure probabilities, at most once a second: values change every frame, a
+        two-week trend does not (each row fits a trend)."""
+        now = time.monotonic()
+        cached = getattr(self, "_failure_cache", None)
+        key = (component, id(self.shown.pipeline))
+        if cached is None or cached[0] != key or now - cached[1] >= 1.0:
+            cached = self._failure_cache = (key, now, self.shown.pipeline.failure_rows(component))
+        return cached[2]
 
     def accept_as_new_normal(self, component: str) -> bool:
         """The operator's "Accept as new normal" for a component's anomaly episode, and its sensors'."""

@@ -278,23 +278,14 @@ class OpcUaClient(ConnectionLog):
 
     async def _session(self, stop: asyncio.Event) -> float | None:
         """One session: connect, subscribe, wait until it is lost or we stop. Its connect time, or raises."""
-        from asyncua import Client
-
         s = self.settings
-        client = Client(s.endpoint, timeout=s.timeout_s, watchdog_intervall=s.keepalive_s)
-        client.name = client.description = "twin-viewer"
+        client = await make_client(s, self._password)
         lost = asyncio.Event()
 
         async def on_lost(_exc: Exception) -> None:
             lost.set()
 
         client.connection_lost_callback = on_lost
-        if s.secured:
-            await self._secure(client)
-        if s.username is not None:
-            client.set_user(s.username)
-            if self._password is not None:
-                client.set_password(self._password)
         await client.connect()
         connected_at = time.time()
         try:
@@ -315,17 +306,6 @@ class OpcUaClient(ConnectionLog):
             except Exception:  # a dead server: the socket is closed anyway
                 log.debug("OPC UA disconnect failed", exc_info=True)
         return connected_at
-
-    async def _secure(self, client: Any) -> None:
-        from asyncua import ua
-        from asyncua.crypto import security_policies
-
-        s = self.settings
-        policy = getattr(security_policies, f"SecurityPolicy{s.security_policy}")
-        mode = getattr(ua.MessageSecurityMode, s.security_mode)
-        await client.set_security(policy, str(s.certificate), str(s.private_key),
-                                  server_certificate=str(s.server_certificate) if s.server_certificate else None,
-                                  mode=mode)
 
     async def _subscribe(self, client: Any, lost: asyncio.Event) -> None:
         """One subscription, one monitored item per bound node; nodes the server lacks are counted errors."""
@@ -399,6 +379,28 @@ class OpcUaClient(ConnectionLog):
             self.store.count_error(f"{OPCUA_PREFIX}{plan.label}", "not a finite number", received)
             return
         self.router.handle(f"{OPCUA_PREFIX}{plan.label}", payload, received)
+
+
+async def make_client(settings: OpcUaSettings, password: str | None) -> Any:
+    """An asyncua client for these settings, not yet connected: security policy and mode with the client
+    certificate, the user and password. One place for the subscriber and the editor's browser."""
+    from asyncua import Client, ua
+    from asyncua.crypto import security_policies
+
+    s = settings
+    client = Client(s.endpoint, timeout=s.timeout_s, watchdog_intervall=s.keepalive_s)
+    client.name = client.description = "twin-viewer"
+    if s.secured:
+        policy = getattr(security_policies, f"SecurityPolicy{s.security_policy}")
+        mode = getattr(ua.MessageSecurityMode, s.security_mode)
+        await client.set_security(policy, str(s.certificate), str(s.private_key),
+                                  server_certificate=str(s.server_certificate) if s.server_certificate else None,
+                                  mode=mode)
+    if s.username is not None:
+        client.set_user(s.username)
+        if password is not None:
+            client.set_password(password)
+    return client
 
 
 class _Handler:

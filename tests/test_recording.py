@@ -323,7 +323,7 @@ def test_headless_record_command_writes_a_session(tmp_path, demo_layout_path):
     assert done.returncode == 0, done.stderr
     info = quick_info(out)
     assert info.complete and info.messages > 100
-    assert info.metadata["broker"] == f"127.0.0.1:{broker.port}"
+    assert info.metadata["broker"] == f"mqtt://127.0.0.1:{broker.port}"  # the source, as the window names it
     assert "password" not in json.dumps(info.metadata).lower()
 
 

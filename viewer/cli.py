@@ -192,6 +192,8 @@ def _sub_parser() -> argparse.ArgumentParser:
     record = subs.add_parser("record", help="record a live session to an MCAP file without a window")
     record.add_argument("--layout", type=Path, required=True, help="the layout whose bindings to subscribe")
     record.add_argument("--broker", metavar="HOST:PORT", help="broker (default: the layout's mqtt section)")
+    record.add_argument("--opcua", metavar="opc.tcp://HOST:PORT", help="OPC UA server (default: the layout's "
+                        "opcua section)")
     record.add_argument("--out", type=Path, required=True, help="MCAP file to write")
     record.add_argument("--duration", type=float, help="stop after this many seconds (default: Ctrl+C)")
 
@@ -434,42 +436,49 @@ def _cmd_record(args: argparse.Namespace) -> int:
     from viewer.model.errors import LayoutError
     from viewer.model.layout_io import load_layout
     from viewer.telemetry.mqtt_client import SettingsError, settings_for
+    from viewer.telemetry.opcua_client import settings_for as opcua_settings_for
     from viewer.telemetry.recording import RecordingError
     from viewer.telemetry.session import record_headless
 
     try:
         layout = load_layout(args.layout)
         settings = settings_for(layout, args.broker, args.layout.parent)
+        opcua = opcua_settings_for(layout, args.opcua, args.layout.parent)
     except LayoutError as exc:
         print(exc, file=sys.stderr)
         return EXIT_PROBLEMS
     except SettingsError as exc:
         print(f"cannot connect: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    if settings is None:
-        print("the layout names no broker: give --broker HOST:PORT", file=sys.stderr)
+    if settings is None and opcua is None:
+        print("the layout names no broker and no OPC UA server: give --broker HOST:PORT or --opcua "
+              "opc.tcp://HOST:PORT", file=sys.stderr)
         return EXIT_USAGE
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    print(f"recording {settings.host}:{settings.port} to {args.out} (Ctrl+C stops)", file=sys.stderr)
+    sources = " and ".join(c.describe() for c in (settings, opcua) if c is not None)
+    print(f"recording {sources} to {args.out} (Ctrl+C stops)", file=sys.stderr)
     try:
-        stats, status = record_headless(layout, settings, args.out, layout_path=args.layout,
-                                        duration=args.duration, stop=stop,
-                                        on_status=lambda line: print(line, file=sys.stderr, flush=True))
-    except RecordingError as exc:
+        stats, statuses = record_headless(layout, settings, args.out, opcua=opcua, layout_path=args.layout,
+                                          duration=args.duration, stop=stop,
+                                          on_status=lambda line: print(line, file=sys.stderr, flush=True))
+    except (RecordingError, SettingsError) as exc:
         print(exc, file=sys.stderr)
         return EXIT_PROBLEMS
-    broker = ("the broker's drop count not available" if status.broker_dropped is None
-              else f"the broker dropped {status.broker_dropped:,} (all its clients)")
-    print(f"{args.out}: {stats.messages:,} messages, {stats.events:,} events, {stats.dropped:,} dropped; {broker}")
+    line = f"{args.out}: {stats.messages:,} messages, {stats.events:,} events, {stats.dropped:,} dropped"
+    if settings is not None:
+        dropped = statuses[0].broker_dropped
+        line += ("; the broker's drop count not available" if dropped is None
+                 else f"; the broker dropped {dropped:,} (all its clients)")
+    print(line)
     if stats.error:
         print(stats.error, file=sys.stderr)
         return EXIT_PROBLEMS
-    if status.connects == 0:
+    never = [s for s in statuses if s.connects == 0]
+    for status in never:
         print(f"never connected: {status.detail}", file=sys.stderr)
-        return EXIT_NOT_CONNECTED
-    return EXIT_OK
+    return EXIT_NOT_CONNECTED if never else EXIT_OK
 
 
 def _recording_layout(recording: Path, layout_arg: Path | None) -> tuple[object, str | None]:

@@ -120,48 +120,79 @@ class SessionRecording:
         return self.recorder.stop()
 
 
-def record_headless(layout: Layout, settings: Any, out: Path | str, *, layout_path: Path | str | None = None,
-                    duration: float | None = None, stop: threading.Event | None = None,
-                    on_status: Callable[[str], None] | None = None) -> tuple[RecorderStats, Any]:
+def record_headless(layout: Layout, settings: Any, out: Path | str, *, opcua: Any = None,
+                    layout_path: Path | str | None = None, duration: float | None = None,
+                    stop: threading.Event | None = None,
+                    on_status: Callable[[str], None] | None = None) -> tuple[RecorderStats, list[Any]]:
     """Subscribe and record until ``duration`` seconds pass or ``stop`` is set (``twin-viewer record``).
 
-    Returns the recorder's figures and the connection's last status (whether it ever connected, and why
-    not). ``on_status`` hears every change of the connection's state at once, and the counts every 5 s.
+    ``settings`` (MQTT) and ``opcua`` (:class:`~viewer.telemetry.opcua_client.OpcUaSettings`) may each be
+    ``None``, not both: a layout may use either or both, recorded into one file. Returns the recorder's
+    figures and each connection's last status (whether it ever connected, and why not), MQTT first.
+    ``on_status`` hears every change of a connection's state at once, and the counts every 5 s.
     """
-    from viewer.telemetry.mqtt_client import TelemetryClient
-
-    settings.role = "recorder"  # its own client id: never evicts a viewer on the same layout
     pipeline = TelemetryPipeline(layout)
-    client = TelemetryClient(settings, pipeline.router)
-    session = SessionRecording(pipeline, out, layout_path=layout_path, broker=f"{settings.host}:{settings.port}",
-                               gaps=lambda: client.status().gaps,
-                               broker_dropped=lambda: client.status().broker_dropped)
+    clients = _recording_clients(settings, opcua, pipeline)
+    mqtt = clients[0] if settings is not None else None
+    session = SessionRecording(pipeline, out, layout_path=layout_path,
+                               broker=", ".join(c.settings.describe() for c in clients),
+                               gaps=lambda: [g for c in clients for g in c.status().gaps],
+                               broker_dropped=lambda: mqtt.status().broker_dropped if mqtt else None)
     session.start()
-    client.start()
     stop = stop or threading.Event()
-    began = time.monotonic()
-    last_status, last_detail = began, ""
     say = on_status or (lambda _line: None)
-    for warning in settings.warnings():
-        say(f"warning: {warning}")
     try:
-        while not stop.wait(FRAME_S):
-            pipeline.step(time.time())
-            session.poll()
-            now = time.monotonic()
-            status = client.status()
-            if status.detail != last_detail:
-                last_detail = status.detail
-                say(status.detail)
-            if now - last_status >= 5:
-                last_status = now
-                stats = session.recorder.stats
-                broker = f", the broker dropped {status.broker_dropped:,}" if status.broker_dropped else ""
-                say(f"{status.state.value}: {stats.messages:,} messages, {stats.dropped:,} dropped{broker}")
-            if duration is not None and now - began >= duration:
-                break
+        for client in clients:
+            client.start()
+            for warning in client.settings.warnings():
+                say(f"warning: {warning}")
+        _record_until(pipeline, session, clients, stop, duration, say)
     finally:
         stats = session.stop()  # before disconnecting: our own goodbye is not a gap in the plant's data
-        status = client.status()
-        client.stop()
-    return stats, status
+        statuses = [c.status() for c in clients]
+        for client in clients:
+            client.stop()
+    return stats, statuses
+
+
+def _recording_clients(settings: Any, opcua: Any, pipeline: TelemetryPipeline) -> list[Any]:
+    """The MQTT and OPC UA clients of a headless recording, feeding one pipeline's router."""
+    clients: list[Any] = []
+    if settings is not None:
+        from viewer.telemetry.mqtt_client import TelemetryClient
+
+        settings.role = "recorder"  # its own client id: never evicts a viewer on the same layout
+        clients.append(TelemetryClient(settings, pipeline.router))
+    if opcua is not None:
+        from viewer.telemetry.opcua_client import OpcUaClient
+
+        clients.append(OpcUaClient(opcua, pipeline.router))
+    if not clients:
+        raise ValueError("nothing to record: no MQTT broker and no OPC UA server")
+    return clients
+
+
+def _record_until(pipeline: TelemetryPipeline, session: SessionRecording, clients: list[Any],
+                  stop: threading.Event, duration: float | None, say: Callable[[str], None]) -> None:
+    """Step the pipeline and the recording each frame; say each connection's news, and the counts every 5 s."""
+    began = time.monotonic()
+    last_counts = began
+    last_detail = [""] * len(clients)
+    while not stop.wait(FRAME_S):
+        pipeline.step(time.time())
+        session.poll()
+        now = time.monotonic()
+        statuses = [c.status() for c in clients]
+        for i, status in enumerate(statuses):
+            if status.detail != last_detail[i]:
+                last_detail[i] = status.detail
+                say(status.detail)
+        if now - last_counts >= 5:
+            last_counts = now
+            stats = session.recorder.stats
+            dropped = next((s.broker_dropped for s in statuses if s.broker_dropped), None)
+            broker = f", the broker dropped {dropped:,}" if dropped else ""
+            states = "/".join(s.state.value for s in statuses)
+            say(f"{states}: {stats.messages:,} messages, {stats.dropped:,} dropped{broker}")
+        if duration is not None and now - began >= duration:
+            break

@@ -223,7 +223,8 @@ def test_values_arrive_as_samples_and_colour_components(server: OpcUaTestServer,
     assert client.status().state is ConnectionState.CONNECTED
 
 
-def test_bad_and_uncertain_status_show_no_data_not_a_value(server: OpcUaTestServer, live: Any) -> None:
+def test_bad_status_shows_no_data_and_uncertain_shows_uncertain_never_a_value(server: OpcUaTestServer,
+                                                                             live: Any) -> None:
     pipeline, client = live
     server.set(VIBRATION, 3.5)
     wait_for(lambda: stepped_value(pipeline, "VIB/vibration", 3.5), what="a good value")
@@ -235,10 +236,14 @@ def test_bad_and_uncertain_status_show_no_data_not_a_value(server: OpcUaTestServ
     server.set(VIBRATION, 4.0)
     wait_for(lambda: stepped_value(pipeline, "VIB/vibration", 4.0), what="good again")
     assert pipeline.component_states()["VIB"] == "normal" and client.node_quality() == {}
-    server.set(VIBRATION, 50.0, "UncertainLastUsableValue")
+    server.set(VIBRATION, 50.0, "UncertainLastUsableValue")  # 50 would be a fault too
     wait_for(lambda: client.node_quality() != {}, what="the uncertain code")
-    wait_for(lambda: (pipeline.step(time.time()), pipeline.component_states()["VIB"])[1] == "stale")
-    assert pipeline.snapshot()["values"]["VIB/vibration"] == 4.0
+    wait_for(lambda: (pipeline.step(time.time()), pipeline.component_states()["VIB"])[1] == "uncertain")
+    assert pipeline.snapshot()["values"]["VIB/vibration"] == 4.0 and not pipeline.snapshot()["alarms"]
+    assert pipeline.engine.signal_state("VIB", "vibration") == "uncertain"
+    server.set(VIBRATION, 4.5)
+    wait_for(lambda: stepped_value(pipeline, "VIB/vibration", 4.5), what="good after uncertain")
+    assert pipeline.component_states()["VIB"] == "normal"
 
 
 def test_a_restarted_server_is_resubscribed_and_the_gap_recorded(server: OpcUaTestServer, live: Any) -> None:
@@ -364,3 +369,50 @@ def test_opcua_values_are_recorded_and_replay_through_the_same_pipeline(server: 
     replayer.seek(fault_marks[0].time + 0.1)
     assert replayer.pipeline.engine.signal_state("ST10", "state") == "fault"
     assert replayer.pipeline.store.latest(("ST10", "state")).value == "fault"
+
+
+def test_twin_viewer_record_records_an_opcua_layout(tmp_path: Path) -> None:
+    """``twin-viewer record`` on an OPC UA layout (no broker) with ``--opcua`` overriding its endpoint: the
+    file holds a channel per served node, read back with the independent mcap reader."""
+    from mcap.reader import make_reader
+
+    port = free_port()
+    plant = subprocess.Popen([sys.executable, "-m", "viewer.telemetry.virtual_plant", "--opcua-port", str(port),
+                              "--speed", "4"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    out = tmp_path / "opcua-record.mcap"
+    try:
+        wait_for(lambda: _listening(port), timeout=30, what="the virtual plant's OPC UA server")
+        done = subprocess.run([sys.executable, "-m", "viewer.cli", "record", "--layout", str(DEMO_OPCUA),
+                               "--opcua", f"opc.tcp://127.0.0.1:{port}", "--out", str(out), "--duration", "4"],
+                              capture_output=True, text=True, timeout=60)
+    finally:
+        plant.terminate()
+        plant.wait(10)
+    assert done.returncode == 0, done.stderr
+    assert f"opc.tcp://127.0.0.1:{port}" in done.stderr
+    with open(out, "rb") as f:
+        summary = make_reader(f).get_summary()
+    topics = {c.topic: c.message_encoding for c in summary.channels.values()}
+    layout = load_layout(DEMO_OPCUA)
+    robots = [c.id for c in layout.components if c.kind == "robot"]
+    opcua_topics = [t for t, encoding in topics.items() if encoding == "twin-opcua-value/1"]
+    assert all(t.startswith("opcua/") for t in opcua_topics)
+    assert len(opcua_topics) >= len(robots) + 3  # at least every robot's joints and the three sensors
+    counts = summary.statistics.channel_message_counts
+    assert sum(counts[cid] for cid, c in summary.channels.items() if c.topic in opcua_topics) > 50
+
+
+def test_record_without_a_source_says_how_to_give_one(tmp_path: Path) -> None:
+    doc = json.loads(DEMO_OPCUA.read_text())
+    del doc["opcua"]
+    path = tmp_path / "no_source.json"
+    path.write_text(json.dumps(doc))
+    done = subprocess.run([sys.executable, "-m", "viewer.cli", "record", "--layout", str(path), "--out",
+                           str(tmp_path / "x.mcap"), "--duration", "1"], capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and "--opcua opc.tcp://HOST:PORT" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0

@@ -296,7 +296,8 @@ class PlantScene:
         )
 
     # ----------------------------------------------------------------- badges
-    BADGES: ClassVar[dict[str, str]] = {"warning": "! WARNING", "fault": "X FAULT", "stale": "? NO DATA"}
+    BADGES: ClassVar[dict[str, str]] = {"warning": "! WARNING", "fault": "X FAULT", "stale": "? NO DATA",
+                                        "uncertain": "? UNCERTAIN"}
 
     def set_badges(self, states: dict[str, str]) -> None:
         """Text badges on components in an abnormal state, so colour is not the only cue. A badge names its
@@ -317,7 +318,7 @@ class PlantScene:
             return
         theme = self.theme
         looks = {"warning": (theme.warning, theme.badge_text_dark), "fault": (theme.fault, theme.badge_text_light),
-                 "stale": (theme.stale, theme.badge_text_dark)}
+                 "stale": (theme.stale, theme.badge_text_dark), "uncertain": (theme.stale, theme.badge_text_dark)}
         for state, text in self.BADGES.items():
             ids = [c for c, s in states.items() if s == state and c in self._index]
             if not ids:

@@ -125,6 +125,9 @@ class TelemetryPipeline:
         for (component, signal), since in self.store.drain_offline().items():
             engine.set_offline(component, signal, since)
             out.changed_values.add(component)
+        for (component, signal), since in self.store.drain_uncertain().items():
+            engine.set_uncertain(component, signal, since)
+            out.changed_values.add(component)
         out.alarms_moved |= self._score_anomalies(now)
         if self.alarms.expire_shelving(now):
             out.alarms_moved = True

@@ -170,7 +170,7 @@ class TelemetryRouter:
     def _handle_opcua(self, topic: str, payload: bytes, received: float) -> None:
         """One OPC UA data change, as the client writes it (and a recording holds it): ``opcua/<node>`` with
         a ``twin-opcua-value/1`` JSON document ``{"value", "status", "source_time", "server_time"}``. A status
-        that is not Good (Bad, Uncertain) is quality, not a value: the node's signals show no data."""
+        that is not Good is quality, not a value: Bad shows the node's signals as no data, Uncertain as uncertain."""
         store = self.store
         targets = self.opcua_targets(topic[len(OPCUA_PREFIX):])
         if not targets:
@@ -189,7 +189,9 @@ class TelemetryRouter:
             return
         if not status.startswith("Good"):
             store.count_message(received)
-            store.mark_offline([key for key, _index, _kind in targets], received)
+            keys = [key for key, _index, _kind in targets]
+            # Bad: no data (stale until a good value); Uncertain: the server doubts its own value: not taken
+            (store.mark_uncertain if status.startswith("Uncertain") else store.mark_offline)(keys, received)
             return
         samples = []
         raw = document["value"]

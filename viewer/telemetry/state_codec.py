@@ -413,6 +413,7 @@ def _register_pipeline_classes() -> None:
 
     def new_lock(obj: Any) -> None:
         obj._lock = threading.Lock()
+        obj.__dict__.setdefault("_uncertain", {})  # a keyframe written before the store had it
 
     register_plain(store.LatestValueStore, skip=("_lock",), after=new_lock)
 

@@ -21,7 +21,9 @@ from typing import Any
 from viewer.telemetry.bindings import Binding
 
 # Most severe first. "normal" = data arrives and no rule says anything; "unknown" = no data yet.
-SEVERITY = {"fault": 7, "warning": 6, "stale": 5, "off": 4, "idle": 3, "running": 2, "normal": 1, "unknown": 0}
+# "uncertain" = the source itself says its value is of doubtful quality (OPC UA Uncertain): not taken as a value.
+SEVERITY = {"fault": 8, "warning": 7, "stale": 6, "uncertain": 5, "off": 4, "idle": 3, "running": 2, "normal": 1,
+            "unknown": 0}
 ALARM_STATES = ("warning", "fault")
 DEFAULT_STALE_AFTER_S = 10.0
 
@@ -88,6 +90,7 @@ class _SignalState:
     last_time: float = 0.0
     stale_after: float = DEFAULT_STALE_AFTER_S
     offline_since: float | None = None  # its source said it went offline (Sparkplug DEATH): stale until new data
+    uncertain_since: float | None = None  # its source sent an Uncertain value (OPC UA): until a newer good value
 
 
 class StateEngine:
@@ -111,6 +114,8 @@ class StateEngine:
         st.last_time = max(st.last_time, time)
         if st.offline_since is not None and time > st.offline_since:
             st.offline_since = None  # a value newer than the death: the source is back
+        if st.uncertain_since is not None and time > st.uncertain_since:
+            st.uncertain_since = None
         changes: list[RuleChange] = []
         worst = "normal"
         for i, rule in enumerate(binding.rules if binding is not None else ()):
@@ -130,7 +135,7 @@ class StateEngine:
         states: dict[str, str] = {}
         for (component, _signal), st in self._by_signal.items():
             stale = now - st.last_time > st.stale_after or st.offline_since is not None
-            state = "stale" if stale else st.state
+            state = "stale" if stale else "uncertain" if st.uncertain_since is not None else st.state
             if SEVERITY[state] > SEVERITY.get(states.get(component, "unknown"), 0):
                 states[component] = state
         changed = {c: s for c, s in states.items() if self.component_states.get(c) != s}
@@ -143,7 +148,19 @@ class StateEngine:
         if st is not None and st.last_time <= since:
             st.offline_since = since
 
+    def set_uncertain(self, component: str, signal: str, since: float, stale_after: float | None = None) -> None:
+        """The signal's source sent a value of uncertain quality at ``since``: "uncertain" until a newer good
+        value. A signal never seen before is created (its first value may be the uncertain one)."""
+        key = (component, signal)
+        st = self._by_signal.get(key)
+        if st is None:
+            st = self._by_signal[key] = _SignalState(stale_after=stale_after or self.default_stale_after)
+        st.last_time = max(st.last_time, since)  # the source is alive: uncertain, not stale
+        st.uncertain_since = since
+
     def signal_state(self, component: str, signal: str) -> str:
-        """The state a signal's rules give (not counting staleness)."""
+        """The state a signal's rules give (not counting staleness; "uncertain" while its source says so)."""
         st = self._by_signal.get((component, signal))
-        return st.state if st else "unknown"
+        if st is None:
+            return "unknown"
+        return "uncertain" if st.uncertain_since is not None else st.state

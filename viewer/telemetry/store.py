@@ -61,6 +61,7 @@ class LatestValueStore:
         self._unbound = 0
         self._newest = 0.0
         self._offline: dict[SignalKey, float] = {}  # signals whose source went offline, since when
+        self._uncertain: dict[SignalKey, float] = {}  # signals whose source said "Uncertain" (OPC UA), since when
 
     # --- network thread -------------------------------------------------------
     def mark_offline(self, keys: list[SignalKey], when: float) -> None:
@@ -68,6 +69,13 @@ class LatestValueStore:
         with self._lock:
             for key in keys:
                 self._offline[key] = when
+
+    def mark_uncertain(self, keys: list[SignalKey], when: float) -> None:
+        """These signals' source sent a value of uncertain quality (OPC UA Uncertain...): the value is not
+        taken; the signals show "uncertain" until a good value newer than ``when``."""
+        with self._lock:
+            for key in keys:
+                self._uncertain[key] = when
 
     def put(self, key: SignalKey, sample: Sample) -> None:
         """Record a decoded sample."""
@@ -126,6 +134,12 @@ class LatestValueStore:
             offline, self._offline = self._offline, {}
         return offline
 
+    def drain_uncertain(self) -> dict[SignalKey, float]:
+        """Signals marked uncertain since the last call, with the time of the uncertain value."""
+        with self._lock:
+            uncertain, self._uncertain = self._uncertain, {}
+        return uncertain
+
     def latest(self, key: SignalKey) -> Sample | None:
         """The newest sample of a signal."""
         with self._lock:
@@ -178,6 +192,7 @@ class LatestValueStore:
             self._previous.clear()
             self._dirty.clear()
             self._offline.clear()
+            self._uncertain.clear()
             self._errors.clear()
             self._messages = self._decode_errors = self._unbound = 0
             self._newest = 0.0

@@ -351,7 +351,8 @@ class TelemetryController(QObject):
         if not changed and not (blink_step and unacked):
             return False
         theme = self.scene.theme
-        colors = {"warning": theme.warning, "fault": theme.fault, "stale": theme.stale, "off": theme.off,
+        colors = {"warning": theme.warning, "fault": theme.fault, "stale": theme.stale,
+                  "uncertain": theme.stale, "off": theme.off,
                   "idle": theme.idle}
         for component, state in states.items():
             if component not in changed and component not in unacked:
@@ -364,7 +365,7 @@ class TelemetryController(QObject):
         if changed:
             # One badge per problem: a sensor's badge is left out where its machine shows the same one.
             parents = self.pipeline.parents
-            badges = {c: s for c, s in states.items() if s in ("warning", "fault", "stale")
+            badges = {c: s for c, s in states.items() if s in ("warning", "fault", "stale", "uncertain")
                       and not (parents.get(c) and states.get(parents[c]) == s)}
             self.scene.set_badges(badges)
             self.states_changed.emit(dict(changed))

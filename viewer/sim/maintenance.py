@@ -8,6 +8,11 @@ calendar's period) when the layout has one. For each window:
     expected lost output = planned loss (the station down for its repair time, starting then)
                          + P(failure before the window) x unplanned loss (down for its MTTR, at a random time)
 
+With a production plan, a loss is output the plan misses: a shift whose planned volume is below what the
+line can make in it (its capacity, simulated) has slack, and parts a stop costs in that shift are made up
+from the slack first (lost against the plan = max(0, parts lost - slack)); a stop is charged to the shift it
+starts in. Without a plan every part lost is lost (the line is asked for all it can make).
+
 Both losses are simulated by the ordinary engine, with no engine change: a stop is the station's own
 failure made deterministic (first failure at the stop, repair of the given length), the calendar rotated
 so that the stop falls at the window's phase; each run is compared with the same run, same seeds, without
@@ -19,6 +24,7 @@ costs P(failure within the horizon) x the unplanned loss.
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -33,6 +39,76 @@ TAIL_S = 2 * 3600.0  # after the repair: time for the line to show what the stop
 LEAD_S = 3 * 3600.0  # before the stop: the line fills; longer than the tail (see _stopped)
 PHASES = 24  # failure phases over the calendar period for the unplanned loss
 BREAK_MAX_S = 2 * 3600.0  # an off-time this short is a break; longer, off-shift
+
+
+@dataclass(frozen=True)
+class PlanShift:
+    """One entry of a production plan: ``volume`` parts planned in [start, end) of every calendar period."""
+
+    start: float
+    end: float
+    volume: float
+    name: str = ""
+
+
+def plan_shifts(plan: Sequence[dict] | None, period: float) -> list[PlanShift]:
+    """The layout's ``simulation.production_plan`` checked: each entry within the period, start before end,
+    none overlapping; ``ValueError`` naming the entry (its JSON path) and why."""
+    shifts = []
+    for i, entry in enumerate(plan or ()):
+        where = f"simulation.production_plan[{i}]"
+        try:
+            start, end, volume = float(entry["start"]), float(entry["end"]), float(entry["volume"])
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f"{where}: needs numbers start, end (s within the calendar period) and volume "
+                             f"(parts)") from None
+        if not (0.0 <= start < end <= period) or volume < 0 or not math.isfinite(volume):
+            raise ValueError(f"{where}: start {start:g} s and end {end:g} s must satisfy 0 <= start < end <= "
+                             f"the period ({period:g} s), and the volume {volume:g} must be >= 0")
+        shifts.append(PlanShift(start, end, volume, str(entry.get("name", ""))))
+    shifts.sort(key=lambda sh: sh.start)
+    for a, b in itertools.pairwise(shifts):
+        if b.start < a.end:
+            raise ValueError(f"simulation.production_plan: {a.name or a.start} and {b.name or b.start} overlap "
+                             f"({b.start:g} s < {a.end:g} s)")
+    return shifts
+
+
+def shift_capacity(model: SimModel, station: int, shift: PlanShift, *, replications: int = 4,
+                   seed: int = 1) -> float:
+    """Parts the line makes in ``shift`` (its normal failures included, no stop): the same runs, same seeds,
+    to the shift's start and to its end, differenced."""
+    base = _stopped(model, station, shift.start, None)
+    for node in base.nodes:  # keep the station's own failures: _stopped(None) removed them
+        if node.id == model.nodes[station].id:
+            node.mtbf, node.mttr = model.nodes[station].mtbf, model.nodes[station].mttr
+    seeds = np.random.SeedSequence(seed).spawn(replications)
+    span = shift.end - shift.start
+    return float(np.mean([simulate(base, LEAD_S + span, s).produced - simulate(base, LEAD_S, s).produced
+                          for s in seeds]))
+
+
+class PlanSlack:
+    """The slack of each shift of a production plan (capacity - planned volume, never below 0), by phase."""
+
+    def __init__(self, model: SimModel, station: int, shifts: Sequence[PlanShift], period: float, *,
+                 replications: int = 4, seed: int = 1) -> None:
+        self.period = period
+        self.shifts = list(shifts)
+        self.slack = [max(0.0, shift_capacity(model, station, sh, replications=replications, seed=seed)
+                          - sh.volume) for sh in self.shifts]
+
+    def at(self, phase: float) -> float:
+        """The slack of the shift a stop starting at ``phase`` falls in (0 outside every shift)."""
+        phase %= self.period
+        for shift, slack in zip(self.shifts, self.slack, strict=True):
+            if shift.start <= phase < shift.end:
+                return slack
+        return 0.0
+
+    def lost(self, parts: float, phase: float) -> float:
+        """Parts lost against the plan by a stop starting at ``phase`` that costs ``parts`` of output."""
+        return max(0.0, parts - self.at(phase))
 
 
 @dataclass(frozen=True)
@@ -162,17 +238,18 @@ def plan_repair(model: SimModel, station_id: str, *, repair_s: float, horizon_s:
     station = model.index(station_id)
     node = model.nodes[station]
     period = model.calendar.period if model.calendar is not None and model.calendar.working else 86400.0
+    slack = PlanSlack(model, station, plan_shifts(plan, period), period, replications=replications, seed=seed)
     mttr = (node.repair_dist, node.mttr) if node.mttr else ("deterministic", repair_s)
     phases = (np.arange(PHASES) + 0.5) * period / PHASES
-    unplanned = float(np.mean([stop_loss(model, station, float(p), mttr, replications=replications, seed=seed)
-                               for p in phases]))
+    unplanned = float(np.mean([slack.lost(stop_loss(model, station, float(p), mttr, replications=replications,
+                                                    seed=seed), float(p)) for p in phases]))
     windows = []
     by_phase: dict[float, float] = {}  # the line is the same every period: one simulation per phase
     for w in candidate_windows(model.calendar, horizon_s, now, plan):
         phase = round((now + w.start) % period, 6)
         if phase not in by_phase:
-            by_phase[phase] = stop_loss(model, station, phase, ("deterministic", repair_s),
-                                        replications=replications, seed=seed)
+            by_phase[phase] = slack.lost(stop_loss(model, station, phase, ("deterministic", repair_s),
+                                                   replications=replications, seed=seed), phase)
         planned = by_phase[phase]
         p_before = float(p_fail_within(w.start)) if w.start > 0 else 0.0
         windows.append(RepairWindow(w.start, w.kind, planned, p_before, planned + p_before * unplanned))
@@ -180,6 +257,16 @@ def plan_repair(model: SimModel, station_id: str, *, repair_s: float, horizon_s:
     p_horizon = float(p_fail_within(horizon_s))
     return MaintenancePlan(station_id, repair_s, horizon_s, unplanned, p_horizon, p_horizon * unplanned,
                            windows, basis)
+
+
+def calendar_phase(epoch_s: float, period: float) -> float:
+    """The calendar phase of a moment: the layout's calendar periods start at local midnight of a Monday
+    (a 1-day period: midnight each day; 8 h shifts: midnight, 08:00, 16:00)."""
+    import time as _time
+
+    local = _time.localtime(epoch_s)
+    since_monday = local.tm_wday * 86400 + local.tm_hour * 3600 + local.tm_min * 60 + local.tm_sec
+    return float((since_monday + epoch_s % 1.0) % period)
 
 
 def exponential_failure(mtbf: float) -> Callable[[float], float]:
@@ -225,7 +312,8 @@ def main_maintenance(argv: Sequence[str],
     parser.add_argument("--horizon", default="14d", help="how far ahead to look (14d, 8h, 90min; default 14d)")
     parser.add_argument("--station", action="append", help="only this station (repeatable)")
     parser.add_argument("--repair-time", help="planned repair duration (default: the station's MTTR)")
-    parser.add_argument("--now", default="0", help="the present as a time of the calendar's period (default 0)")
+    parser.add_argument("--now", default=None, help="the present as a time of the calendar's period, e.g. 6h "
+                        "(default: the clock's, the period starting at local midnight on a Monday)")
     parser.add_argument("--replications", type=int, default=4, help="runs per simulated loss (default 4)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", action="store_true", help="print the plans as JSON")
@@ -233,7 +321,8 @@ def main_maintenance(argv: Sequence[str],
                         "their fault limits there are at risk by their trend")
     args = parser.parse_args(list(argv))
     try:
-        horizon, now = parse_duration(args.horizon), parse_duration(args.now)
+        horizon = parse_duration(args.horizon)
+        now = parse_duration(args.now) if args.now is not None else None
         repair = parse_duration(args.repair_time) if args.repair_time else None
     except ValueError:
         parser.error("durations look like 14d, 8h, 30min or 90s")
@@ -253,15 +342,23 @@ def main_maintenance(argv: Sequence[str],
             print(f"{args.recording}: {exc}", file=sys.stderr)
             return 1
     plan = ((getattr(layout, "simulation", None) or {}).get("production_plan")) or None
+    if now is None:
+        import time
+
+        now = calendar_phase(time.time(), model.calendar.period if model.calendar is not None else 86400.0)
     chosen = [n for n in model.nodes if n.kind == "station" and (n.mtbf or n.id in trend_risks)
               and (not args.station or n.id in args.station)]
 
     def risk_of(node: Any) -> tuple[Callable[[float], float], str]:
         return trend_risks.get(node.id) or (exponential_failure(float(node.mtbf)), "from its MTBF, no history")
 
-    plans = [plan_repair(model, n.id, repair_s=repair or float(n.mttr or 3600.0), horizon_s=horizon,
-                         p_fail_within=risk_of(n)[0], now=now, plan=plan, replications=args.replications,
-                         seed=args.seed, basis=risk_of(n)[1]) for n in chosen]
+    try:
+        plans = [plan_repair(model, n.id, repair_s=repair or float(n.mttr or 3600.0), horizon_s=horizon,
+                             p_fail_within=risk_of(n)[0], now=now, plan=plan, replications=args.replications,
+                             seed=args.seed, basis=risk_of(n)[1]) for n in chosen]
+    except ValueError as exc:  # the production plan does not fit the calendar
+        print(f"{args.layout}: {exc}", file=sys.stderr)
+        return 1
     plans.sort(key=lambda p: -p.p_fail_horizon)
     if args.json:
         print(json.dumps([p.to_dict() for p in plans], indent=2))

@@ -9,6 +9,7 @@ event in the alarm history and, when recording, in the recording.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -133,7 +134,7 @@ class MaintenancePanel(QWidget):
     # --- planning --------------------------------------------------------------------------------------
     def plan_selected(self) -> None:
         """Rank the selected component's repair windows in the background."""
-        from viewer.sim.maintenance import plan_repair
+        from viewer.sim.maintenance import calendar_phase, plan_repair
         from viewer.sim.model import SimModelError, model_from_layout
 
         component = self.selected_component()
@@ -149,8 +150,11 @@ class MaintenancePanel(QWidget):
                 model = model_from_layout(layout)
             except SimModelError as exc:
                 raise ValueError(f"the layout cannot be simulated: {exc}") from exc
+            period = model.calendar.period if model.calendar is not None else 86400.0
             return plan_repair(model, component, repair_s=mttr, horizon_s=risk.horizon_s,
-                               p_fail_within=risk.estimate.p_fail_within, basis=f"trend of {risk.signal}")
+                               p_fail_within=risk.estimate.p_fail_within, now=calendar_phase(time.time(), period),
+                               plan=(layout.simulation or {}).get("production_plan"),
+                               basis=f"trend of {risk.signal}")
 
         self.summary.setText(f"Planning {comp.display_name}: simulating each window…")
         self.plan_task.run(work, self._show_plan, lambda exc: self.summary.setText(f"Cannot plan: {exc}"))

@@ -21,6 +21,7 @@ lint: setup
 	$(VENV)/ruff check .
 
 test: setup lint
+	@bash tests/tools/install.sh
 	$(VENV)/python -m pytest -q
 
 bench: setup

@@ -156,6 +156,8 @@ class StateEngine:
         if st is None:
             st = self._by_signal[key] = _SignalState(stale_after=stale_after or self.default_stale_after)
         st.last_time = max(st.last_time, since)  # the source is alive: uncertain, not stale
+        if st.offline_since is not None and since > st.offline_since:
+            st.offline_since = None  # Bad, then Uncertain (a sensor recovering): no longer no data
         st.uncertain_since = since
 
     def signal_state(self, component: str, signal: str) -> str:

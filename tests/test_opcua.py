@@ -416,3 +416,44 @@ def test_record_without_a_source_says_how_to_give_one(tmp_path: Path) -> None:
 def _listening(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_an_unchanged_value_stays_current_while_the_session_lives_and_goes_stale_when_it_dies(
+        server: OpcUaTestServer, tmp_path: Path) -> None:
+    """A subscription reports changes only: a state that holds for longer than stale_after is current, not
+    stale, as long as the session lives (it showed '? NO DATA' on every machine of the OPC UA demo after
+    10 s); when the server dies the values go stale. The recording replays the same."""
+    from viewer.telemetry.replay import Replayer
+    from viewer.telemetry.session import SessionRecording
+
+    doc = opcua_doc()
+    doc["opcua"].update(endpoint=f"opc.tcp://127.0.0.1:{server.port}", stale_after=1.5)
+    layout = parse_layout(doc)
+    pipeline = TelemetryPipeline(layout)
+    settings = opcua_settings_for(layout, None)
+    assert settings is not None
+    settings.reconnect_min_s = settings.reconnect_max_s = 0.5
+    client = OpcUaClient(settings, pipeline.router)
+    session = SessionRecording(pipeline, tmp_path / "still.mcap", broker=settings.describe()).start()
+    try:
+        client.start()
+        wait_for(lambda: client.status().subscribed, what="the subscription")
+        server.set(STATE, "running")
+        wait_for(lambda: stepped_value(pipeline, "ST10/state", "running"), what="running")
+        changed_at = time.time()
+        while time.time() - changed_at < 4.5:  # three times stale_after without a change
+            pipeline.step(time.time())
+            assert pipeline.component_states()["ST10"] == "running", time.time() - changed_at
+            time.sleep(0.1)
+        held_until = time.time()
+        server.kill()
+        wait_for(lambda: (pipeline.step(time.time()), pipeline.component_states()["ST10"])[1] == "stale",
+                 timeout=15, what="stale after the server died")
+        session.poll()
+    finally:
+        session.stop()
+        client.stop()
+    replayer = Replayer(tmp_path / "still.mcap", layout)
+    replayer.index()
+    replayer.seek(held_until - 0.2)
+    assert replayer.pipeline.component_states()["ST10"] == "running"  # 4 s after the change: current

@@ -38,13 +38,14 @@ from viewer.telemetry.mqtt_client import (
     MqttSettings,
     SettingsError,
 )
-from viewer.telemetry.router import OPCUA_PREFIX, TelemetryRouter
+from viewer.telemetry.router import OPCUA_ALIVE_TOPIC, OPCUA_PREFIX, TelemetryRouter
 from viewer.telemetry.store import SignalKey
 
 log = logging.getLogger(__name__)
 
 SECURITY_POLICIES = ("None", "Basic256Sha256", "Aes128_Sha256_RsaOaep")
 SECURITY_MODES = ("None", "Sign", "SignAndEncrypt")
+ALIVE_EVERY_S = 1.0  # how often a live session says its unchanged values are current (see _say_alive)
 
 
 @dataclass
@@ -296,7 +297,8 @@ class OpcUaClient(ConnectionLog):
             self._close_gap(connected_at)
             self._set_state(ConnectionState.CONNECTED, f"connected to {s.describe()}")
             log.info("connected to %s, %d nodes subscribed", s.describe(), len(self._plans))
-            waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(lost.wait())]
+            waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(lost.wait()),
+                       asyncio.ensure_future(self._say_alive(lost))]
             await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
             for waiter in waiters:
                 waiter.cancel()
@@ -306,6 +308,15 @@ class OpcUaClient(ConnectionLog):
             except Exception:  # a dead server: the socket is closed anyway
                 log.debug("OPC UA disconnect failed", exc_info=True)
         return connected_at
+
+    async def _say_alive(self, lost: asyncio.Event) -> None:
+        """While the session lives (asyncua's watchdog reads the server's state every ``keepalive_s``; a
+        failure sets ``lost``), tell the router once a second that the subscribed values are current: a
+        subscription reports changes only, and a value that does not change must not turn stale."""
+        while not lost.is_set():
+            self.router.handle(OPCUA_ALIVE_TOPIC, b"{}", time.time())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(lost.wait(), ALIVE_EVERY_S)
 
     async def _subscribe(self, client: Any, lost: asyncio.Event) -> None:
         """One subscription, one monitored item per bound node; nodes the server lacks are counted errors."""

@@ -78,7 +78,9 @@ class TelemetryPipeline:
         self.router = TelemetryRouter(self.table, self.store)
         self.alarms = AlarmManager()
         stale = float((layout.mqtt or {}).get("stale_after", 10.0))
-        self.engine = StateEngine(self.table.bindings, stale_after=stale)
+        opcua_stale = (layout.opcua or {}).get("stale_after")  # OPC UA bindings: the opcua section's, if it says
+        self.engine = StateEngine(self.table.bindings, stale_after=stale,
+                                  stale_after_opcua=float(opcua_stale) if opcua_stale is not None else None)
         self.bindings: dict[int, Any] = {b.index: b for b in self.table.bindings}
         self.parents = {c.id: c.parent for c in layout.components if c.parent}
         self.history: dict[tuple[str, str], deque[tuple[float, float]]] = {}  # recent raw samples (retrain)
@@ -125,6 +127,8 @@ class TelemetryPipeline:
         for (component, signal), since in self.store.drain_offline().items():
             engine.set_offline(component, signal, since)
             out.changed_values.add(component)
+        for (component, signal), when in self.store.drain_alive().items():
+            engine.confirm_current(component, signal, when)
         for (component, signal), since in self.store.drain_uncertain().items():
             engine.set_uncertain(component, signal, since)
             out.changed_values.add(component)

@@ -67,6 +67,11 @@ class _Plan:
 
 OPCUA_PREFIX = "opcua/"  # the router's topic for OPC UA values (a node's label follows), live and recorded
 OPCUA_ENCODING = "twin-opcua-value/1"
+# The OPC UA client's "the subscription is alive" note, once a second while connected (recorded, replayed):
+# a subscription reports changes only, so an unchanged value is current, not stale. '#' is in no NodeId
+# the layout accepts and in no published MQTT topic.
+OPCUA_ALIVE_TOPIC = OPCUA_PREFIX + "#alive"
+OPCUA_ALIVE_ENCODING = "twin-opcua-alive/1"  # its payload: "{}"
 
 
 class TelemetryRouter:
@@ -80,6 +85,7 @@ class TelemetryRouter:
         self.sparkplug = SparkplugTracker()
         self._plans: dict[str, _Plan] = {}
         self._opcua: dict[str, list[tuple[tuple[str, str], int, str]]] = {}  # node label -> what it feeds
+        self._opcua_keys: list[tuple[str, str]] | None = None  # every signal an OPC UA binding feeds
         self.tap: Callable[[str, bytes, float], None] | None = None  # sees every message first (the recorder)
         # (group, edge node) -> device (None: the node itself) -> the signals its metrics fed
         self._sparkplug_keys: dict[tuple[str, str], dict[str | None, set[tuple[str, str]]]] = {}
@@ -172,6 +178,13 @@ class TelemetryRouter:
         a ``twin-opcua-value/1`` JSON document ``{"value", "status", "source_time", "server_time"}``. A status
         that is not Good is quality, not a value: Bad shows the node's signals as no data, Uncertain as uncertain."""
         store = self.store
+        if topic == OPCUA_ALIVE_TOPIC:
+            keys = self._opcua_keys
+            if keys is None:
+                keys = self._opcua_keys = [(b.component, b.signal) for b in self.table.bindings
+                                           if b.is_opcua and b.component in self.table.component_ids]
+            store.mark_alive(keys, received)
+            return
         targets = self.opcua_targets(topic[len(OPCUA_PREFIX):])
         if not targets:
             store.count_message(received, bound=False)

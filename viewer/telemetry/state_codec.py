@@ -413,7 +413,8 @@ def _register_pipeline_classes() -> None:
 
     def new_lock(obj: Any) -> None:
         obj._lock = threading.Lock()
-        obj.__dict__.setdefault("_uncertain", {})  # a keyframe written before the store had it
+        for name in ("_uncertain", "_alive"):  # a keyframe written before the store had them
+            obj.__dict__.setdefault(name, {})
 
     register_plain(store.LatestValueStore, skip=("_lock",), after=new_lock)
 

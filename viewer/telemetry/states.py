@@ -96,8 +96,10 @@ class _SignalState:
 class StateEngine:
     """Evaluates rules on new values and keeps each component's state (GUI thread, single writer)."""
 
-    def __init__(self, bindings: list[Binding], stale_after: float = DEFAULT_STALE_AFTER_S) -> None:
+    def __init__(self, bindings: list[Binding], stale_after: float = DEFAULT_STALE_AFTER_S,
+                 stale_after_opcua: float | None = None) -> None:
         self.default_stale_after = stale_after
+        self.opcua_stale_after = stale_after_opcua
         self._bindings = {b.index: b for b in bindings}
         self._by_signal: dict[tuple[str, str], _SignalState] = {}
         self.component_states: dict[str, str] = {}
@@ -109,7 +111,7 @@ class StateEngine:
         key = (component, signal)
         st = self._by_signal.get(key)
         if st is None:
-            stale = binding.stale_after if binding is not None and binding.stale_after else self.default_stale_after
+            stale = self._stale_after_of(binding)
             st = self._by_signal[key] = _SignalState(stale_after=stale)
         st.last_time = max(st.last_time, time)
         if st.offline_since is not None and time > st.offline_since:
@@ -130,6 +132,13 @@ class StateEngine:
         st.state = worst
         return changes
 
+    def _stale_after_of(self, binding: Binding | None) -> float:
+        if binding is not None and binding.stale_after:
+            return binding.stale_after
+        if binding is not None and binding.is_opcua and self.opcua_stale_after:
+            return self.opcua_stale_after
+        return self.default_stale_after
+
     def refresh(self, now: float) -> dict[str, str]:
         """Every component's state at ``now`` (stale where data stopped); returns those that changed."""
         states: dict[str, str] = {}
@@ -147,6 +156,13 @@ class StateEngine:
         st = self._by_signal.get((component, signal))
         if st is not None and st.last_time <= since:
             st.offline_since = since
+
+    def confirm_current(self, component: str, signal: str, when: float) -> None:
+        """The signal's source is alive and would have reported a change (an OPC UA subscription's keep-alive):
+        its last value still holds at ``when``, so it is not stale. A Bad or Uncertain status stays."""
+        st = self._by_signal.get((component, signal))
+        if st is not None:
+            st.last_time = max(st.last_time, when)
 
     def set_uncertain(self, component: str, signal: str, since: float, stale_after: float | None = None) -> None:
         """The signal's source sent a value of uncertain quality at ``since``: "uncertain" until a newer good

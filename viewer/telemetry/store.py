@@ -62,6 +62,7 @@ class LatestValueStore:
         self._newest = 0.0
         self._offline: dict[SignalKey, float] = {}  # signals whose source went offline, since when
         self._uncertain: dict[SignalKey, float] = {}  # signals whose source said "Uncertain" (OPC UA), since when
+        self._alive: dict[SignalKey, float] = {}  # signals whose source said "still current" (OPC UA keep-alive)
 
     # --- network thread -------------------------------------------------------
     def mark_offline(self, keys: list[SignalKey], when: float) -> None:
@@ -69,6 +70,19 @@ class LatestValueStore:
         with self._lock:
             for key in keys:
                 self._offline[key] = when
+
+    def mark_alive(self, keys: list[SignalKey], when: float) -> None:
+        """These signals' source is alive and reports changes only (an OPC UA subscription): their latest
+        values are still current at ``when``, so they do not go stale for not changing."""
+        with self._lock:
+            for key in keys:
+                self._alive[key] = when
+
+    def drain_alive(self) -> dict[SignalKey, float]:
+        """Signals confirmed current since the last call, with the latest time."""
+        with self._lock:
+            alive, self._alive = self._alive, {}
+        return alive
 
     def mark_uncertain(self, keys: list[SignalKey], when: float) -> None:
         """These signals' source sent a value of uncertain quality (OPC UA Uncertain...): the value is not
@@ -193,6 +207,7 @@ class LatestValueStore:
             self._dirty.clear()
             self._offline.clear()
             self._uncertain.clear()
+            self._alive.clear()
             self._errors.clear()
             self._messages = self._decode_errors = self._unbound = 0
             self._newest = 0.0

@@ -169,3 +169,46 @@ def test_6_a_device_only_binding_decodes_deaths_show_stale_siblings_are_no_gap(b
     finally:
         edge.stop()
         client.stop()
+
+
+def test_an_online_nodes_unchanged_metric_stays_current_and_goes_stale_at_its_death(broker, tmp_path):
+    """Sparkplug B reports by exception: a node that publishes nothing new is still online and its last
+    values hold. With stale_after 1.5 s the press showed stale 1.5 s after its last DDATA; now it stays
+    current while the node lives and we are connected, goes stale at the NDEATH, and a replay agrees."""
+    from viewer.telemetry.replay import Replayer
+    from viewer.telemetry.session import SessionRecording
+
+    layout = press_layout(broker.port)
+    layout.mqtt["stale_after"] = 1.5
+    pipeline = TelemetryPipeline(layout)
+    settings = MqttSettings.from_layout(layout.mqtt)
+    client = TelemetryClient(settings, pipeline.router)
+    session = SessionRecording(pipeline, tmp_path / "spb.mcap", broker=settings.describe()).start()
+    client.start()
+    edge = EdgeNode(broker.port)
+
+    def state() -> str:
+        pipeline.step(time.time())
+        return pipeline.engine.component_states.get("PRESS", "unknown")
+
+    try:
+        wait_for(lambda: client.status().subscribed, message="subscribed")
+        edge.births()
+        edge.press_data(42.0)
+        wait_for(lambda: state() == "normal", message="the first value")
+        quiet_from = time.time()
+        while time.time() - quiet_from < 4.5:  # three times stale_after, no DDATA
+            assert state() == "normal", time.time() - quiet_from
+            time.sleep(0.1)
+        held_until = time.time()
+        edge.die()
+        wait_for(lambda: state() == "stale", timeout=20, message="stale on NDEATH")
+        session.poll()
+    finally:
+        session.stop()
+        edge.stop()
+        client.stop()
+    replayer = Replayer(tmp_path / "spb.mcap", layout)
+    replayer.index()
+    replayer.seek(held_until - 0.2)
+    assert replayer.pipeline.engine.component_states.get("PRESS") == "normal"

@@ -36,7 +36,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from viewer.telemetry.client_id import ClientId, resolve_client_id
 from viewer.telemetry.connect_errors import FailureFacts, describe_failure, is_tls_failure
-from viewer.telemetry.router import TelemetryRouter
+from viewer.telemetry.router import MQTT_ALIVE_TOPIC, TelemetryRouter
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +184,7 @@ def _reason_text(reason_code: Any) -> str:
 
 
 REFUSAL_WORDS = ("password", "authori", "banned", "identifier")
+ALIVE_EVERY_S = 1.0  # how often a connected client with Sparkplug bindings says so (see _say_alive)
 MAX_GAPS = 1000  # kept in memory for the status bar; the recorder writes every one
 TAKEOVER_S = 10.0  # connections the broker closes sooner than this, twice in a row: another client's id
 
@@ -277,6 +278,7 @@ class TelemetryClient(ConnectionLog):
         self._sys_mid: int | None = None
         self._broker_last: int | None = None  # the broker's counter at the last reading
         self._broker_dropped: int | None = None
+        self._alive_stop: threading.Event | None = None
 
     @property
     def client_id(self) -> str:
@@ -313,6 +315,19 @@ class TelemetryClient(ConnectionLog):
         self._open_gap(time.time(), "not connected yet")
         client.connect_async(s.host, s.port, paho_keepalive(s.keepalive))
         client.loop_start()
+        if any(b.encoding == "sparkplug" for b in self.router.table.bindings):
+            self._alive_stop = threading.Event()
+            threading.Thread(target=self._say_alive, args=(self._alive_stop,), name="mqtt-alive",
+                             daemon=True).start()
+
+    def _say_alive(self, stop: threading.Event) -> None:
+        """Once a second while connected and subscribed, tell the router so (MQTT_ALIVE_TOPIC): Sparkplug
+        nodes report by exception, and an online node's unchanged metric must not turn stale."""
+        while not stop.wait(ALIVE_EVERY_S):
+            with self._lock:
+                alive = self._subscribed and self._state is ConnectionState.CONNECTED
+            if alive:
+                self.router.handle(MQTT_ALIVE_TOPIC, b"{}", time.time())
 
     def _set_up_tls(self, client: paho.Client) -> None:
         s = self.settings
@@ -338,6 +353,8 @@ class TelemetryClient(ConnectionLog):
         client, self._client = self._client, None
         if client is None:
             return
+        if self._alive_stop is not None:
+            self._alive_stop.set()
         self._set_state(ConnectionState.DISCONNECTED, "stopped")
         client.disconnect()
         if wait:

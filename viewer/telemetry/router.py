@@ -72,6 +72,11 @@ OPCUA_ENCODING = "twin-opcua-value/1"
 # the layout accepts and in no published MQTT topic.
 OPCUA_ALIVE_TOPIC = OPCUA_PREFIX + "#alive"
 OPCUA_ALIVE_ENCODING = "twin-opcua-alive/1"  # its payload: "{}"
+# The MQTT client's "connected to the broker" note, once a second (recorded, replayed): Sparkplug B edge nodes
+# report by exception, so a metric of a node that is online (no NDEATH/DDEATH) is current while we are
+# connected; plain MQTT signals still go stale by age.
+MQTT_ALIVE_TOPIC = "#alive/mqtt"
+MQTT_ALIVE_ENCODING = "twin-mqtt-alive/1"  # its payload: "{}"
 
 
 class TelemetryRouter:
@@ -120,6 +125,9 @@ class TelemetryRouter:
         store = self.store
         if topic.startswith(OPCUA_PREFIX):
             self._handle_opcua(topic, payload, received)
+            return
+        if topic == MQTT_ALIVE_TOPIC:
+            self._sparkplug_alive(received)
             return
         try:
             plan = self._plans.get(topic) or self._plan(topic)
@@ -239,6 +247,20 @@ class TelemetryRouter:
                         if sources is None:
                             sources = self._sparkplug_keys[(event.group_id, event.edge_node_id)] = {}
                         sources.setdefault(event.device_id, set()).add(key)
+
+    def _sparkplug_alive(self, received: float) -> None:
+        """Connected to the broker at ``received``: the signals of every online Sparkplug node and device are
+        current (report by exception: an unchanged metric sends nothing)."""
+        keys: list[tuple[str, str]] = []
+        for (group, edge), devices in self._sparkplug_keys.copy().items():  # copy: the network thread adds
+            info = self.sparkplug.node_info(group, edge)
+            if info is None or not info.online:
+                continue
+            for device, device_keys in devices.copy().items():
+                if device is None or info.devices.get(device, False):
+                    keys += device_keys
+        if keys:
+            self.store.mark_alive(keys, received)
 
     def _went_offline(self, event: NodeStatus, received: float) -> None:
         """An edge node (with all its devices) or one device died: its signals show stale until a birth."""

@@ -22,7 +22,14 @@ from viewer.telemetry.bindings import topic_matches
 from viewer.telemetry.pipeline import FRAME_S, TelemetryPipeline
 from viewer.telemetry.recording import ANOMALY_ATTACHMENT, Recorder, RecorderStats, encoding_for
 from viewer.telemetry.replay import KeyframeWriter
-from viewer.telemetry.router import OPCUA_ALIVE_ENCODING, OPCUA_ALIVE_TOPIC, OPCUA_ENCODING, OPCUA_PREFIX
+from viewer.telemetry.router import (
+    MQTT_ALIVE_ENCODING,
+    MQTT_ALIVE_TOPIC,
+    OPCUA_ALIVE_ENCODING,
+    OPCUA_ALIVE_TOPIC,
+    OPCUA_ENCODING,
+    OPCUA_PREFIX,
+)
 
 
 class SessionRecording:
@@ -35,6 +42,8 @@ class SessionRecording:
         bindings = pipeline.table.bindings
 
         def encoding(topic: str) -> str:
+            if topic == MQTT_ALIVE_TOPIC:
+                return MQTT_ALIVE_ENCODING  # "{}": connected to the broker then (online Sparkplug nodes current)
             if topic == OPCUA_ALIVE_TOPIC:
                 return OPCUA_ALIVE_ENCODING  # "{}": the subscription was alive then (its values current)
             if topic.startswith(OPCUA_PREFIX):

@@ -98,7 +98,8 @@ def two_shift_line() -> SimModel:
 
 
 def test_a_low_volume_shift_absorbs_a_stop_up_to_its_slack() -> None:
-    from viewer.sim.maintenance import PlanSlack, plan_shifts, shift_capacity
+    from viewer.sim.maintenance import PlanSlack, shift_capacity
+    from viewer.sim.model import plan_shifts
 
     model = two_shift_line()
     shifts = plan_shifts(PLAN, TWO_SHIFTS)
@@ -135,10 +136,27 @@ def test_the_ranking_by_hand_with_a_production_plan() -> None:
                                                                   "volume": 1}], "a and b overlap"),
 ])
 def test_a_plan_that_does_not_fit_the_calendar_is_refused_naming_the_entry(plan: list, words: str) -> None:
-    from viewer.sim.maintenance import plan_shifts
+    from viewer.sim.model import plan_shifts
 
     with pytest.raises(ValueError, match=words.replace("[", r"\[").replace("]", r"\]")):
         plan_shifts(plan, TWO_SHIFTS)
+
+
+def test_a_layout_with_a_plan_that_does_not_fit_is_refused_with_its_path(tmp_path, capsys) -> None:
+    import json
+    from pathlib import Path
+
+    from viewer.cli import main
+
+    demo = Path(__file__).resolve().parents[1] / "layouts" / "demo_plant" / "demo_plant.json"
+    doc = json.loads(demo.read_text())
+    doc["simulation"]["production_plan"] = [{"name": "late", "start": 72000, "end": 90000, "volume": 10}]
+    bad = tmp_path / "bad_plan.json"
+    bad.write_text(json.dumps(doc))
+    assert main(["simulate", str(bad), "--hours", "1"]) != 0
+    assert "simulation.production_plan[0]" in capsys.readouterr().err  # 90,000 s is past the 1-day period
+    assert main(["maintenance", str(bad), "--horizon", "1h", "--replications", "1"]) == 1
+    assert "simulation.production_plan[0]" in capsys.readouterr().err
 
 
 def test_the_calendar_phase_of_a_moment_counts_from_local_monday_midnight() -> None:

@@ -24,7 +24,6 @@ costs P(failure within the horizon) x the unplanned loss.
 from __future__ import annotations
 
 import copy
-import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -33,45 +32,12 @@ from typing import Any
 import numpy as np
 
 from viewer.sim.kernel import simulate
-from viewer.sim.model import Calendar, SimModel
+from viewer.sim.model import Calendar, PlanShift, SimModel, plan_shifts
 
 TAIL_S = 2 * 3600.0  # after the repair: time for the line to show what the stop cost downstream
 LEAD_S = 3 * 3600.0  # before the stop: the line fills; longer than the tail (see _stopped)
 PHASES = 24  # failure phases over the calendar period for the unplanned loss
 BREAK_MAX_S = 2 * 3600.0  # an off-time this short is a break; longer, off-shift
-
-
-@dataclass(frozen=True)
-class PlanShift:
-    """One entry of a production plan: ``volume`` parts planned in [start, end) of every calendar period."""
-
-    start: float
-    end: float
-    volume: float
-    name: str = ""
-
-
-def plan_shifts(plan: Sequence[dict] | None, period: float) -> list[PlanShift]:
-    """The layout's ``simulation.production_plan`` checked: each entry within the period, start before end,
-    none overlapping; ``ValueError`` naming the entry (its JSON path) and why."""
-    shifts = []
-    for i, entry in enumerate(plan or ()):
-        where = f"simulation.production_plan[{i}]"
-        try:
-            start, end, volume = float(entry["start"]), float(entry["end"]), float(entry["volume"])
-        except (KeyError, TypeError, ValueError):
-            raise ValueError(f"{where}: needs numbers start, end (s within the calendar period) and volume "
-                             f"(parts)") from None
-        if not (0.0 <= start < end <= period) or volume < 0 or not math.isfinite(volume):
-            raise ValueError(f"{where}: start {start:g} s and end {end:g} s must satisfy 0 <= start < end <= "
-                             f"the period ({period:g} s), and the volume {volume:g} must be >= 0")
-        shifts.append(PlanShift(start, end, volume, str(entry.get("name", ""))))
-    shifts.sort(key=lambda sh: sh.start)
-    for a, b in itertools.pairwise(shifts):
-        if b.start < a.end:
-            raise ValueError(f"simulation.production_plan: {a.name or a.start} and {b.name or b.start} overlap "
-                             f"({b.start:g} s < {a.end:g} s)")
-    return shifts
 
 
 def shift_capacity(model: SimModel, station: int, shift: PlanShift, *, replications: int = 4,
@@ -160,7 +126,7 @@ def _hours(seconds: float) -> str:
 
 
 def candidate_windows(calendar: Calendar | None, horizon: float, now: float = 0.0,
-                      plan: Sequence[dict] | None = None) -> list[RepairWindow]:
+                      plan: Sequence[PlanShift] | None = None) -> list[RepairWindow]:
     """Now, and every shift change, break and off-shift start (and low-volume shift) within the horizon.
 
     ``now`` is the calendar phase of the present (s since the start of a period).
@@ -176,9 +142,8 @@ def candidate_windows(calendar: Calendar | None, horizon: float, now: float = 0.
             kind = "shift change" if gap <= 0 else "break" if gap <= BREAK_MAX_S else "off shift"
             marks.append((end % period, kind))
         if plan:
-            volumes = [float(entry["volume"]) for entry in plan]
-            low = float(np.median(volumes))
-            marks += [(float(e["start"]) % period, "low-volume shift") for e in plan if float(e["volume"]) < low]
+            low = float(np.median([shift.volume for shift in plan]))
+            marks += [(shift.start % period, "low-volume shift") for shift in plan if shift.volume < low]
         for base in np.arange(math.floor(now / period) * period, now + horizon + period, period):
             for phase, kind in marks:
                 at = base + phase - now
@@ -238,14 +203,15 @@ def plan_repair(model: SimModel, station_id: str, *, repair_s: float, horizon_s:
     station = model.index(station_id)
     node = model.nodes[station]
     period = model.calendar.period if model.calendar is not None and model.calendar.working else 86400.0
-    slack = PlanSlack(model, station, plan_shifts(plan, period), period, replications=replications, seed=seed)
+    shifts = plan_shifts(plan, period) if plan is not None else model.production_plan
+    slack = PlanSlack(model, station, shifts, period, replications=replications, seed=seed)
     mttr = (node.repair_dist, node.mttr) if node.mttr else ("deterministic", repair_s)
     phases = (np.arange(PHASES) + 0.5) * period / PHASES
     unplanned = float(np.mean([slack.lost(stop_loss(model, station, float(p), mttr, replications=replications,
                                                     seed=seed), float(p)) for p in phases]))
     windows = []
     by_phase: dict[float, float] = {}  # the line is the same every period: one simulation per phase
-    for w in candidate_windows(model.calendar, horizon_s, now, plan):
+    for w in candidate_windows(model.calendar, horizon_s, now, shifts):
         phase = round((now + w.start) % period, 6)
         if phase not in by_phase:
             by_phase[phase] = slack.lost(stop_loss(model, station, phase, ("deterministic", repair_s),
@@ -341,7 +307,6 @@ def main_maintenance(argv: Sequence[str],
         except (OSError, ValueError) as exc:  # RecordingError is a ValueError's sibling: the hook says why
             print(f"{args.recording}: {exc}", file=sys.stderr)
             return 1
-    plan = ((getattr(layout, "simulation", None) or {}).get("production_plan")) or None
     if now is None:
         import time
 
@@ -352,13 +317,9 @@ def main_maintenance(argv: Sequence[str],
     def risk_of(node: Any) -> tuple[Callable[[float], float], str]:
         return trend_risks.get(node.id) or (exponential_failure(float(node.mtbf)), "from its MTBF, no history")
 
-    try:
-        plans = [plan_repair(model, n.id, repair_s=repair or float(n.mttr or 3600.0), horizon_s=horizon,
-                             p_fail_within=risk_of(n)[0], now=now, plan=plan, replications=args.replications,
-                             seed=args.seed, basis=risk_of(n)[1]) for n in chosen]
-    except ValueError as exc:  # the production plan does not fit the calendar
-        print(f"{args.layout}: {exc}", file=sys.stderr)
-        return 1
+    plans = [plan_repair(model, n.id, repair_s=repair or float(n.mttr or 3600.0), horizon_s=horizon,
+                         p_fail_within=risk_of(n)[0], now=now, replications=args.replications,
+                         seed=args.seed, basis=risk_of(n)[1]) for n in chosen]
     plans.sort(key=lambda p: -p.p_fail_horizon)
     if args.json:
         print(json.dumps([p.to_dict() for p in plans], indent=2))

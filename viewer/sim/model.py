@@ -24,7 +24,9 @@ Semantics (the engine follows them; the README repeats them for users):
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -172,6 +174,39 @@ class AgvFleet:
         return 0.0 if a == b else self.travel[(a, b)]
 
 
+@dataclass(frozen=True)
+class PlanShift:
+    """One entry of a production plan: ``volume`` parts planned in [start, end) of every calendar period."""
+
+    start: float
+    end: float
+    volume: float
+    name: str = ""
+
+
+def plan_shifts(plan: Sequence[dict] | None, period: float) -> list[PlanShift]:
+    """The layout's ``simulation.production_plan`` checked: each entry within the period, start before end,
+    none overlapping; ``ValueError`` naming the entry (its JSON path) and why."""
+    shifts = []
+    for i, entry in enumerate(plan or ()):
+        where = f"simulation.production_plan[{i}]"
+        try:
+            start, end, volume = float(entry["start"]), float(entry["end"]), float(entry["volume"])
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f"{where}: needs numbers start, end (s within the calendar period) and volume "
+                             f"(parts)") from None
+        if not (0.0 <= start < end <= period) or volume < 0 or not math.isfinite(volume):
+            raise ValueError(f"{where}: start {start:g} s and end {end:g} s must satisfy 0 <= start < end <= "
+                             f"the period ({period:g} s), and the volume {volume:g} must be >= 0")
+        shifts.append(PlanShift(start, end, volume, str(entry.get("name", ""))))
+    shifts.sort(key=lambda sh: sh.start)
+    for a, b in itertools.pairwise(shifts):
+        if b.start < a.end:
+            raise ValueError(f"simulation.production_plan: {a.name or a.start} and {b.name or b.start} overlap "
+                             f"({b.start:g} s < {a.end:g} s)")
+    return shifts
+
+
 @dataclass
 class SimModel:
     """Nodes in a list; links by index. Plain data: it crosses process boundaries for parallel replications."""
@@ -180,6 +215,7 @@ class SimModel:
     calendar: Calendar | None = None
     warmup: float = 0.0  # s removed from the statistics at the start of each run
     agv: AgvFleet | None = None
+    production_plan: list[PlanShift] = field(default_factory=list)  # planned volume per shift (maintenance)
 
     def index(self, node_id: str) -> int:
         for i, node in enumerate(self.nodes):
@@ -295,6 +331,12 @@ def model_from_layout(layout: Any, hours_hint: float | None = None) -> SimModel:
     if cal:
         model.calendar = Calendar(float(cal.get("period", 86400.0)),
                                   [(float(a), float(b)) for a, b in cal.get("working", [])])
+    if settings.get("production_plan"):
+        period = model.calendar.period if model.calendar is not None else 86400.0
+        try:
+            model.production_plan = plan_shifts(settings["production_plan"], period)
+        except ValueError as exc:
+            raise SimModelError([("simulation", str(exc))]) from None
     model.check()
     return model
 

@@ -153,7 +153,6 @@ class MaintenancePanel(QWidget):
             period = model.calendar.period if model.calendar is not None else 86400.0
             return plan_repair(model, component, repair_s=mttr, horizon_s=risk.horizon_s,
                                p_fail_within=risk.estimate.p_fail_within, now=calendar_phase(time.time(), period),
-                               plan=(layout.simulation or {}).get("production_plan"),
                                basis=f"trend of {risk.signal}")
 
         self.summary.setText(f"Planning {comp.display_name}: simulating each window…")

@@ -457,3 +457,42 @@ def test_an_unchanged_value_stays_current_while_the_session_lives_and_goes_stale
     replayer.index()
     replayer.seek(held_until - 0.2)
     assert replayer.pipeline.component_states()["ST10"] == "running"  # 4 s after the change: current
+
+
+def test_a_layout_larger_than_the_servers_operation_limits_is_subscribed_in_batches(tmp_path: Path) -> None:
+    """A PLC's server takes at most MaxMonitoredItemsPerCall items (and browse paths) per request and refuses
+    more with BadTooManyOperations: 600 bindings (half by browse path) against a limit of 100 all arrive."""
+    port, count = free_port(), 600
+    server = subprocess.Popen([sys.executable, str(Path(__file__).parent / "opcua_limited_server.py"), str(port),
+                               str(count), "100"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert server.stdout.readline().strip() == "ready"  # type: ignore[union-attr]
+        components = [{"id": f"M{i:04d}", "kind": "sensor", "position": [i * 0.1, 0, 0]} for i in range(count)]
+        bindings = [({"node": f"ns=2;s=Many.V{i:04d}"} if i % 2 else {"browse_path": ["2:Many", f"2:V{i:04d}"]})
+                    | {"component": f"M{i:04d}", "signal": "value"} for i in range(count)]
+        layout = parse_layout({"format": "twin-viewer-layout", "version": 1, "name": "many", "components": components,
+                               "bindings": bindings, "opcua": {"endpoint": f"opc.tcp://127.0.0.1:{port}"}})
+        pipeline = TelemetryPipeline(layout)
+        settings = opcua_settings_for(layout, None)
+        assert settings is not None
+        client = OpcUaClient(settings, pipeline.router)
+        client.start()
+        try:
+            wait_for(lambda: client.status().subscribed, timeout=60, what="the subscription")
+            server.stdin.write("go\n")  # type: ignore[union-attr]
+            server.stdin.flush()  # type: ignore[union-attr]
+            assert server.stdout.readline().strip() == "done"  # type: ignore[union-attr]
+            wanted = {f"M{i:04d}/value": i + 0.5 for i in range(count)}
+            wait_for(lambda: (pipeline.step(time.time()),
+                              all(pipeline.snapshot()["values"].get(k) == v for k, v in wanted.items()))[1],
+                     timeout=60, what="every value")
+            assert not pipeline.store.stats().errors_by_topic
+            server.stdin.write("refused\n")  # type: ignore[union-attr]
+            server.stdin.flush()  # type: ignore[union-attr]
+            assert server.stdout.readline().strip() == "0"  # type: ignore[union-attr]  # no request over the limit
+        finally:
+            client.stop()
+    finally:
+        server.kill()
+        server.wait(10)

@@ -323,19 +323,23 @@ class OpcUaClient(ConnectionLog):
         from asyncua import ua
 
         s = self.settings
-        nodes, plans = [], []
         now = time.time()
+        per_translate, per_monitor = await _operation_limits(client)
+        nodes, plans = [], []
         for label, plan in self._plans.items():
-            try:
-                if label in self._by_browse:
-                    node = await client.nodes.objects.get_child(list(self._by_browse[label]))
+            if label not in self._by_browse:
+                nodes.append(client.get_node(label))
+                plans.append(plan)
+        by_path = [(label, plan) for label, plan in self._plans.items() if label in self._by_browse]
+        for chunk in _chunks(by_path, per_translate):  # one request per chunk, within the server's limit
+            found = await client.nodes.objects.get_children_by_path(
+                [list(self._by_browse[label]) for label, _plan in chunk], raise_on_partial_error=False)
+            for (label, plan), targets in zip(chunk, found, strict=True):
+                if targets:
+                    nodes.append(targets[0])
+                    plans.append(plan)
                 else:
-                    node = client.get_node(label)
-            except Exception as exc:  # the path does not resolve on this server
-                self.store.count_error(f"opcua:{label}", f"browse path not found on the server: {exc}", now)
-                continue
-            nodes.append(node)
-            plans.append(plan)
+                    self.store.count_error(f"opcua:{label}", "browse path not found on the server", now)
         handler = _Handler(self, lost)
         params = ua.CreateSubscriptionParameters()
         params.RequestedPublishingInterval = s.publishing_interval_ms
@@ -358,7 +362,9 @@ class OpcUaClient(ConnectionLog):
                 node, ua.AttributeIds.Value, mfilter, s.queue_size, ua.MonitoringMode.Reporting,
                 s.sampling_interval_ms)
             requests.append(request)
-        results = await subscription.create_monitored_items(requests)
+        results = []
+        for chunk in _chunks(requests, per_monitor):  # real servers cap the items per call (often 500-1000)
+            results += await subscription.create_monitored_items(chunk)
         for node, plan, result in zip(nodes, plans, results, strict=True):
             if isinstance(result, ua.StatusCode):
                 self.store.count_error(f"opcua:{plan.label}", f"the server refused to monitor the node: "
@@ -390,6 +396,29 @@ class OpcUaClient(ConnectionLog):
             self.store.count_error(f"{OPCUA_PREFIX}{plan.label}", "not a finite number", received)
             return
         self.router.handle(f"{OPCUA_PREFIX}{plan.label}", payload, received)
+
+
+DEFAULT_PER_CALL = 500  # items per request where the server states no operation limit
+
+
+async def _operation_limits(client: Any) -> tuple[int, int]:
+    """The server's MaxNodesPerTranslateBrowsePathsToNodeIds and MaxMonitoredItemsPerCall (0 or unreadable:
+    DEFAULT_PER_CALL): a layout with thousands of bindings must not be one request a PLC refuses."""
+    from asyncua import ua
+
+    limits = []
+    for ident in (ua.ObjectIds.Server_ServerCapabilities_OperationLimits_MaxNodesPerTranslateBrowsePathsToNodeIds,
+                  ua.ObjectIds.Server_ServerCapabilities_OperationLimits_MaxMonitoredItemsPerCall):
+        try:
+            value = int(await client.get_node(ua.NodeId(ident, 0)).read_value())
+        except Exception:  # not exposed (optional in the standard), or not readable: keep to the default
+            value = 0
+        limits.append(min(value, DEFAULT_PER_CALL) if value > 0 else DEFAULT_PER_CALL)
+    return limits[0], limits[1]
+
+
+def _chunks(items: list, size: int) -> list[list]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
 
 
 async def make_client(settings: OpcUaSettings, password: str | None) -> Any:

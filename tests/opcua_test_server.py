@@ -129,7 +129,8 @@ async def _delete(server: Server, variable: Any, tell: str) -> None:
     await server.delete_nodes([variable])
 
 
-async def serve(options: argparse.Namespace) -> None:
+async def _secured_server(options: argparse.Namespace) -> Server:
+    """The server with the options' endpoints, certificate, trusted clients and user."""
     user_manager = OneUser(*options.user.split(":", 1)) if options.user else None
     server = Server(user_manager=user_manager)
     await server.init()
@@ -145,6 +146,43 @@ async def serve(options: argparse.Namespace) -> None:
         server.set_certificate_validator(trusted_clients(Path(options.trusted_clients)))
     if options.user:
         server.set_identity_tokens([ua.UserNameIdentityToken])
+    return server
+
+
+class Plant:
+    """The served variables, where they hang and their types: what the commands act on."""
+
+    def __init__(self, server: Server, ns: int, variables: dict[str, Any], parents: dict[str, Any]) -> None:
+        self.server, self.ns, self.variables, self.parents = server, ns, variables, parents
+        self.types: dict[str, Any] = {}
+
+    async def command(self, command: dict[str, Any]) -> str:
+        """One command line's answer (see the module docstring)."""
+        server = self.server
+        if "writes" in command:
+            return json.dumps(COUNTS)
+        if "revoke" in command:
+            return f"ok {await _revoke(server)}"
+        if "delete" in command:
+            await _delete(server, self.variables[command["delete"].split(";s=", 1)[1]], command.get("tell", "item"))
+            return "ok"
+        if "add" in command:
+            name = command["add"].split(";s=", 1)[1]
+            browse = f"{self.ns}:{name.rsplit('.', 1)[1]}"
+            self.variables[name] = await self.parents[name].add_variable(
+                ua.NodeId(name, self.ns), browse, ua.Variant(command["value"], self.types[name]))
+            await self.variables[name].set_writable()
+            return "ok"
+        name = command["set"].split(";s=", 1)[1]
+        status = ua.StatusCode(getattr(ua.StatusCodes, command.get("status", "Good")))
+        value = ua.DataValue(ua.Variant(command["value"], self.types[name]), StatusCode=status,
+                             SourceTimestamp=datetime.now(UTC), ServerTimestamp=datetime.now(UTC))
+        await server.write_attribute_value(self.variables[name].nodeid, value)
+        return "ok"
+
+
+async def serve(options: argparse.Namespace) -> None:
+    server = await _secured_server(options)
     ns = await server.register_namespace("urn:twin-viewer:test-plant")
     line = await server.nodes.objects.add_folder(ua.NodeId("Line1", ns), f"{ns}:Line1")
     st10 = await line.add_object(ua.NodeId("Line1.ST10", ns), f"{ns}:ST10")
@@ -157,40 +195,17 @@ async def serve(options: argparse.Namespace) -> None:
         "Line1.R1.Joints": await r1.add_variable(ua.NodeId("Line1.R1.Joints", ns), f"{ns}:Joints",
                                                  [0.0] * 6, ua.VariantType.Double),
     }
-    parents = {"Line1.ST10.State": st10, "Line1.ST10.Spindle.Vibration": spindle, "Line1.R1.Joints": r1}
+    plant = Plant(server, ns, variables,
+                  {"Line1.ST10.State": st10, "Line1.ST10.Spindle.Vibration": spindle, "Line1.R1.Joints": r1})
     for variable in variables.values():
         await variable.set_writable()
-    types = {name: (await v.read_data_value()).Value.VariantType for name, v in variables.items()}
+    plant.types = {name: (await v.read_data_value()).Value.VariantType for name, v in variables.items()}
     async with server:
         print("ready", flush=True)
         reader = asyncio.StreamReader()
         await asyncio.get_running_loop().connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
         while line_bytes := await reader.readline():
-            command = json.loads(line_bytes)
-            if "writes" in command:
-                print(json.dumps(COUNTS), flush=True)
-                continue
-            if "revoke" in command:
-                print(f"ok {await _revoke(server)}", flush=True)
-                continue
-            if "delete" in command:
-                await _delete(server, variables[command["delete"].split(";s=", 1)[1]], command.get("tell", "item"))
-                print("ok", flush=True)
-                continue
-            if "add" in command:
-                name = command["add"].split(";s=", 1)[1]
-                browse = f"{ns}:{name.rsplit('.', 1)[1]}"
-                variables[name] = await parents[name].add_variable(ua.NodeId(name, ns), browse,
-                                                                   ua.Variant(command["value"], types[name]))
-                await variables[name].set_writable()
-                print("ok", flush=True)
-                continue
-            name = command["set"].split(";s=", 1)[1]
-            status = ua.StatusCode(getattr(ua.StatusCodes, command.get("status", "Good")))
-            value = ua.DataValue(ua.Variant(command["value"], types[name]), StatusCode=status,
-                                 SourceTimestamp=datetime.now(UTC), ServerTimestamp=datetime.now(UTC))
-            await server.write_attribute_value(variables[name].nodeid, value)
-            print("ok", flush=True)
+            print(await plant.command(json.loads(line_bytes)), flush=True)
 
 
 def parse_options(argv: list[str]) -> argparse.Namespace:

@@ -151,3 +151,74 @@ def test_node_opcua_status_codes_bad_is_no_data_and_uncertain_is_uncertain(node_
              what="uncertain")
     assert pipeline.snapshot()["values"]["VIB/vibration"] == 2.0 and not pipeline.snapshot()["alarms"]
     assert "Uncertain" in next(iter(client.node_quality().values()))
+
+
+class SecureNodeOpcUaServer(NodeOpcUaServer):
+    """The same server with Basic256Sha256 SignAndEncrypt only, user viewer/s3cret, and its own certificate
+    made by node-opcua's PKI in ``pki`` (it accepts the viewer's certificate)."""
+
+    def __init__(self, pki: Path) -> None:
+        self.port = free_port()
+        self.proc = subprocess.Popen([str(NODE), str(TOOL / "server.js"), str(self.port), "secure", str(pki)],
+                                     cwd=TOOL, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True)
+        words = self._line().split()
+        assert words[0] == "ready", words
+        self.namespace, self.certificate = int(words[1]), Path(words[2])
+
+
+def test_sign_and_encrypt_against_node_opcua_with_trust_set_up_as_the_readme_says(tmp_path: Path,
+                                                                                  monkeypatch: Any) -> None:
+    """The viewer's own certificate is made on first use; node-opcua's certificate is refused until an
+    administrator copies it into the trust folder (it lies in rejected/ meanwhile); then values flow under
+    SignAndEncrypt with a user and password; a wrong password is said as such."""
+    from viewer.telemetry.opcua_security import PkiFolders, thumbprint
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("INTEROP_OPCUA_PASSWORD", "s3cret")
+    server = SecureNodeOpcUaServer(tmp_path / "node-pki")
+    try:
+        ns = server.namespace
+        doc = {
+            "format": "twin-viewer-layout", "version": 1, "name": "secure node-opcua cell",
+            "components": [{"id": "VIB", "kind": "sensor", "position": [0, 0, 0]}],
+            "opcua": {"endpoint": f"opc.tcp://127.0.0.1:{server.port}", "security_policy": "Basic256Sha256",
+                      "security_mode": "SignAndEncrypt", "username": "viewer",
+                      "password_env": "INTEROP_OPCUA_PASSWORD", "publishing_interval_ms": 50},
+            "bindings": [{"node": f"ns={ns};s=Line1.ST10.Vibration", "component": "VIB", "signal": "vibration"}],
+        }
+        layout = parse_layout(doc)
+        pipeline = TelemetryPipeline(layout)
+        settings = opcua_settings_for(layout, None)
+        assert settings is not None
+        settings.reconnect_min_s = settings.reconnect_max_s = 0.5
+        client = OpcUaClient(settings, pipeline.router)
+        client.start()
+        folders = PkiFolders.default()
+        try:
+            wait_for(lambda: any(folders.rejected.glob("*.der")), timeout=30, what="the refused certificate")
+            from cryptography import x509
+            from cryptography.hazmat.primitives.serialization import Encoding
+
+            der = x509.load_pem_x509_certificate(server.certificate.read_bytes()).public_bytes(Encoding.DER)
+            detail = client.status().detail
+            assert thumbprint(der).replace(":", "").lower()[:8] in detail.replace(":", "").lower(), detail
+            assert client.status().state is not ConnectionState.CONNECTED
+            assert folders.own_key.stat().st_mode & 0o077 == 0  # the viewer's key: the user's only
+            folders.trusted.mkdir(parents=True, exist_ok=True)
+            (folders.trusted / "node-opcua.der").write_bytes(der)  # what the administrator does
+            wait_for(lambda: client.status().subscribed, timeout=30, what="connected once trusted")
+            server.set("vib", 4.75)
+            wait_for(lambda: stepped(pipeline, "VIB/vibration", 4.75), what="a value under SignAndEncrypt")
+        finally:
+            client.stop()
+        monkeypatch.setenv("INTEROP_OPCUA_PASSWORD", "wrong")
+        wrong = OpcUaClient(opcua_settings_for(layout, None), TelemetryPipeline(layout).router)
+        wrong.start()
+        try:
+            wait_for(lambda: "password" in wrong.status().detail, timeout=30, what="the wrong password said")
+            assert wrong.status().connects == 0
+        finally:
+            wrong.stop()
+    finally:
+        server.stop()

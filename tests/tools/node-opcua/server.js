@@ -1,15 +1,31 @@
 // A node-opcua server for interop tests: an OPC UA stack nobody here wrote.
+// node server.js PORT                      no security, anonymous
+// node server.js PORT secure PKI_FOLDER    Basic256Sha256 SignAndEncrypt only, user "viewer" / "s3cret", its own
+//                                          PKI (certificates made by node-opcua) in PKI_FOLDER; accepts the
+//                                          client's certificate; prints "ready NS SERVER_CERT_FILE"
 const opcua = require("node-opcua-server");
 const { OPCUAServer } = opcua;
 const { Variant, DataType, VariantArrayType } = require("node-opcua-variant");
 const { StatusCodes } = require("node-opcua-status-code");
 const readline = require("readline");
 const port = parseInt(process.argv[2], 10);
+const secure = process.argv[3] === "secure";
 (async () => {
-  const server = new OPCUAServer({ port, resourcePath: "", buildInfo: { productName: "interop" },
-
-
-                                   allowAnonymous: true });
+  const options = { port, resourcePath: "", buildInfo: { productName: "interop" }, allowAnonymous: !secure };
+  if (secure) {
+    const { OPCUACertificateManager } = require("node-opcua-certificate-manager");
+    const { MessageSecurityMode } = require("node-opcua-service-secure-channel");
+    const { SecurityPolicy } = require("node-opcua-secure-channel");
+    const pki = process.argv[4];
+    options.serverCertificateManager = new OPCUACertificateManager({
+      rootFolder: pki + "/server", automaticallyAcceptUnknownCertificate: true });
+    options.userCertificateManager = new OPCUACertificateManager({
+      rootFolder: pki + "/user", automaticallyAcceptUnknownCertificate: true });
+    options.securityModes = [MessageSecurityMode.SignAndEncrypt];
+    options.securityPolicies = [SecurityPolicy.Basic256Sha256];
+    options.userManager = { isValidUser: (user, password) => user === "viewer" && password === "s3cret" };
+  }
+  const server = new OPCUAServer(options);
   await server.initialize();
   const ns = server.engine.addressSpace.getOwnNamespace();
   const line = ns.addFolder("ObjectsFolder", { browseName: "Line1" });
@@ -24,7 +40,7 @@ const port = parseInt(process.argv[2], 10);
                                  value: { dataType: DataType.Double, arrayType: VariantArrayType.Array,
                                           value: new Float64Array(6) } });
   await server.start();
-  console.log("ready " + ns.index);
+  console.log("ready " + ns.index + (secure ? " " + server.certificateFile : ""));
   const rl = readline.createInterface({ input: process.stdin });
   rl.on("line", (text) => {
     const cmd = JSON.parse(text);

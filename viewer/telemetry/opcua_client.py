@@ -563,6 +563,8 @@ class _Monitor:
         log.warning("OPC UA node %s is not on the server any more (%s)", label, status)
         self.owner.store.count_error(f"opcua:{label}", f"the server no longer has the node ({status}): no data "
                                                        f"until it returns", time.time())
+        if self.owner.status().subscribed:  # said at once, not at the next look for missing nodes
+            self.owner._set_state(ConnectionState.CONNECTED, self.owner._connected_detail(self))
 
     async def _resolve(self, plans: list[_NodePlan]) -> list[tuple[_NodePlan, Any]]:
         """The nodes of these plans: NodeIds as they are, browse paths translated (within the server's limit)."""

@@ -391,6 +391,10 @@ def check_server_certificate(der: bytes, *, endpoint: str, server: str, folders:
     known = _known_servers(folders)
     previous = known.get(endpoint)
     if offered.thumbprint in trusted_certificates(folders, pinned):
+        if offered.expired():  # trusted by an administrator: still used (refusing would blind the control room)
+            log.warning("the trusted certificate of %s (%s) is valid from %s to %s, not now: ask the server's "
+                        "administrator to renew it", endpoint, offered.thumbprint, f"{offered.not_before:%Y-%m-%d}",
+                        f"{offered.not_after:%Y-%m-%d}")
         if previous is not None and previous.get("thumbprint") != offered.thumbprint:
             log.warning("the certificate of %s changed to %s (trusted): was %s", endpoint, offered.thumbprint,
                         previous.get("thumbprint"))

@@ -39,3 +39,30 @@ def test_the_window_reads_the_plant_over_opcua(qtbot):
     finally:
         plant.terminate()
         plant.wait(10)
+
+
+def test_help_shows_the_viewers_opcua_certificate_and_the_command_prints_the_same(qtbot, tmp_path, monkeypatch,
+                                                                                  capsys):
+    """An administrator asks for the certificate to trust on the server: the Help menu and
+    ``twin-viewer opcua-certificate`` show its file and SHA-1 thumbprint (checked against hashlib) and the
+    trust folders; it is made once, on first use."""
+    import hashlib
+
+    from viewer.cli import main
+    from viewer.ui.app import create_application
+    from viewer.ui.main_window import MainWindow
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    own = tmp_path / "twin-viewer" / "opcua" / "own" / "cert.der"
+    assert main(["opcua-certificate"]) == 0
+    printed = capsys.readouterr().out
+    sha1 = hashlib.sha1(own.read_bytes()).hexdigest().upper()
+    assert str(own) in printed and sha1 in printed and "made just now" in printed
+    assert str(tmp_path / "twin-viewer" / "opcua" / "trusted") in printed
+    create_application()
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.opcua_certificate_action.trigger()
+    box = win.opcua_certificate_box
+    assert sha1 in box.text() and str(own) in box.text() and "made just now" not in box.text()  # the same one
+    box.close()

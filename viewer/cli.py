@@ -27,7 +27,7 @@ from viewer import __version__
 
 SUBCOMMANDS = ("render", "validate", "demo", "simulate-plant", "score", "nab", "simulate", "optimise", "maintenance",
                "record", "replay", "recover", "import", "check",
-               "compare")
+               "compare", "opcua-certificate")
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -214,6 +214,8 @@ def _sub_parser() -> argparse.ArgumentParser:
     imp.add_argument("--out", type=Path, required=True)
     imp.add_argument("--layout", type=Path, help="layout to embed in the recording")
 
+    subs.add_parser("opcua-certificate", help="show this viewer's OPC UA client certificate (made on first use) "
+                    "with its thumbprint, and the folders of trusted and refused server certificates")
     check = subs.add_parser("check", help="check a layout for overlaps, reach, flow and clearance problems; "
                                           "exit 1 on an error")
     check.add_argument("layout", type=Path)
@@ -582,6 +584,17 @@ def _cmd_import(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_opcua_certificate(_args: argparse.Namespace) -> int:
+    from viewer.telemetry.opcua_security import OpcUaSecurityError, certificate_report
+
+    try:
+        print(certificate_report())
+    except OpcUaSecurityError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_PROBLEMS
+    return EXIT_OK
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     import json
 
@@ -849,7 +862,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         commands = {"render": _cmd_render, "validate": _cmd_validate, "demo": _cmd_demo, "score": _cmd_score,
                     "simulate": _cmd_simulate, "optimise": _cmd_optimise,
                     "record": _cmd_record, "replay": _cmd_replay, "recover": _cmd_recover, "import": _cmd_import,
-                    "check": _cmd_check, "compare": _cmd_compare}
+                    "check": _cmd_check, "compare": _cmd_compare, "opcua-certificate": _cmd_opcua_certificate}
         return commands[args.command](args)
     if not _has_display():
         return EXIT_USAGE

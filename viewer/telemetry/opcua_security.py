@@ -468,3 +468,30 @@ def _write_atomic(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def certificate_report(folders: PkiFolders | None = None) -> str:
+    """What an administrator needs to let this viewer in and to trust a server, as lines of text (the
+    ``twin-viewer opcua-certificate`` command and the window's Help menu). Makes the certificate on first use;
+    :class:`CertificateFileError` when it cannot."""
+    folders = folders or PkiFolders.default()
+    own = ensure_own_certificate(folders)
+    info = own.info
+    trusted = sorted(p.name for p in folders.trusted.glob("*")) if folders.trusted.is_dir() else []
+    rejected = sorted(p.name for p in folders.rejected.glob("*.der")) if folders.rejected.is_dir() else []
+    lines = [
+        "This viewer's OPC UA client certificate" + (" (made just now)" if own.created else "") + ":",
+        f"  file             {own.certificate}",
+        f"  subject          {info.subject}",
+        f"  application URI  {info.application_uri}",
+        f"  SHA-1 thumbprint {info.thumbprint}",
+        f"  SHA-256          {info.sha256}",
+        f"  valid            {info.not_before:%Y-%m-%d} to {info.not_after:%Y-%m-%d}",
+        "To let it in, copy the file into the server's trusted certificates (or accept it in the server's "
+        "certificate list) and compare the thumbprint.",
+        f"Servers this viewer trusts: {folders.trusted}" + (f" ({', '.join(trusted)})" if trusted else " (none)"),
+        f"Server certificates it refused: {folders.rejected}" + (
+            f" ({', '.join(rejected)}): compare the thumbprint in the file name with the one the server shows, "
+            f"then move the file into {folders.trusted}" if rejected else " (none)"),
+    ]
+    return "\n".join(lines)

@@ -293,6 +293,9 @@ class MainWindow(QMainWindow):
         self.labels_action = self._action("Show &Labels", self.toggle_labels, "L", "Show or hide name labels")
         self.labels_action.setCheckable(True)
         self.about_action = self._action("&About", self.show_about)
+        self.opcua_certificate_action = self._action("OPC UA &Certificate…", self.show_opcua_certificate,
+                                                     tip="This viewer's certificate and thumbprint, to trust it "
+                                                         "on an OPC UA server; where trusted servers are kept")
         self.open_recording_action = self._action("Open &Recording…", self.open_recording_dialog, "Ctrl+Shift+O",
                                                   "Replay a recorded session")
         self.record_action = self._action("Record", self.toggle_recording, "Ctrl+R",
@@ -344,6 +347,7 @@ class MainWindow(QMainWindow):
         for dock in self.findChildren(QDockWidget):
             view_menu.addAction(dock.toggleViewAction())
         help_menu = menus.addMenu("&Help")
+        help_menu.addAction(self.opcua_certificate_action)
         help_menu.addAction(self.about_action)
 
         toolbar = self.addToolBar("Main")
@@ -1171,6 +1175,20 @@ class MainWindow(QMainWindow):
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.about_dialog = dialog  # tests read it
         dialog.open()
+
+    def show_opcua_certificate(self) -> None:
+        """The viewer's OPC UA client certificate (made on first use) and the trust folders, selectable text."""
+        from viewer.telemetry.opcua_security import OpcUaSecurityError, certificate_report
+
+        try:
+            text, icon = certificate_report(), QMessageBox.Icon.Information
+        except OpcUaSecurityError as exc:
+            text, icon = str(exc), QMessageBox.Icon.Warning
+        box = QMessageBox(icon, "OPC UA certificate", text, QMessageBox.StandardButton.Close, self)
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.opcua_certificate_box = box  # tests read it
+        box.open()
 
     def set_theme(self, name: str, remember: bool = True) -> None:
         """Switch between the dark control-room theme and the light one (kept in the user's settings)."""

@@ -23,11 +23,14 @@ forward pass (well under a millisecond), and a prediction uses only the cycles s
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import functools
 import math
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from statistics import NormalDist
 
 import numpy as np
@@ -39,7 +42,13 @@ WINDOW_CHOICES = (20, 30)  # cycles of history per prediction, chosen by grouped
 MIN_CORRELATION = 0.3  # |corr(sensor, capped life)| below this: the sensor does not follow the wear
 CONDITION_TOLERANCE = 0.1  # settings within this (scaled) distance of a centre are one operating condition
 MAX_CONDITIONS = 8
-CALIBRATION_BANDS = 10
+# Calibration cells: bands of age (cycles seen so far) x bands of predicted life, each with its own residuals.
+# The (age bands, life bands) pair is chosen by grouped cross-validation on the training units' out-of-fold
+# predictions: the narrowest whose cross-validated coverage is within COVERAGE_SLACK of the level.
+CALIBRATION_CHOICES = ((1, 5), (1, 10), (2, 10), (4, 5), (4, 10))
+CALIBRATION_LEVEL = 0.9
+COVERAGE_SLACK = 0.02
+MIN_CELL_RESIDUALS = 40  # fewer cannot give a 90 % bound with room to spare ((n + 1) * 0.95 <= n needs n >= 19)
 AGE_SCALE = 100.0  # the age feature in hundreds of cycles, capped
 AGE_CAP = 400.0
 
@@ -89,6 +98,36 @@ def conformal_band(residuals: np.ndarray, level: float) -> tuple[float, float]:
     high = r[min(hi_rank, n) - 1] if hi_rank <= n else math.inf
     low = r[lo_rank - 1] if lo_rank >= 1 else -math.inf
     return float(low), float(high)
+
+
+@functools.lru_cache(maxsize=1)
+def _openblas() -> tuple[object, object] | None:
+    """numpy's bundled OpenBLAS thread-count getter and setter, where there is one (wheels from PyPI)."""
+    libs = Path(np.__file__).parent.parent / "numpy.libs"
+    for lib in sorted(libs.glob("libscipy_openblas*.so*")) if libs.is_dir() else []:
+        try:
+            blas = ctypes.CDLL(str(lib))  # already loaded by numpy: the same library, not a second copy
+            return blas.scipy_openblas_get_num_threads64_, blas.scipy_openblas_set_num_threads64_
+        except (OSError, AttributeError):
+            continue
+    return None
+
+
+@contextlib.contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """Matrix products on one thread while fitting: the network's matrices are small, and OpenBLAS's threads
+    made a network's training 10x slower on a busy 2-core machine (31 s against 3 s, measured)."""
+    blas = _openblas()
+    if blas is None:
+        yield
+        return
+    get, set_ = blas
+    before = int(get())  # type: ignore[operator]
+    set_(1)  # type: ignore[operator]
+    try:
+        yield
+    finally:
+        set_(before)  # type: ignore[operator]
 
 
 class OperatingConditions:
@@ -144,11 +183,14 @@ class _Network:
               l2: float = 1e-4, rate: float = 1e-3, batch: int = 256) -> _Network:
         rng = np.random.default_rng(seed)
         mean, std = x.mean(axis=0), x.std(axis=0) + 1e-9
-        z, target = (x - mean) / std, y / 100.0
+        # float32: half the memory traffic, about twice as fast on these small matrices; the error is far below
+        # the remaining life's own spread
+        z, target = ((x - mean) / std).astype(np.float32), (y / 100.0).astype(np.float32)
         d = z.shape[1]
-        p = [rng.normal(0, math.sqrt(2 / d), (d, hidden)), np.zeros(hidden),
-             rng.normal(0, math.sqrt(2 / hidden), (hidden, hidden)), np.zeros(hidden),
-             rng.normal(0, math.sqrt(1 / hidden), (hidden, 1)), np.zeros(1)]
+        p = [a.astype(np.float32) for a in (
+            rng.normal(0, math.sqrt(2 / d), (d, hidden)), np.zeros(hidden),
+            rng.normal(0, math.sqrt(2 / hidden), (hidden, hidden)), np.zeros(hidden),
+            rng.normal(0, math.sqrt(1 / hidden), (hidden, 1)), np.zeros(1))]
         m1 = [np.zeros_like(a) for a in p]
         m2 = [np.zeros_like(a) for a in p]
         step = 0
@@ -158,7 +200,7 @@ class _Network:
                 i = order[start:start + batch]
                 h1 = np.maximum(z[i] @ p[0] + p[1], 0)
                 h2 = np.maximum(h1 @ p[2] + p[3], 0)
-                g = ((h2 @ p[4] + p[5])[:, 0] - target[i])[:, None] * (2 / len(i))
+                g = ((h2 @ p[4] + p[5])[:, 0] - target[i])[:, None] * np.float32(2 / len(i))
                 g2 = (g @ p[4].T) * (h2 > 0)
                 g1 = (g2 @ p[2].T) * (h1 > 0)
                 grads = [z[i].T @ g1 + l2 * p[0], g1.sum(0), h1.T @ g2 + l2 * p[2], g2.sum(0),
@@ -186,6 +228,15 @@ class FitReport:
     conditions: int
     sensors: tuple[str, ...]
     calibration_points: int
+    units: int = 0
+    calibration: tuple[int, int] = (1, 1)  # (age bands, predicted-life bands) chosen (fewer where cells are small)
+    # per candidate (age bands, life bands): (cross-validated coverage of the 90 % interval, mean width)
+    cv_calibration: dict[tuple[int, int], tuple[float, float]] = field(default_factory=dict)
+
+    @property
+    def cv_coverage(self) -> float:
+        """The cross-validated coverage of the chosen calibration (grouped by unit, training units only)."""
+        return self.cv_calibration.get(self.calibration, (float("nan"), float("nan")))[0]
 
 
 class HealthModel:
@@ -207,8 +258,7 @@ class HealthModel:
         self.window = WINDOW_CHOICES[-1]
         self.cap = DEFAULT_CAP
         self.networks: list[_Network] = []
-        self.band_edges = np.zeros(0)
-        self.band_residuals: list[np.ndarray] = []
+        self.calibration = _Calibration.fit(np.zeros(1), np.zeros(1), np.ones(1), 1, 1)
         self.report: FitReport | None = None
 
     # -- fitting --------------------------------------------------------------------------------------------
@@ -219,9 +269,22 @@ class HealthModel:
         """Learn from ``histories``: one array per unit, rows = cycles, columns = settings then sensors.
 
         Each unit's last row is its failure. ``windows``: the candidates, chosen by ``folds``-fold
-        cross-validation grouped by unit (RMSE against the capped target); the out-of-fold predictions of
-        the chosen window calibrate the intervals.
+        cross-validation grouped by unit (RMSE against the capped target, one network per fold). The
+        intervals are calibrated on out-of-fold predictions of an ensemble as large as the final one (a
+        single network's errors are larger than the ensemble's: calibrating on them made the intervals too
+        wide), each row with its age, in cells chosen by grouped cross-validation (:class:`_Calibration`).
+        With ``n_settings=0`` there is one operating condition.
         """
+        if len(histories) < folds:
+            raise ValueError(f"{len(histories)} run-to-failure histories: at least {folds} are needed")
+        with _one_blas_thread():
+            return cls._fit(histories, n_settings=n_settings, sensor_names=sensor_names, cap=cap, windows=windows,
+                            folds=folds, ensemble=ensemble, hidden=hidden, epochs=epochs, seed=seed)
+
+    @classmethod
+    def _fit(cls, histories: Sequence[np.ndarray], *, n_settings: int, sensor_names: Sequence[str] | None,
+             cap: float, windows: Sequence[int], folds: int, ensemble: int, hidden: int, epochs: int,
+             seed: int) -> HealthModel:
         model = cls()
         model.n_settings, model.cap = n_settings, float(cap)
         n_sensors = histories[0].shape[1] - n_settings
@@ -232,22 +295,30 @@ class HealthModel:
         model._select_sensors(normalised, lives)
         rng = np.random.default_rng(seed)
         fold_of = rng.permutation(len(histories)) % folds
+        train = dict(hidden=hidden, epochs=epochs)
         cv_rmse: dict[int, float] = {}
         oof: dict[int, list[np.ndarray]] = {}
         for window in windows:
             feats = [model._features(x[:, model.selected], window) for x in normalised]
-            preds = _out_of_fold(feats, lives, fold_of, cap, hidden=hidden, epochs=epochs, seed=seed)
+            preds = _out_of_fold(feats, lives, fold_of, cap, seeds=(seed,), **train)
             err = np.concatenate([p - np.minimum(y, cap) for p, y in zip(preds, lives, strict=True)])
             cv_rmse[window] = float(np.sqrt(np.mean(err ** 2)))
             oof[window] = preds
         model.window = min(cv_rmse, key=cv_rmse.__getitem__)
-        model._calibrate(np.concatenate(oof[model.window]), np.concatenate(lives))
         feats = [model._features(x[:, model.selected], model.window) for x in normalised]
+        if ensemble > 1:  # the other members of each fold's ensemble: the chosen window's predictions, averaged
+            more = _out_of_fold(feats, lives, fold_of, cap, seeds=tuple(seed + 100 + k for k in range(1, ensemble)),
+                                **train)
+            oof[model.window] = [(p + (ensemble - 1) * q) / ensemble
+                                 for p, q in zip(oof[model.window], more, strict=True)]
+        ages = np.concatenate([np.arange(1, len(h) + 1, dtype=float) for h in histories])
+        unit_of = np.concatenate([np.full(len(h), i) for i, h in enumerate(histories)])
+        model.calibration, chosen, cv_calibration = _Calibration.choose(
+            np.concatenate(oof[model.window]), np.concatenate(lives), ages, fold_of[unit_of])
         x_all, y_all = np.vstack(feats), np.minimum(np.concatenate(lives), cap)
-        model.networks = [_Network.train(x_all, y_all, hidden=hidden, epochs=epochs, seed=seed + 1 + k)
-                          for k in range(ensemble)]
+        model.networks = [_Network.train(x_all, y_all, seed=seed + 1 + k, **train) for k in range(ensemble)]
         model.report = FitReport(model.window, cv_rmse, len(model.conditions.centres), model.based_on,
-                                 int(sum(len(r) for r in model.band_residuals)))
+                                 len(ages), len(histories), chosen, cv_calibration)
         return model
 
     def _fit_normalisation(self, histories: Sequence[np.ndarray]) -> None:
@@ -283,14 +354,6 @@ class HealthModel:
         age = np.minimum(np.arange(1, n + 1, dtype=float), AGE_CAP)[:, None] / AGE_SCALE
         return np.hstack([padded[idx].reshape(n, -1), age])
 
-    def _calibrate(self, predicted: np.ndarray, true_life: np.ndarray) -> None:
-        """Mondrian split-conformal: bands of predicted life, each with its residuals (true - predicted)."""
-        inner = np.quantile(predicted, np.linspace(0, 1, CALIBRATION_BANDS + 1)[1:-1])
-        self.band_edges = np.unique(inner)
-        band = np.searchsorted(self.band_edges, predicted, side="right")
-        self.band_residuals = [np.sort(true_life[band == b] - predicted[band == b])
-                               for b in range(len(self.band_edges) + 1)]
-
     # -- predicting -----------------------------------------------------------------------------------------
     @property
     def based_on(self) -> tuple[str, ...]:
@@ -300,9 +363,9 @@ class HealthModel:
         """The ensemble's mean remaining life for rows of features (capped target, never below 0)."""
         return np.maximum(np.mean([net(features) for net in self.networks], axis=0), 0.0)
 
-    def estimate(self, point: float, level: float = 0.9) -> RulEstimate:
-        """The calibrated distribution around a point prediction."""
-        residuals = self.band_residuals[int(np.searchsorted(self.band_edges, point, side="right"))]
+    def estimate(self, point: float, level: float = 0.9, age: float | None = None) -> RulEstimate:
+        """The calibrated distribution around a point prediction after ``age`` cycles seen (None: any age)."""
+        residuals = self.calibration.residuals(point, age)
         low, high = conformal_band(residuals, level)
         outcomes = np.maximum(point + residuals, 0.0)  # residuals are sorted: so are the outcomes
         return RulEstimate(float(point), max(point + low, 0.0), max(point + high, 0.0), level, self.source,
@@ -311,7 +374,7 @@ class HealthModel:
     def predict(self, history: np.ndarray, level: float = 0.9) -> RulEstimate:
         """The estimate after the last row of ``history`` (a unit's cycles so far)."""
         x = self._normalise(history)[:, self.selected]
-        return self.estimate(float(self.point(self._features(x, self.window)[-1:])[0]), level)
+        return self.estimate(float(self.point(self._features(x, self.window)[-1:])[0]), level, age=len(x))
 
     def predict_all(self, history: np.ndarray) -> np.ndarray:
         """Point predictions after every row of ``history``, each from the rows up to it only."""
@@ -341,21 +404,105 @@ class UnitTracker:
         rows = list(self.rows)
         rows = [rows[0]] * (m.window - len(rows)) + rows
         features = np.concatenate([np.ravel(rows), [min(self.age, AGE_CAP) / AGE_SCALE]])
-        return m.estimate(float(m.point(features[None, :])[0]), level)
+        return m.estimate(float(m.point(features[None, :])[0]), level, age=self.age)
 
 
-def _out_of_fold(features: list[np.ndarray], lives: list[np.ndarray], fold_of: np.ndarray, cap: float,
-                 **train: int) -> list[np.ndarray]:
-    """Each unit's predictions from a network trained on the other folds' units."""
+def _out_of_fold(features: list[np.ndarray], lives: list[np.ndarray], fold_of: np.ndarray, cap: float, *,
+                 seeds: Sequence[int], **train: int) -> list[np.ndarray]:
+    """Each unit's predictions from an ensemble (one network per seed) trained on the other folds' units."""
     preds: list[np.ndarray] = [np.zeros(0)] * len(features)
     for fold in np.unique(fold_of):
         held = np.flatnonzero(fold_of == fold)
         kept = np.flatnonzero(fold_of != fold)
-        net = _Network.train(np.vstack([features[i] for i in kept]),
-                             np.minimum(np.concatenate([lives[i] for i in kept]), cap), **train)
+        x = np.vstack([features[i] for i in kept])
+        y = np.minimum(np.concatenate([lives[i] for i in kept]), cap)
+        nets = [_Network.train(x, y, seed=s, **train) for s in seeds]
         for i in held:
-            preds[i] = np.maximum(net(features[i]), 0.0)
+            preds[i] = np.maximum(np.mean([net(features[i]) for net in nets], axis=0), 0.0)
     return preds
+
+
+class _Calibration:
+    """Mondrian split-conformal cells: bands of age (cycles seen so far), within each bands of predicted life;
+    each cell holds its sorted residuals (true, uncapped remaining life - predicted), which make the
+    predictive distribution of a prediction falling in it. Age matters because a healthy-looking unit's true
+    life beyond the cap depends on how long it has already run; one pooled set (``pooled``) serves a
+    prediction whose age is unknown."""
+
+    def __init__(self, age_edges: np.ndarray, life_edges: list[np.ndarray], cells: list[list[np.ndarray]],
+                 pooled: tuple[np.ndarray, list[np.ndarray]]) -> None:
+        self.age_edges, self.life_edges, self.cells, self.pooled = age_edges, life_edges, cells, pooled
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.age_edges) + 1, max(len(e) + 1 for e in self.life_edges)
+
+    @staticmethod
+    def _bands(predicted: np.ndarray, residual: np.ndarray, bands: int) -> tuple[np.ndarray, list[np.ndarray]]:
+        bands = max(1, min(bands, len(predicted) // MIN_CELL_RESIDUALS))
+        edges = np.unique(np.quantile(predicted, np.linspace(0, 1, bands + 1)[1:-1])) if bands > 1 else np.zeros(0)
+        band = np.searchsorted(edges, predicted, side="right")
+        return edges, [np.sort(residual[band == b]) for b in range(len(edges) + 1)]
+
+    @classmethod
+    def fit(cls, predicted: np.ndarray, true_life: np.ndarray, age: np.ndarray, age_bands: int,
+            life_bands: int) -> _Calibration:
+        residual = true_life - predicted
+        age_bands = max(1, min(age_bands, len(age) // (MIN_CELL_RESIDUALS * life_bands)))
+        age_edges = (np.unique(np.quantile(age, np.linspace(0, 1, age_bands + 1)[1:-1])) if age_bands > 1
+                     else np.zeros(0))
+        band = np.searchsorted(age_edges, age, side="right")
+        life_edges, cells = [], []
+        for b in range(len(age_edges) + 1):
+            edges, residuals = cls._bands(predicted[band == b], residual[band == b], life_bands)
+            life_edges.append(edges)
+            cells.append(residuals)
+        return cls(age_edges, life_edges, cells, cls._bands(predicted, residual, life_bands))
+
+    def residuals(self, point: float, age: float | None) -> np.ndarray:
+        if age is None:
+            edges, cells = self.pooled
+            return cells[int(np.searchsorted(edges, point, side="right"))]
+        b = int(np.searchsorted(self.age_edges, age, side="right"))
+        cell = self.cells[b][int(np.searchsorted(self.life_edges[b], point, side="right"))]
+        if len(cell) < MIN_CELL_RESIDUALS // 2:  # a band left nearly empty by tied predictions
+            return self.residuals(point, None)
+        return cell
+
+    def bands(self, points: np.ndarray, ages: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+        """Each point's conformal residual band (low, high), vectorised over rows."""
+        low, high = np.empty(len(points)), np.empty(len(points))
+        age_band = np.searchsorted(self.age_edges, ages, side="right")
+        for b, (edges, cells) in enumerate(zip(self.life_edges, self.cells, strict=True)):
+            rows = np.flatnonzero(age_band == b)
+            life_band = np.searchsorted(edges, points[rows], side="right")
+            for k, residuals in enumerate(cells):
+                lo, hi = conformal_band(residuals, level)
+                low[rows[life_band == k]], high[rows[life_band == k]] = lo, hi
+        return low, high
+
+    @classmethod
+    def choose(cls, predicted: np.ndarray, true_life: np.ndarray, age: np.ndarray, fold: np.ndarray,
+               level: float = CALIBRATION_LEVEL) -> tuple[_Calibration, tuple[int, int],
+                                                          dict[tuple[int, int], tuple[float, float]]]:
+        """The cells of :data:`CALIBRATION_CHOICES` chosen by cross-validation grouped by unit (``fold``: each
+        row's unit's fold): calibrate on the other folds' rows, measure coverage and width on the held-out
+        fold's; the narrowest choice covering within :data:`COVERAGE_SLACK` of ``level`` (else the closest)."""
+        scores: dict[tuple[int, int], tuple[float, float]] = {}
+        for choice in CALIBRATION_CHOICES:
+            hits, widths = [], []
+            for f in np.unique(fold):
+                held, kept = fold == f, fold != f
+                cal = cls.fit(predicted[kept], true_life[kept], age[kept], *choice)
+                low, high = cal.bands(predicted[held], age[held], level)
+                residual = true_life[held] - predicted[held]
+                hits.append((residual >= low) & (residual <= high))
+                widths.append(high - low)
+            scores[choice] = (float(np.mean(np.concatenate(hits))), float(np.mean(np.concatenate(widths))))
+        fitting = [c for c, (cov, _) in scores.items() if abs(cov - level) <= COVERAGE_SLACK]
+        best = (min(fitting, key=lambda c: scores[c][1]) if fitting
+                else min(scores, key=lambda c: abs(scores[c][0] - level)))
+        return cls.fit(predicted, true_life, age, *best), best, scores
 
 
 def rul_from_trend(times: np.ndarray, values: np.ndarray, limit: float, *, signal: str = "",

@@ -150,6 +150,10 @@ def _semantic_problems(doc: dict[str, Any]) -> list[Problem]:
             why = mesh_reference_problem(mesh)
             if why:
                 problems.append(Problem(f"$.components[{i}].mesh", why))
+        history = (comp.get("health") or {}).get("history")
+        if isinstance(history, str) and (history.startswith("asset:") or mesh_reference_problem(history)):
+            problems.append(Problem(f"$.components[{i}].health.history", f"{history!r}: a history is a file "
+                                    "path relative to the layout file, beside or below it"))
     shares: dict[str, list[float]] = defaultdict(list)
     seen_links: set[tuple[str, str]] = set()
     for i, link in enumerate(doc.get("flow", [])):

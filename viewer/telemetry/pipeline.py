@@ -11,14 +11,17 @@ the live session showed, and a seek rebuilds the same state.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from viewer.analytics.health import RulEstimate, rul_from_trend
+from viewer.analytics.history import LearnedHealth, LiveHealth, learn_health
 from viewer.analytics.horizon import Horizon, format_duration
 from viewer.analytics.monitor import AnomalyMonitor
 from viewer.model.layout import Layout
@@ -41,18 +44,26 @@ HISTORY_SAMPLES = 600  # per numeric signal, for the live plot (one per frame at
 
 @dataclass
 class FailureRisk:
-    """A signal heading for its fault limit: when it may get there, and how likely within the horizon."""
+    """A signal heading for its fault limit (``estimate.source == "trend"``), or a component's remaining life
+    learned from its run-to-failure history (``"history"``: ``signal`` lists the signals the model reads,
+    ``limit`` is NaN): when it may fail, and how likely within the horizon."""
 
     component: str
     signal: str
     limit: float
     unit: str
     estimate: RulEstimate
-    probability: float  # of reaching the limit within horizon_s
+    probability: float  # of reaching the limit (trend) or failing (history) within horizon_s
     horizon_s: float
+    histories: int = 0  # run-to-failure histories the model learned from (history only)
 
     def describe(self, name: str) -> str:
         e = self.estimate
+        if e.source == "history":
+            return (f"{name}: {100 * self.probability:.0f} % probability of failure within "
+                    f"{format_duration(self.horizon_s)}; {100 * e.level:.0f} % interval {format_duration(e.low)}-"
+                    f"{format_duration(e.high)}; learned from {self.histories} run-to-failure histories, based on "
+                    f"{', '.join(e.based_on)}")
         limit = f"{self.limit:g} {self.unit}".rstrip()
         return (f"{name}: {100 * self.probability:.0f} % probability of reaching its fault limit ({limit}) within "
                 f"{format_duration(self.horizon_s)}; {100 * e.level:.0f} % interval {format_duration(e.low)}-"
@@ -71,7 +82,8 @@ class StepResult:
 class TelemetryPipeline:
     """Decoding, latest values, state rules, alarms and anomaly scores of one layout (see the module docstring)."""
 
-    def __init__(self, layout: Layout) -> None:
+    def __init__(self, layout: Layout, *, layout_dir: Path | str | None = None,
+                 health: dict[str, LearnedHealth] | None = None) -> None:
         self.layout = layout
         self.table = BindingTable.from_layout(layout)
         self.store = LatestValueStore()
@@ -102,6 +114,12 @@ class TelemetryPipeline:
                     above = "above" in rule
                     value = float(rule["above"] if above else rule["below"])
                     self.limits.setdefault((b.component, b.signal), []).append(Limit(value, rule["state"], above))
+        # Remaining-life models learned from the components' run-to-failure histories (``health`` sections):
+        # fitted here unless the caller fitted them (in the background) and passes them in ``health``.
+        self.health_problems: dict[str, str] = {}
+        if health is None:
+            health, self.health_problems = learn_health(layout.components, layout_dir)
+        self.health = {cid: LiveHealth(learned) for cid, learned in health.items()}
 
     def step(self, now: float) -> StepResult:
         """Drain, evaluate rules, alarms and anomaly scores at time ``now``."""
@@ -211,11 +229,18 @@ class TelemetryPipeline:
                              lambda c: names.get(c, c))
 
     def failure_risks(self, component: str, horizon_s: float = FAILURE_HORIZON_S) -> list[FailureRisk]:
-        """For each of the component's signals (and its sensors') with a fault limit and a trend toward it:
-        the remaining-life estimate from the trend and P(reaching the limit within ``horizon_s``). Live there is
-        no run-to-failure history, so these are the trend's (``estimate.source == "trend"``)."""
+        """The remaining-life estimates of the component and its sensors, with P(failure within ``horizon_s``).
+
+        A component with a model learned from its run-to-failure history (its ``health`` section) gets that
+        model's estimate (``estimate.source == "history"``), fed its signals resampled onto the history's
+        step; the others (and one whose model has no live row yet) get, for each signal with a fault limit
+        and a trend toward it, the trend's estimate of reaching the limit (``"trend"``)."""
         risks = []
         for c in (component, *self.children.get(component, [])):
+            learned = self._history_risk(c, horizon_s)
+            if learned is not None:
+                risks.append(learned)
+                continue
             for (owner, signal), samples in self.history.items():
                 if owner != c or len(samples) < MIN_TREND_SAMPLES:
                     continue
@@ -228,6 +253,25 @@ class TelemetryPipeline:
                         risks.append(FailureRisk(c, signal, limit.value, self.units.get((c, signal), ""), estimate,
                                                  estimate.p_fail_within(horizon_s), horizon_s))
         return risks
+
+    def _history_risk(self, component: str, horizon_s: float) -> FailureRisk | None:
+        """The learned model's risk, after feeding it the samples that arrived since it was last asked (the
+        component's own signals, else its sensors' of the same name)."""
+        live = self.health.get(component)
+        if live is None:
+            return None
+        samples: dict[str, Any] = {}
+        for signal in live.signals:
+            for owner in (component, *self.children.get(component, [])):
+                if (owner, signal) in self.history:
+                    samples[signal] = self.history[(owner, signal)]
+                    break
+        live.catch_up(samples)
+        estimate = live.current()
+        if estimate is None:
+            return None
+        return FailureRisk(component, ", ".join(live.signals), math.nan, "", estimate,
+                           estimate.p_fail_within(horizon_s), horizon_s, live.learned.histories)
 
     def _trend_points(self, component: str, signal: str, samples: Any) -> tuple[np.ndarray, np.ndarray]:
         """The trend store's bucket means over the last hour (1 s buckets for the first ten minutes, then
@@ -243,8 +287,13 @@ class TelemetryPipeline:
         of reaching its fault limit (10 mm/s) within 14 days; 90 % interval 9 days-20 days; from the trend of
         vibration, no run-to-failure history"."""
         names = {c.id: c.display_name for c in self.layout.components}
-        return [(f"{r.signal} failure", r.describe(names.get(r.component, r.component)))
-                for r in self.failure_risks(component, horizon_s)]
+        rows = [(f"{r.signal} failure" if r.estimate.source == "trend" else "remaining life",
+                 r.describe(names.get(r.component, r.component))) for r in self.failure_risks(component, horizon_s)]
+        for c in (component, *self.children.get(component, [])):
+            if c in self.health_problems:  # a history that could not be learned from: say why, and that it fell back
+                rows.append(("health history", f"{names.get(c, c)}: not learned from its run-to-failure history "
+                                               f"({self.health_problems[c]}); the trend to the fault limits instead"))
+        return rows
 
     def anomaly_summary(self, component: str) -> str:
         """Tooltip lines when the component (or one of its sensors) is unusual, with the nearest horizon."""

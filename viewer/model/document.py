@@ -513,3 +513,68 @@ class LayoutDocument:
         if was_dirty != self.is_dirty:
             self.events.dirty_changed.emit(self.is_dirty)
         self.events.history_changed.emit()
+
+
+OPCUA_SOURCE_KEYS = ("topic", "node", "browse_path", "field", "encoding", "qos")  # what names a binding's source
+
+
+class BindOpcUaNode(Command):
+    """Bind an OPC UA node to a component's signal (the editor's "Bind OPC UA node…").
+
+    The node is named by its NodeId (``node``) or by its browse path from the Objects folder (``browse_path``),
+    exactly one. Bindings of the same component and signal are replaced: the first keeps its place and what it
+    says besides its source (unit, rules, stale_after), the others are removed; undo restores them all. A new
+    binding takes ``unit`` (a robot's joints: degrees). ``endpoint`` gives a layout without an ``opcua`` section
+    one (the server the user browsed), removed again by undo.
+    """
+
+    def __init__(self, component_id: str, signal: str, *, node: str | None = None,
+                 browse_path: list[str] | tuple[str, ...] | None = None, unit: str | None = None,
+                 endpoint: str | None = None) -> None:
+        if (node is None) == (browse_path is None):
+            raise EditRefusedError("an OPC UA binding names its node by NodeId or by browse path, one of them")
+        if not signal.strip():
+            raise EditRefusedError("name the signal the node feeds (e.g. state, joints, vibration)")
+        self.component_id, self.signal = component_id, signal.strip()
+        self.source: dict[str, Any] = {"node": node} if node is not None else {"browse_path": list(browse_path or ())}
+        self.unit, self.endpoint = unit, endpoint
+        self.label = node if node is not None else "/".join(browse_path or ())
+        self.text = f"Bind {self.signal} of {component_id} to {self.label}"
+        self._replaced: list[tuple[int, dict[str, Any]]] = []
+        self._added_opcua = False
+
+    def binding(self, kept: dict[str, Any] | None) -> dict[str, Any]:
+        """The new binding: its source, component and signal first (as the layout files write them), then what
+        the replaced binding said besides its source, or the unit."""
+        out = {**self.source, "component": self.component_id, "signal": self.signal}
+        rest = {k: v for k, v in (kept or {}).items() if k not in OPCUA_SOURCE_KEYS and k not in out}
+        if kept is None and self.unit:
+            rest["unit"] = self.unit
+        return {**out, **rest}
+
+    def redo(self, doc: LayoutDocument) -> None:
+        """Apply the edit."""
+        layout = doc.layout
+        comp = layout.component(self.component_id)  # KeyError: no such component (refused by push)
+        self.text = f"Bind {self.signal} of {comp.display_name} to {self.label}"
+        self._replaced = [(i, b) for i, b in enumerate(layout.bindings)
+                          if b.get("component") == self.component_id and b.get("signal") == self.signal]
+        for i, _old in reversed(self._replaced):
+            layout.bindings.pop(i)
+        at = self._replaced[0][0] if self._replaced else len(layout.bindings)
+        layout.bindings.insert(at, self.binding(self._replaced[0][1] if self._replaced else None))
+        self._added_opcua = layout.opcua is None and self.endpoint is not None
+        if self._added_opcua:
+            layout.opcua = {"endpoint": self.endpoint}
+        doc.events.component_changed.emit(self.component_id, "bindings")
+
+    def undo(self, doc: LayoutDocument) -> None:
+        """Revert the edit."""
+        layout = doc.layout
+        at = self._replaced[0][0] if self._replaced else len(layout.bindings) - 1
+        layout.bindings.pop(at)
+        for i, old in self._replaced:
+            layout.bindings.insert(i, old)
+        if self._added_opcua:
+            layout.opcua = None
+        doc.events.component_changed.emit(self.component_id, "bindings")

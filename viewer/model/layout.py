@@ -29,7 +29,7 @@ DEFAULT_COLORS: dict[str, str] = {
     "sink": "#7f868d",
 }
 
-SECTION_KEYS = ("sim", "buffer", "conveyor", "robot", "path", "anomaly", "properties")
+SECTION_KEYS = ("sim", "buffer", "conveyor", "robot", "path", "anomaly", "health", "properties")
 
 Vec3 = tuple[float, float, float]
 

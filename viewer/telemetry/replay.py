@@ -180,7 +180,7 @@ class Replayer:
         return self._indexed_until
 
     def _fresh_pipeline(self) -> TelemetryPipeline:
-        pipeline = TelemetryPipeline(self.layout)
+        pipeline = TelemetryPipeline(self.layout, health={})  # replays estimate by the trend (no refit per seek)
         if self.info is not None and self.info.anomaly_state:  # the scorers start from what they had learned
             pipeline.anomaly.load_state(self.info.anomaly_state)
         return pipeline

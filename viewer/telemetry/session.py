@@ -142,7 +142,7 @@ def record_headless(layout: Layout, settings: Any, out: Path | str, *, opcua: An
     figures and each connection's last status (whether it ever connected, and why not), MQTT first.
     ``on_status`` hears every change of a connection's state at once, and the counts every 5 s.
     """
-    pipeline = TelemetryPipeline(layout)
+    pipeline = TelemetryPipeline(layout, health={})  # recording only: no remaining-life model to fit
     clients = _recording_clients(settings, opcua, pipeline)
     mqtt = clients[0] if settings is not None else None
     session = SessionRecording(pipeline, out, layout_path=layout_path,

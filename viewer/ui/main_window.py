@@ -633,7 +633,8 @@ class MainWindow(QMainWindow):
             if settings is None and opcua is None:
                 self.connection_label.setText("Telemetry off (no broker or OPC UA server in the layout)")
                 return
-            self.telemetry.start(loaded.layout, settings, journal=self._alarm_journal(loaded), opcua=opcua)
+            self.telemetry.start(loaded.layout, settings, journal=self._alarm_journal(loaded), opcua=opcua,
+                                 layout_dir=loaded.path.parent)
         except SettingsError as exc:
             self.connection_label.setText("Telemetry off")
             self.show_error("Cannot connect to the plant's broker or OPC UA server.", [str(exc)])

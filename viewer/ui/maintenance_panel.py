@@ -153,7 +153,8 @@ class MaintenancePanel(QWidget):
             period = model.calendar.period if model.calendar is not None else 86400.0
             return plan_repair(model, component, repair_s=mttr, horizon_s=risk.horizon_s,
                                p_fail_within=risk.estimate.p_fail_within, now=calendar_phase(time.time(), period),
-                               basis=f"trend of {risk.signal}")
+                               basis=(f"learned from {risk.histories} run-to-failure histories"
+                                      if risk.estimate.source == "history" else f"trend of {risk.signal}"))
 
         self.summary.setText(f"Planning {comp.display_name}: simulating each window…")
         self.plan_task.run(work, self._show_plan, lambda exc: self.summary.setText(f"Cannot plan: {exc}"))

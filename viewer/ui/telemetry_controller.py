@@ -81,6 +81,7 @@ class TelemetryController(QObject):
         self._rate_window = MessageRate(40)  # never across two stores: no negative rate after a reload
         self.journal: AlarmJournal | None = None  # the live layout's alarm journal, if it keeps one
         self.frames = 0
+        self._health_task: Any = None  # viewer.ui.background.BackgroundTask fitting the remaining-life models
         self.timer = QTimer(self)
         self.timer.setInterval(FRAME_MS)
         self.timer.timeout.connect(self.on_frame)
@@ -123,12 +124,14 @@ class TelemetryController(QObject):
 
     # ----------------------------------------------------------------- life cycle
     def start(self, layout: Layout, settings: MqttSettings | None, journal: AlarmJournal | None = None,
-              opcua: Any = None) -> None:
+              opcua: Any = None, layout_dir: Path | None = None) -> None:
         """Subscribe to the layout's bindings on the broker. :class:`SettingsError` for unusable settings.
-        ``journal``: the layout's alarm journal, restored now and kept up to date while live."""
+        ``journal``: the layout's alarm journal, restored now and kept up to date while live. Components with
+        a run-to-failure history (``health``) get their learned models in the background (seconds each)."""
         self.stop()
         self.layout = layout
-        self.pipeline = TelemetryPipeline(layout)
+        self.pipeline = TelemetryPipeline(layout, health={})
+        self._learn_health(layout, layout_dir)
         self._rate_window.reset()
         self.journal = journal
         if journal is not None:
@@ -147,6 +150,28 @@ class TelemetryController(QObject):
             self.opcua = OpcUaClient(opcua, self.pipeline.router)
             self.opcua.start()
         self.timer.start()
+
+    def _learn_health(self, layout: Layout, layout_dir: Path | None) -> None:
+        """Fit the remaining-life models of the components with a ``health`` section off the GUI thread; the
+        pipeline uses the trend until they are there (a newer layout's pipeline drops an older fit)."""
+        if not any(c.section("health") for c in layout.components):
+            return
+        from viewer.analytics.history import LiveHealth, learn_health
+        from viewer.ui.background import BackgroundTask
+
+        pipeline = self.pipeline
+        if self._health_task is None:
+            self._health_task = BackgroundTask("learn-health", self)
+
+        def done(result: Any) -> None:
+            models, problems = result
+            if self.pipeline is pipeline:
+                pipeline.health = {cid: LiveHealth(learned) for cid, learned in models.items()}
+                pipeline.health_problems = problems
+                self.values_changed.emit(set(models) | set(problems))
+
+        self._health_task.run(lambda _context: learn_health(layout.components, layout_dir), done,
+                              lambda exc: log.warning("remaining-life models not learned: %s", exc))
 
     def start_recording(self, out: Path, layout_path: Path | None) -> SessionRecording:
         """Record the live session to ``out`` (RecordingError if the file cannot be created)."""

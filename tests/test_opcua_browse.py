@@ -355,7 +355,7 @@ def test_an_endpoint_gives_a_layout_without_an_opcua_section_one(doc: LayoutDocu
 @pytest.mark.parametrize(("make", "words"), [
     (lambda: BindOpcUaNode("ST10", "x", node="Line1.ST10.State"), "is not a NodeId"),
     (lambda: BindOpcUaNode("ST10", "x", browse_path=["Line1"]), "NAMESPACE_INDEX:Name"),
-    (lambda: BindOpcUaNode("NOPE", "x", node=VIBRATION), "NOPE"),
+    (lambda: BindOpcUaNode("NOPE", "x", node=VIBRATION), "there is no component 'NOPE'"),
     (lambda: BindOpcUaNode("ST10", "x", node=VIBRATION, browse_path=list(VIBRATION_PATH)), "one of them"),
     (lambda: BindOpcUaNode("ST10", "x"), "one of them"),
     (lambda: BindOpcUaNode("ST10", "  ", node=VIBRATION), "name the signal"),

@@ -555,7 +555,9 @@ class BindOpcUaNode(Command):
     def redo(self, doc: LayoutDocument) -> None:
         """Apply the edit."""
         layout = doc.layout
-        comp = layout.component(self.component_id)  # KeyError: no such component (refused by push)
+        if self.component_id not in layout.ids():
+            raise EditRefusedError(f"there is no component {self.component_id!r} (deleted meanwhile?)")
+        comp = layout.component(self.component_id)
         self.text = f"Bind {self.signal} of {comp.display_name} to {self.label}"
         self._replaced = [(i, b) for i, b in enumerate(layout.bindings)
                           if b.get("component") == self.component_id and b.get("signal") == self.signal]

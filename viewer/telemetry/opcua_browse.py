@@ -174,7 +174,7 @@ class OpcUaBrowser:
         self._per_browse = DEFAULT_PER_REQUEST
         self._per_read = DEFAULT_PER_REQUEST
         self._type_names: dict[str, str] = {}  # data type NodeId -> its name
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # connect and close, one at a time
 
     # --- the session -------------------------------------------------------------------------------
     @property
@@ -204,12 +204,14 @@ class OpcUaBrowser:
                 raise
 
     def close(self) -> None:
-        """End the session and the thread (quietly: a dead server is closed anyway)."""
-        client, self._client = self._client, None
-        if client is not None and self._loop is not None:
-            with contextlib.suppress(Exception):
-                self._run(asyncio.wait_for(client.disconnect(), 2.0), 3.0)
-        self._stop_loop()
+        """End the session and the thread (quietly: a dead server is closed anyway); waits for a connect that
+        runs in another thread, so the session it opens is closed too."""
+        with self._lock:
+            client, self._client = self._client, None
+            if client is not None and self._loop is not None:
+                with contextlib.suppress(Exception):
+                    self._run(asyncio.wait_for(client.disconnect(), 2.0), 3.0)
+            self._stop_loop()
 
     def _start_loop(self) -> None:
         loop = asyncio.new_event_loop()

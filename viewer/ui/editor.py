@@ -197,6 +197,8 @@ class EditorPanel(QWidget):
         more.addWidget(self.reach_button)
         more.addWidget(self.compare_button)
         box.addLayout(more)
+        self.bind_opcua_button = QPushButton("Bind OPC UA node…", self)  # viewer.ui.opcua_browse_dialog
+        box.addWidget(self.bind_opcua_button)
         box.addWidget(QLabel("Problems", self))
         self.problems = QListWidget(self)
         self.problems.itemClicked.connect(self._on_problem)
@@ -266,6 +268,7 @@ class LayoutEditor(QObject):
         panel.delete_button.clicked.connect(self.delete_selected)
         panel.reach_button.toggled.connect(lambda _on: self._update_reach())
         panel.compare_button.clicked.connect(self.compare_with_saved)
+        panel.bind_opcua_button.clicked.connect(self.bind_opcua_node)
         for kind in NEW_COMPONENTS:
             panel.add_menu.addAction(kind.capitalize(), lambda k=kind: self.add_component(k))
         meshes = panel.add_menu.addMenu("Station with a mesh")
@@ -497,7 +500,7 @@ class LayoutEditor(QObject):
         try:
             enabled = self.document is not None and component_id is not None
             for w in (self.panel.x, self.panel.y, self.panel.rotation, self.panel.duplicate_button,
-                      self.panel.delete_button):
+                      self.panel.delete_button, self.panel.bind_opcua_button):
                 w.setEnabled(enabled)
             if enabled:
                 comp = self.document.layout.component(component_id)  # type: ignore[union-attr]
@@ -522,6 +525,12 @@ class LayoutEditor(QObject):
         else:
             self.scene.show_reach(None)
         self.view.update()
+
+    def bind_opcua_node(self) -> None:
+        """Browse an OPC UA server and bind one of its variables to the selected component's signal."""
+        from viewer.ui.opcua_browse_dialog import open_bind_dialog
+
+        self.opcua_dialog = open_bind_dialog(self)
 
     def compare_with_saved(self) -> None:
         """Saved and edited layouts side by side: their KPIs and each station's differences."""

@@ -283,6 +283,36 @@ def test_a_user_without_a_password_is_refused_before_connecting(monkeypatch: pyt
         OpcUaBrowser(s).connect()
 
 
+def test_a_secured_server_is_browsed_once_its_certificate_is_trusted(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """make_client's checks hold for the browser: an untrusted server certificate is refused (and saved in
+    rejected/), then trusted by moving it into trusted/, and the SignAndEncrypt session browses."""
+    from test_opcua_security import SecureServer, make_server_certificate, secure_options, sha1_of
+
+    from viewer.telemetry.opcua_security import PkiFolders
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    cert = make_server_certificate(tmp_path / "server", "plant-server-a")
+    server = SecureServer(free_port(), *secure_options(cert, "Basic256Sha256_SignAndEncrypt"))
+    try:
+        secured = settings(server.port, security_policy="Basic256Sha256", security_mode="SignAndEncrypt")
+        browser = OpcUaBrowser(secured)
+        with pytest.raises(BrowseError) as refused:
+            browser.connect()
+        rejected = PkiFolders.default().rejected / f"{sha1_of(cert[0])}.der"
+        assert str(rejected) in str(refused.value) and rejected.read_bytes() == cert[0].read_bytes()
+        rejected.rename(PkiFolders.default().trusted / rejected.name)  # what the administrator does
+        browser.connect()
+        try:
+            assert [n.browse_name for n in browser.children("ns=2;s=Line1")] == ["2:ST10", "2:R1"]
+            assert browser.read_value(VIBRATION).good
+        finally:
+            browser.close()
+        assert server.requests() == {"writes": 0, "calls": 0}
+    finally:
+        server.kill()
+
+
 # --------------------------------------------------------------------------- the command
 
 

@@ -560,8 +560,9 @@ class OpcUaBrowseDialog(QDialog):
         self.by_path.setEnabled(self.chosen_path is not None)
         if self.by_path.isChecked() and self.chosen_path is None:
             self.by_node.setChecked(True)
-        ok = node is not None and node.is_variable and bool(signal) and self.browser is not None
-        self.bind_button.setEnabled(ok)
+        variable = node is not None and node.is_variable and self.browser is not None
+        self.refresh_button.setEnabled(variable)
+        self.bind_button.setEnabled(variable and bool(signal))
         self.replaces.setText(self._replace_text(signal))
         self.note.setText(self._note(node, signal))
 

@@ -33,10 +33,25 @@ def plant_endpoint() -> Iterator[str]:
     plant = subprocess.Popen([sys.executable, "-m", "viewer.telemetry.virtual_plant", "--opcua-port", str(port),
                               "--speed", "4"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
+        _wait_listening(port, plant)  # a dialog opened before the server listens fails its one connection
         yield f"opc.tcp://127.0.0.1:{port}"
     finally:
         plant.terminate()
         plant.wait(10)
+
+
+def _wait_listening(port: int, plant: subprocess.Popen, timeout: float = 60.0) -> None:
+    import socket
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert plant.poll() is None, "the virtual plant ended"
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"the virtual plant's OPC UA server did not listen on {port} within {timeout:g} s")
 
 
 @pytest.fixture

@@ -184,16 +184,21 @@ def server() -> Iterator[OpcUaTestServer]:
     started.kill()
 
 
-@pytest.fixture
-def live(server: OpcUaTestServer) -> Iterator[tuple[TelemetryPipeline, OpcUaClient]]:
-    doc = opcua_doc()
-    doc["opcua"]["endpoint"] = f"opc.tcp://127.0.0.1:{server.port}"
+def pipeline_and_client(doc: dict[str, Any]) -> tuple[TelemetryPipeline, OpcUaClient]:
+    """A pipeline for the layout ``doc`` and an OPC UA client feeding it (not started), retrying every 0.5 s."""
     layout = parse_layout(doc)
     pipeline = TelemetryPipeline(layout)
     settings = opcua_settings_for(layout, None)
     assert settings is not None
     settings.reconnect_min_s = settings.reconnect_max_s = 0.5
-    client = OpcUaClient(settings, pipeline.router)
+    return pipeline, OpcUaClient(settings, pipeline.router)
+
+
+@pytest.fixture
+def live(server: OpcUaTestServer) -> Iterator[tuple[TelemetryPipeline, OpcUaClient]]:
+    doc = opcua_doc()
+    doc["opcua"]["endpoint"] = f"opc.tcp://127.0.0.1:{server.port}"
+    pipeline, client = pipeline_and_client(doc)
     client.start()
     wait_for(lambda: client.status().subscribed, what="the subscription")
     yield pipeline, client
@@ -428,13 +433,9 @@ def test_an_unchanged_value_stays_current_while_the_session_lives_and_goes_stale
 
     doc = opcua_doc()
     doc["opcua"].update(endpoint=f"opc.tcp://127.0.0.1:{server.port}", stale_after=1.5)
-    layout = parse_layout(doc)
-    pipeline = TelemetryPipeline(layout)
-    settings = opcua_settings_for(layout, None)
-    assert settings is not None
-    settings.reconnect_min_s = settings.reconnect_max_s = 0.5
-    client = OpcUaClient(settings, pipeline.router)
-    session = SessionRecording(pipeline, tmp_path / "still.mcap", broker=settings.describe()).start()
+    pipeline, client = pipeline_and_client(doc)
+    layout = pipeline.layout
+    session = SessionRecording(pipeline, tmp_path / "still.mcap", broker=client.settings.describe()).start()
     try:
         client.start()
         wait_for(lambda: client.status().subscribed, what="the subscription")

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_opcua import free_port, pipeline_and_client, wait_for
 
-from viewer.model.layout_io import parse_layout
 from viewer.telemetry.mqtt_client import ConnectionState
 from viewer.telemetry.opcua_client import OpcUaClient
 from viewer.telemetry.opcua_client import settings_for as opcua_settings_for
@@ -28,14 +28,6 @@ TOOL = Path(__file__).resolve().parent / "tools" / "node-opcua"
 NODE = shutil.which("node")
 pytestmark = pytest.mark.skipif(NODE is None or not (TOOL / "node_modules" / "node-opcua-server").is_dir(),
                                 reason="node-opcua is not installed (tests/tools/install.sh needs node and npm)")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class NodeOpcUaServer:
@@ -69,14 +61,6 @@ class NodeOpcUaServer:
         self.proc.wait(10)
 
 
-def wait_for(condition: Any, timeout: float = 20.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or condition}")
-        time.sleep(0.02)
-
-
 @pytest.fixture
 def node_server() -> Iterator[NodeOpcUaServer]:
     server = NodeOpcUaServer()
@@ -102,12 +86,7 @@ def live(node_server: NodeOpcUaServer) -> Iterator[tuple[TelemetryPipeline, OpcU
             {"node": f"ns={ns};s=Line1.R1.Joints", "component": "R1", "signal": "joints", "unit": "°"},
         ],
     }
-    layout = parse_layout(doc)
-    pipeline = TelemetryPipeline(layout)
-    settings = opcua_settings_for(layout, None)
-    assert settings is not None
-    settings.reconnect_min_s = settings.reconnect_max_s = 0.5
-    client = OpcUaClient(settings, pipeline.router)
+    pipeline, client = pipeline_and_client(doc)
     client.start()
     wait_for(lambda: client.status().subscribed, timeout=30, what="the subscription")
     yield pipeline, client
@@ -187,12 +166,8 @@ def test_sign_and_encrypt_against_node_opcua_with_trust_set_up_as_the_readme_say
                       "password_env": "INTEROP_OPCUA_PASSWORD", "publishing_interval_ms": 50},
             "bindings": [{"node": f"ns={ns};s=Line1.ST10.Vibration", "component": "VIB", "signal": "vibration"}],
         }
-        layout = parse_layout(doc)
-        pipeline = TelemetryPipeline(layout)
-        settings = opcua_settings_for(layout, None)
-        assert settings is not None
-        settings.reconnect_min_s = settings.reconnect_max_s = 0.5
-        client = OpcUaClient(settings, pipeline.router)
+        pipeline, client = pipeline_and_client(doc)
+        layout = pipeline.layout
         client.start()
         folders = PkiFolders.default()
         try:
